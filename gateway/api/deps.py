@@ -1,0 +1,61 @@
+"""Dependencies shared by the routers: the runtime, the answer language, cached answers."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Header, Query, Request, Response
+
+from gateway.i18n import choose_language
+from gateway.runtime import Rendered, Runtime
+
+JSON = "application/json"
+
+
+def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+def query_language(
+    lang: Annotated[
+        str | None,
+        Query(max_length=35, description="ru, en, fr or el; overrides Accept-Language."),
+    ] = None,
+    accept_language: Annotated[str | None, Header(include_in_schema=False)] = None,
+) -> str:
+    """`lang` query parameter > Accept-Language > en (422 for an unsupported `lang`)."""
+    return choose_language(lang, accept_language)
+
+
+LangDep = Annotated[str, Depends(query_language)]
+
+
+def _etag_matches(header: str, etag: str) -> bool:
+    if header.strip() == "*":
+        return True
+    candidates = (c.strip().removeprefix("W/") for c in header.split(","))
+    return etag in candidates
+
+
+def cached(request: Request, rendered: Rendered, lang: str | None, max_age: int) -> Response:
+    """A GET answer with ETag and Cache-Control; 304 when the client's copy is current."""
+    headers = {
+        "ETag": rendered.etag,
+        "Cache-Control": f"public, max-age={max_age}",
+        "Vary": "Accept-Language",
+    }
+    if lang:
+        headers["Content-Language"] = lang
+    if_none_match = request.headers.get("if-none-match")
+    if if_none_match and _etag_matches(if_none_match, rendered.etag):
+        return Response(status_code=304, headers=headers)
+    return Response(rendered.body, media_type=JSON, headers=headers)
+
+
+def fresh(rendered: Rendered, lang: str) -> Response:
+    """An uncached answer (POST) in `lang`."""
+    return Response(rendered.body, media_type=JSON, headers={"Content-Language": lang})

@@ -1,0 +1,146 @@
+"""The `gateway` command: serve, check-mappings, export-openapi, translate."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from gateway.errors import GatewayError, MappingFileError
+from gateway.settings import Settings
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    from gateway.app import create_app
+
+    overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
+    settings = settings.model_copy(update=overrides)
+    app = create_app(settings)
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=args.log_level,
+        access_log=args.access_log,
+    )
+    return 0
+
+
+def _check_mappings(_: argparse.Namespace, settings: Settings) -> int:
+    from gateway.catalog_check import check_catalogs
+    from gateway.i18n import load_catalogs
+    from gateway.tables.loader import load_tables
+
+    tables = load_tables(settings.mappings_dir)
+    load_catalogs(settings.locales_dir)
+    problems = check_catalogs(settings.mappings_dir, settings.locales_dir)
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    if problems:
+        print(f"{len(problems)} catalog problem(s)", file=sys.stderr)
+        return 1
+    rows = sum(
+        len(t.statuses) + len(t.payment_statuses) + len(t.fulfillment_statuses)
+        for t in tables.platforms.values()
+    )
+    print(
+        f"ok: {len(tables.platforms)} platforms, {rows} native codes, "
+        f"mapping_version {tables.version}; catalogs complete"
+    )
+    return 0
+
+
+def _export_openapi(args: argparse.Namespace, settings: Settings) -> int:
+    from gateway import openapi
+    from gateway.app import create_app
+
+    text = openapi.dump(openapi.build(create_app(settings)))
+    target = Path(args.output) if args.output else openapi.OPENAPI_FILE
+    if args.check:
+        current = target.read_text(encoding="utf-8") if target.is_file() else ""
+        if current != text:
+            print(f"{target} is out of date: run `gateway export-openapi`", file=sys.stderr)
+            return 1
+        print(f"{target} is current")
+        return 0
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(text, encoding="utf-8")
+    print(f"wrote {target}")
+    return 0
+
+
+def _translate(args: argparse.Namespace, settings: Settings) -> int:
+    from gateway.i18n import choose_language
+    from gateway.runtime import Runtime
+    from gateway.translate import CloudCartStatus, StatusInput
+
+    runtime = Runtime.load(settings)
+    status: StatusInput = args.code
+    if args.payment is not None or args.fulfillment is not None:
+        status = CloudCartStatus(args.code, args.payment, args.fulfillment)
+    lang = choose_language(args.lang, None)
+    rendered = runtime.translate(
+        args.platform,
+        status,
+        lang=lang,
+        target=args.target,
+        lenient=args.lenient,
+        variant=args.variant,
+    )
+    print(json.dumps(json.loads(rendered.body), ensure_ascii=False, indent=2))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gateway", description=__doc__)
+    verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
+
+    serve = verbs.add_parser("serve", help="run the HTTP API")
+    serve.add_argument("--host", help="interface (default 127.0.0.1, or GATEWAY_HOST)")
+    serve.add_argument("--port", type=int, help="port (default 8000, or GATEWAY_PORT)")
+    serve.add_argument(
+        "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"]
+    )
+    serve.add_argument("--no-access-log", dest="access_log", action="store_false")
+    serve.set_defaults(run=_serve)
+
+    check = verbs.add_parser("check-mappings", help="validate every mapping table and catalog")
+    check.set_defaults(run=_check_mappings)
+
+    export = verbs.add_parser("export-openapi", help="write openapi/openapi.json")
+    export.add_argument("--check", action="store_true", help="fail if the file is out of date")
+    export.add_argument("--output", help="another path to write")
+    export.set_defaults(run=_export_openapi)
+
+    tr = verbs.add_parser("translate", help="translate one native status and print the JSON")
+    tr.add_argument("platform")
+    tr.add_argument("code", help="native code (CloudCart: the order status)")
+    tr.add_argument("--lang", default=None, help="ru, en, fr or el (default en)")
+    tr.add_argument("--target", help="also give this platform's code")
+    tr.add_argument("--variant", help="e.g. fbo for Kak2c PACKED")
+    tr.add_argument("--payment", help="CloudCart payment status")
+    tr.add_argument("--fulfillment", help="CloudCart fulfilment status")
+    tr.add_argument("--lenient", action="store_true", help="unknown code → canonical 'unknown'")
+    tr.set_defaults(run=_translate)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        result: int = args.run(args, Settings())
+    except MappingFileError as exc:
+        print(f"mapping error: {exc}", file=sys.stderr)
+        return 2
+    except GatewayError as exc:
+        print(f"error: {exc.detail}", file=sys.stderr)
+        return 2
+    return result
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

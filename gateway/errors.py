@@ -1,0 +1,132 @@
+"""Domain errors: what went wrong, in words an integrator can act on.
+
+Every error a client may see is a `GatewayError`; `gateway.problems` alone turns them into
+RFC 9457 documents. `where` says which input was wrong: a JSON pointer into the request body
+(``#/items/3/status``) or the name of a path or query parameter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import ClassVar
+
+
+class GatewayError(Exception):
+    """Base class of every error a client may see as a problem document."""
+
+    status: ClassVar[int] = 400
+    slug: ClassVar[str] = "bad-request"
+    title: ClassVar[str] = "Bad request"
+
+    def __init__(self, detail: str, *, where: str | None = None, **extensions: object) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.where = where
+        self.extensions = extensions
+
+    @property
+    def http_status(self) -> int:
+        return self.status
+
+    def at(self, where: str) -> GatewayError:
+        """Return the same error located at another input (used by the batch)."""
+        clone = type(self).__new__(type(self))
+        clone.__dict__.update(self.__dict__)
+        clone.args = self.args
+        clone.where = where
+        return clone
+
+
+def _sorted(values: Iterable[str]) -> list[str]:
+    return sorted(values)
+
+
+class UnknownPlatform(GatewayError):
+    """A platform name (or alias) the gateway does not know."""
+
+    status = 404
+    slug = "unknown-platform"
+    title = "Unknown platform"
+
+    def __init__(self, name: str, valid: Iterable[str], *, where: str | None = None) -> None:
+        super().__init__(
+            f"{name!r} is not a platform; use one of: {', '.join(_sorted(valid))}",
+            where=where,
+            valid=_sorted(valid),
+        )
+
+    @property
+    def http_status(self) -> int:
+        # In a path it names a missing resource; in a body it is an invalid field value.
+        return 422 if self.where and self.where.startswith("#") else 404
+
+
+class UnknownStatusCode(GatewayError):
+    """A native status code the platform's table does not know (and lenient mode is off)."""
+
+    status = 422
+    slug = "unknown-status-code"
+    title = "Unknown status code"
+
+    def __init__(
+        self,
+        platform: str,
+        code: str,
+        valid: Iterable[str],
+        *,
+        part: str = "status",
+        where: str | None = None,
+    ) -> None:
+        what = "status" if part == "status" else f"{part} status"
+        super().__init__(
+            f"{code!r} is not a {platform} {what}; use one of: {', '.join(valid)}"
+            " (or lenient mode to get code 'unknown')",
+            where=where,
+            valid=list(valid),
+        )
+
+
+class UnknownVariant(GatewayError):
+    """A status variant (such as Kak2c's FBO reading of PACKED) that does not exist."""
+
+    status = 422
+    slug = "unknown-variant"
+    title = "Unknown status variant"
+
+
+class UnknownCanonicalCode(GatewayError):
+    """A canonical code that is not in the model."""
+
+    status = 404
+    slug = "unknown-canonical-code"
+    title = "Unknown canonical status"
+
+
+class UnsupportedLanguage(GatewayError):
+    """A `lang` value that is not one of the supported languages."""
+
+    status = 422
+    slug = "unsupported-language"
+    title = "Unsupported language"
+
+    def __init__(self, value: str, supported: Iterable[str], *, where: str | None = None) -> None:
+        super().__init__(
+            f"{value!r} is not a supported language; use one of: {', '.join(supported)}",
+            where=where,
+            valid=list(supported),
+        )
+
+
+class InvalidStatus(GatewayError):
+    """A status value of the wrong shape for its platform."""
+
+    status = 422
+    slug = "invalid-status"
+    title = "Invalid status"
+
+
+class MappingFileError(Exception):
+    """A mapping table or catalog that does not validate; the message names the file and row.
+
+    Raised at start-up and by `gateway check-mappings`, never in answer to a request.
+    """

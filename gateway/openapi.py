@@ -1,0 +1,40 @@
+"""The committed OpenAPI contract, openapi/openapi.json: generated here, checked for drift."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+
+from gateway.problems import PROBLEM_JSON
+
+OPENAPI_FILE = Path(__file__).resolve().parent.parent / "openapi" / "openapi.json"
+
+
+def _problem_media(schema: dict[str, Any]) -> None:
+    """Problem answers are documented under application/problem+json, not application/json."""
+    for path in schema.get("paths", {}).values():
+        for operation in path.values():
+            for status, response in operation.get("responses", {}).items():
+                content = response.get("content", {})
+                if PROBLEM_JSON in content and "application/json" in content:
+                    content[PROBLEM_JSON] = content.pop("application/json")
+                if status == "422" and "application/json" in content:
+                    # FastAPI's default validation answer: ours is a problem document
+                    content.pop("application/json")
+                    content[PROBLEM_JSON] = {"schema": {"$ref": "#/components/schemas/Problem"}}
+
+
+def build(app: FastAPI) -> dict[str, Any]:
+    schema = app.openapi()
+    _problem_media(schema)
+    components = schema.get("components", {}).get("schemas", {})
+    for unused in ("HTTPValidationError", "ValidationError"):
+        components.pop(unused, None)
+    return schema
+
+
+def dump(schema: dict[str, Any]) -> str:
+    return json.dumps(schema, indent=2, sort_keys=True, ensure_ascii=False) + "\n"

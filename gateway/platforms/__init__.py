@@ -1,0 +1,1 @@
+"""Rules that belong to one platform and cannot be a table row (one module per platform)."""

@@ -1,0 +1,228 @@
+"""RFC 9457 problem documents: the one place that turns errors into HTTP answers.
+
+Every error answer is `application/problem+json` with `type`, `title`, `status`, `detail` and
+`instance`; a domain error that points at one input adds `pointer` (JSON pointer into the body) or
+`parameter` (path or query parameter), and validation errors list every offending field in
+`errors`. Problem documents are in English (`Content-Language: en`): they are for integrators.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Mapping, Sequence
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from gateway.errors import GatewayError
+
+PROBLEM_JSON = "application/problem+json"
+TYPE_BASE = "/problems/"  # a URI reference; GET /problems/{slug} documents each type
+log = logging.getLogger("gateway.problems")
+
+
+class FieldError(BaseModel):
+    """One offending input of a validation error."""
+
+    model_config = ConfigDict(extra="forbid")
+    detail: str
+    pointer: str | None = Field(None, description="JSON pointer into the request body.")
+    parameter: str | None = Field(None, description="Path or query parameter.")
+    header: str | None = Field(None, description="Request header.")
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem document."""
+
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "examples": [
+                {
+                    "type": "/problems/unknown-status-code",
+                    "title": "Unknown status code",
+                    "status": 422,
+                    "detail": "'Q' is not a cscart status; use one of: N, O, P, C, F, D, B, I, Y"
+                    " (or lenient mode to get code 'unknown')",
+                    "instance": "/v1/translate/cscart/Q",
+                    "parameter": "code",
+                    "valid": ["N", "O", "P", "C", "F", "D", "B", "I", "Y"],
+                }
+            ]
+        },
+    )
+    type: str = Field("about:blank", description="URI reference naming the problem type.")
+    title: str = Field(description="Short summary of the problem type.")
+    status: int = Field(description="The HTTP status code.")
+    detail: str | None = Field(None, description="What went wrong this time, and how to fix it.")
+    instance: str | None = Field(None, description="The request path, or a correlation id.")
+    pointer: str | None = Field(None, description="JSON pointer to the offending body member.")
+    parameter: str | None = Field(None, description="The offending path or query parameter.")
+    valid: list[str] | None = Field(None, description="The values that would have been valid.")
+    errors: list[FieldError] | None = Field(None, description="Every offending input.")
+
+
+# Problem types of our own, documented at GET /problems/{slug}.
+DOCUMENTED: dict[str, str] = {}
+
+
+def _slug_doc(slug: str, text: str) -> str:
+    DOCUMENTED.setdefault(slug, text)
+    return TYPE_BASE + slug
+
+
+def _where(where: str | None) -> dict[str, str]:
+    if where is None:
+        return {}
+    return {"pointer": where} if where.startswith("#") else {"parameter": where}
+
+
+def problem_from_error(exc: GatewayError, instance: str | None = None) -> dict[str, Any]:
+    """The problem document of a domain error, as a JSON-ready dict (also used by the batch)."""
+    body: dict[str, Any] = {
+        "type": _slug_doc(exc.slug, (type(exc).__doc__ or exc.title).strip()),
+        "title": exc.title,
+        "status": exc.http_status,
+        "detail": exc.detail,
+    }
+    if instance:
+        body["instance"] = instance
+    body.update(_where(exc.where))
+    body.update(exc.extensions)
+    return body
+
+
+def respond(body: Mapping[str, Any], headers: Mapping[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(
+        dict(body),
+        status_code=int(body["status"]),
+        media_type=PROBLEM_JSON,
+        headers={"Content-Language": "en", **(headers or {})},
+    )
+
+
+def _http_problem(status: int, detail: str | None, instance: str) -> dict[str, Any]:
+    phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
+    body: dict[str, Any] = {"type": "about:blank", "title": phrase, "status": status}
+    if detail and detail != phrase:
+        body["detail"] = detail
+    body["instance"] = instance
+    return body
+
+
+def _locate(loc: Sequence[int | str]) -> dict[str, str]:
+    where, *path = loc
+    if where == "body":
+        return {"pointer": "#" + "".join(f"/{p}" for p in path)}
+    if where in ("query", "path"):
+        return {"parameter": str(path[0]) if path else str(where)}
+    return {"header": str(path[0]) if path else str(where)}
+
+
+def validation_problem(errors: Sequence[Mapping[str, Any]], instance: str) -> dict[str, Any]:
+    """422 listing every offending field (RFC 9457 §3 `errors` style)."""
+    listed = [_locate(err["loc"]) | {"detail": str(err["msg"])} for err in errors]
+    first = listed[0]
+    where = first.get("pointer") or first.get("parameter") or first.get("header")
+    plural = "s" if len(listed) > 1 else ""
+    detail = f"{len(listed)} invalid input{plural}; first: {where}: {first['detail']}"
+    return {
+        "type": _slug_doc("validation-error", "The request does not match the documented schema."),
+        "title": "Invalid request",
+        "status": 422,
+        "detail": detail,
+        "instance": instance,
+        "errors": listed,
+    }
+
+
+async def on_gateway_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, GatewayError)
+    return respond(problem_from_error(exc, request.url.path))
+
+
+async def on_validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = exc.errors()
+    path = request.url.path
+    if any(err.get("type") == "json_invalid" for err in errors):
+        err = next(e for e in errors if e.get("type") == "json_invalid")
+        reason = (err.get("ctx") or {}).get("error", "invalid JSON")
+        return respond(
+            {
+                "type": _slug_doc("malformed-json", "The request body is not valid JSON."),
+                "title": "Malformed JSON",
+                "status": 400,
+                "detail": f"the body is not valid JSON: {reason} (at character {err['loc'][-1]})",
+                "instance": path,
+            }
+        )
+    content_type = request.headers.get("content-type", "")
+    body_not_json = any(tuple(e["loc"]) == ("body",) for e in errors) and "json" not in content_type
+    if request.method in ("POST", "PUT", "PATCH") and body_not_json:
+        return respond(
+            {
+                "type": _slug_doc("unsupported-media-type", "The body must be JSON."),
+                "title": "Unsupported media type",
+                "status": 415,
+                "detail": "send the body as application/json, not "
+                + (content_type or "a body without Content-Type"),
+                "instance": path,
+            }
+        )
+    return respond(validation_problem(errors, path))
+
+
+async def on_http_exception(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    detail = exc.detail if isinstance(exc.detail, str) else None
+    return respond(_http_problem(exc.status_code, detail, request.url.path), exc.headers)
+
+
+async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:  # noqa: ARG001
+    incident = f"urn:uuid:{uuid.uuid4()}"
+    log.exception("unhandled error %s on %s %s", incident, request.method, request.url.path)
+    return respond(
+        {
+            "type": "about:blank",
+            "title": "Internal Server Error",
+            "status": 500,
+            "instance": incident,
+        }
+    )
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(GatewayError, on_gateway_error)
+    app.add_exception_handler(RequestValidationError, on_validation_error)
+    app.add_exception_handler(StarletteHTTPException, on_http_exception)
+    app.add_exception_handler(Exception, on_unexpected)
+
+
+def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:  # FastAPI's own type
+    """OpenAPI `responses` entries for the non-200 answers a route can give (304, problems)."""
+    described = {
+        400: "Malformed JSON body.",
+        404: "Unknown platform or resource.",
+        405: "Method not allowed.",
+        413: "Request body too large.",
+        415: "The body is not JSON.",
+        422: "Invalid input: unknown status code, unsupported language, invalid field.",
+    }
+    documented: dict[int | str, dict[str, Any]] = {}
+    for status in statuses:
+        if status == 304:
+            documented[status] = {"description": "Not modified: the If-None-Match copy is current."}
+        else:
+            documented[status] = {
+                "description": described[status],
+                "model": Problem,
+                "content": {PROBLEM_JSON: {}},
+            }
+    return documented

@@ -1,0 +1,187 @@
+"""Localize translation results and vocabularies into the JSON the API answers with.
+
+Pure functions of (tables, catalogs, language): the same inputs always give the same document,
+which is what lets the HTTP layer cache answers and send ETags.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from gateway.canonical import CanonicalStatus
+from gateway.i18n import Catalogs
+from gateway.tables import Tables
+from gateway.tables.schema import Labelled, NativeLabels, NativeStatus, PlatformFile
+from gateway.translate import NativeRef, TargetChoice, Translation, row_status
+
+Json = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Renderer:
+    """Turns msgids into labels of one language and results into wire documents."""
+
+    tables: Tables
+    catalogs: Catalogs
+
+    def _t(self, lang: str, context: str, msgid: str) -> str:
+        return self.catalogs.pgettext(lang, context, msgid)
+
+    def canonical(self, status: CanonicalStatus, lang: str) -> Json:
+        model = self.tables.canonical
+        code = model.codes[status.code]
+        detail = model.details.get(status.detail) if status.detail else None
+        stage = model.stages[status.stage] if status.stage else None
+        return {
+            "code": status.code.value,
+            "stage": status.stage.value if status.stage else None,
+            "detail": status.detail,
+            "terminal": status.terminal,
+            "provisional": status.provisional,
+            "paid": status.paid,
+            "payment": status.payment.value,
+            "fulfillment": status.fulfillment.value,
+            "action_required": status.action_required.value if status.action_required else None,
+            "label": self._t(lang, "canonical", code.label),
+            "description": self._t(lang, "canonical", code.description),
+            "stage_label": self._t(lang, "stage", stage.label) if stage else None,
+            "detail_label": self._t(lang, "detail", detail.label) if detail else None,
+            "detail_description": self._t(lang, "detail", detail.description) if detail else None,
+        }
+
+    def native(self, ref: NativeRef, lang: str) -> Json:
+        if ref.context is None or ref.label is None or ref.description is None:
+            return {"code": ref.code, "label": None, "description": None}
+        return {
+            "code": ref.code,
+            "label": self._t(lang, ref.context, ref.label),
+            "description": self._t(lang, ref.context, ref.description),
+        }
+
+    def target(self, choice: TargetChoice, lang: str) -> Json:
+        label = choice.label
+        return {
+            "platform": choice.platform,
+            "code": choice.code,
+            "label": self._t(lang, choice.platform, label) if label is not None else None,
+            "exact": choice.exact,
+        }
+
+    def translation(self, result: Translation, target: TargetChoice | None, lang: str) -> Json:
+        native = self.native(result.native, lang)
+        for part, ref in result.parts:
+            native[part] = self.native(ref, lang)
+        body: Json = {
+            "platform": result.platform,
+            "lang": lang,
+            "native": native,
+            "canonical": self.canonical(result.canonical, lang),
+        }
+        if target is not None:
+            body["target"] = self.target(target, lang)
+        body["mapping_version"] = self.tables.version
+        return body
+
+    # ---- vocabularies ----
+
+    def _labels(self, context: str, row: NativeLabels | Labelled, lang: str) -> Json:
+        return {
+            "label": self._t(lang, context, row.label),
+            "description": self._t(lang, context, row.description),
+        }
+
+    def _status_entry(self, table: PlatformFile, code: str, row: NativeStatus, lang: str) -> Json:
+        model = self.tables.canonical
+        entry: Json = {
+            "code": code,
+            **self._labels(table.platform, row, lang),
+            "settable": row.settable,
+            "canonical": self.canonical(row_status(model, row), lang),
+        }
+        if row.variants:
+            entry["variants"] = [
+                {
+                    "variant": name,
+                    **self._labels(table.platform, v, lang),
+                    "canonical": self.canonical(row_status(model, row, v), lang),
+                }
+                for name, v in row.variants.items()
+            ]
+        return entry
+
+    def platform_summary(self, table: PlatformFile) -> Json:
+        parts = ["order"]
+        if table.payment_statuses:
+            parts.append("payment")
+        if table.fulfillment_statuses:
+            parts.append("fulfillment")
+        return {
+            "platform": table.platform,
+            "name": table.name,
+            "aliases": list(table.aliases),
+            "source": table.source,
+            "status_parts": parts,
+            "code_prefix": table.prefix,
+            "status_count": len(table.statuses),
+            "variants": sorted({v for r in table.statuses.values() for v in r.variants}),
+        }
+
+    def platforms(self) -> Json:
+        return {
+            "platforms": [self.platform_summary(t) for t in self.tables.platforms.values()],
+            "mapping_version": self.tables.version,
+        }
+
+    def platform_statuses(self, table: PlatformFile, lang: str) -> Json:
+        body: Json = {
+            **self.platform_summary(table),
+            "lang": lang,
+            "statuses": [self._status_entry(table, c, r, lang) for c, r in table.statuses.items()],
+        }
+        for part, rows, axis in (
+            ("payment", table.payment_statuses, "payment"),
+            ("fulfillment", table.fulfillment_statuses, "fulfillment"),
+        ):
+            if rows:
+                context = f"{table.platform}.{part}"
+                body[f"{part}_statuses"] = [
+                    {"code": c, **self._labels(context, r, lang), axis: getattr(r, axis).value}
+                    for c, r in rows.items()
+                ]
+        body["targets"] = {
+            code.value: {"code": t.code, "exact": t.exact, "by_detail": dict(t.by_detail)}
+            for code, t in table.targets.items()
+        }
+        body["mapping_version"] = self.tables.version
+        return body
+
+    def vocabulary(self, lang: str) -> Json:
+        model = self.tables.canonical
+
+        def listing(context: str, rows: dict[Any, Any]) -> list[Json]:
+            return [
+                {"code": str(getattr(k, "value", k)), **self._labels(context, r, lang)}
+                for k, r in rows.items()
+            ]
+
+        return {
+            "lang": lang,
+            "codes": [
+                {
+                    "code": code.value,
+                    "stage": row.stage.value if row.stage else None,
+                    "terminal": row.terminal,
+                    "payment": row.payment.value,
+                    "fulfillment": row.fulfillment.value,
+                    **self._labels("canonical", row, lang),
+                }
+                for code, row in model.codes.items()
+            ],
+            "stages": listing("stage", model.stages),
+            "details": listing("detail", model.details),
+            "payment": listing("payment", model.payment),
+            "fulfillment": listing("fulfillment", model.fulfillment),
+            "actions": listing("action", model.actions),
+            "mapping_version": self.tables.version,
+        }

@@ -1,0 +1,51 @@
+"""Runtime configuration: every field documented, read once by `create_app()` or the CLI.
+
+Environment variables carry the `GATEWAY_` prefix (`GATEWAY_PORT=9000`); a `.env` file in the
+working directory is read too. Nothing reads the environment at import time.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_PACKAGE = Path(__file__).resolve().parent
+
+
+def _data_dir(name: str) -> Path:
+    """mappings/ or locales/: the source tree's copy, else the one shipped inside the wheel."""
+    source_tree = _PACKAGE.parent / name
+    return source_tree if source_tree.is_dir() else _PACKAGE / "_data" / name
+
+
+class Settings(BaseSettings):
+    """Gateway settings; see the README's Configuration section for the same list."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="GATEWAY_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    host: str = Field("127.0.0.1", description="Interface `gateway serve` listens on.")
+    port: int = Field(8000, ge=1, le=65535, description="Port `gateway serve` listens on.")
+    mappings_dir: Path = Field(
+        default_factory=lambda: _data_dir("mappings"), description="The mapping tables."
+    )
+    locales_dir: Path = Field(
+        default_factory=lambda: _data_dir("locales"), description="The gettext catalogs."
+    )
+    cors_origins: tuple[str, ...] = Field(
+        ("*",), description="Origins allowed to call the translation endpoints from a browser."
+    )
+    batch_max_items: int = Field(
+        10_000, ge=1, le=100_000, description="Most items one POST /v1/translate/batch may carry."
+    )
+    max_body_bytes: int = Field(
+        16 * 1024 * 1024, ge=1024, description="Largest request body accepted (413 above it)."
+    )
+    cache_max_age: int = Field(
+        3600,
+        ge=0,
+        description="Cache-Control max-age (seconds) of translation and vocabulary GETs.",
+    )

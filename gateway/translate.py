@@ -1,0 +1,289 @@
+"""Native → canonical and canonical → native translation: pure functions over the tables, no I/O.
+
+Labels stay msgids here (English, with their gettext context); `gateway.render` localizes them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gateway.canonical import CanonicalStatus, Code, Fulfillment, Payment
+from gateway.errors import InvalidStatus, UnknownStatusCode, UnknownVariant
+from gateway.platforms import cloudcart
+from gateway.tables import Tables
+from gateway.tables.schema import CanonicalFile, NativeLabels, NativeStatus, PlatformFile, Variant
+
+
+@dataclass(frozen=True, slots=True)
+class CloudCartStatus:
+    """CloudCart's three-part status; payment and fulfilment are optional."""
+
+    order: str
+    payment: str | None = None
+    fulfillment: str | None = None
+
+
+StatusInput = str | CloudCartStatus
+
+
+@dataclass(frozen=True, slots=True)
+class Where:
+    """Where each input came from, so an error can point at it (parameter name or JSON pointer)."""
+
+    platform: str
+    status: str
+    order: str
+    payment: str
+    fulfillment: str
+    variant: str
+    target: str
+
+    @classmethod
+    def query(cls) -> Where:
+        return cls("platform", "code", "code", "payment", "fulfillment", "variant", "target")
+
+    @classmethod
+    def body(cls, base: str = "#") -> Where:
+        return cls(
+            f"{base}/platform",
+            f"{base}/status",
+            f"{base}/status/order",
+            f"{base}/status/payment",
+            f"{base}/status/fulfillment",
+            f"{base}/variant",
+            f"{base}/target",
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class NativeRef:
+    """A native code as the source sent it, with the msgids of its label and description."""
+
+    code: str
+    context: str | None  # gettext msgctxt of the labels; None for a code the tables do not know
+    label: str | None
+    description: str | None
+    known: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Translation:
+    """The result of translating one native status."""
+
+    platform: str
+    native: NativeRef
+    parts: tuple[tuple[str, NativeRef], ...]  # CloudCart: ("payment", …), ("fulfillment", …)
+    canonical: CanonicalStatus
+
+
+@dataclass(frozen=True, slots=True)
+class TargetChoice:
+    """Canonical → native: the code a system of `platform` should set; code None when none fits."""
+
+    platform: str
+    code: str | None
+    exact: bool
+    label: str | None
+    description: str | None
+
+
+def _ref(platform: str, code: str, row: NativeLabels, context: str | None = None) -> NativeRef:
+    return NativeRef(code, context or platform, row.label, row.description)
+
+
+def _unknown_ref(code: str) -> NativeRef:
+    return NativeRef(code.strip(), None, None, None, known=False)
+
+
+def unknown_status(
+    canonical: CanonicalFile,
+    payment: Payment = Payment.UNKNOWN,
+    fulfillment: Fulfillment = Fulfillment.UNKNOWN,
+) -> CanonicalStatus:
+    """The canonical status of a native code the tables do not know (spec §1)."""
+    code = canonical.codes[Code.UNKNOWN]
+    return CanonicalStatus(
+        code=Code.UNKNOWN,
+        stage=None,
+        detail=None,
+        terminal=code.terminal,
+        provisional=False,
+        paid=canonical.payment[payment].paid,
+        payment=payment,
+        fulfillment=fulfillment,
+        action_required=None,
+    )
+
+
+def row_status(
+    canonical: CanonicalFile, row: NativeStatus, variant: Variant | None = None
+) -> CanonicalStatus:
+    """The canonical status a table row means; a variant overrides what it names."""
+    code = canonical.codes[row.canonical]
+    v = variant
+    payment = (v and v.payment) or row.payment or code.payment
+    paid = next(
+        (p for p in (v.paid if v else None, row.paid) if p is not None),
+        canonical.payment[payment].paid,
+    )
+    return CanonicalStatus(
+        code=row.canonical,
+        stage=code.stage,
+        detail=(v and v.detail) or row.detail,
+        terminal=code.terminal,
+        provisional=row.provisional,
+        paid=paid,
+        payment=payment,
+        fulfillment=(v and v.fulfillment) or row.fulfillment or code.fulfillment,
+        action_required=(v and v.action) or row.action,
+    )
+
+
+def _variant(
+    table: PlatformFile, row: NativeStatus, name: str | None, where: str
+) -> Variant | None:
+    if name is None:
+        return None
+    if name in row.variants:
+        return row.variants[name]
+    known = sorted({v for r in table.statuses.values() for v in r.variants})
+    if name not in known:
+        raise UnknownVariant(
+            f"{name!r} is not a {table.platform} status variant"
+            + (f"; use one of: {', '.join(known)}" if known else "; it has none"),
+            where=where,
+            valid=known,
+        )
+    return None  # a known variant that reads this code no differently
+
+
+def to_canonical(
+    tables: Tables,
+    platform: str,
+    status: StatusInput,
+    *,
+    variant: str | None = None,
+    lenient: bool = False,
+    where: Where | None = None,
+) -> Translation:
+    """Translate one native status of `platform` (name or alias) to the canonical model.
+
+    Raises:
+        UnknownPlatform, UnknownStatusCode (unless lenient), UnknownVariant, InvalidStatus.
+    """
+    w = where or Where.query()
+    table = tables.platform(platform, where=w.platform)
+    if table.payment_statuses or table.fulfillment_statuses:
+        parts = status if isinstance(status, CloudCartStatus) else CloudCartStatus(status)
+        return _three_part(tables, table, parts, lenient=lenient, where=w)
+    if not isinstance(status, str):
+        raise InvalidStatus(
+            f"a {table.platform} status is a string code, not an object", where=w.status
+        )
+    code = table.normalize(status)
+    row = table.statuses.get(code)
+    if row is None:
+        if not status.strip():
+            raise InvalidStatus("the status code is empty", where=w.status)
+        if lenient:
+            return Translation(
+                table.platform, _unknown_ref(status), (), unknown_status(tables.canonical)
+            )
+        raise UnknownStatusCode(table.platform, status, list(table.statuses), where=w.status)
+    chosen = _variant(table, row, variant, w.variant)
+    labels: NativeLabels = chosen or row
+    return Translation(
+        table.platform,
+        _ref(table.platform, code, labels),
+        (),
+        row_status(tables.canonical, row, chosen),
+    )
+
+
+def _three_part(
+    tables: Tables,
+    table: PlatformFile,
+    status: CloudCartStatus,
+    *,
+    lenient: bool,
+    where: Where,
+) -> Translation:
+    platform = table.platform
+    order_where = where.order if status.payment or status.fulfillment else where.status
+    order_code = table.normalize(status.order)
+    order = table.statuses.get(order_code)
+    if order is None and not (lenient and status.order.strip()):
+        if not status.order.strip():
+            raise InvalidStatus("the order status is empty", where=order_where)
+        raise UnknownStatusCode(platform, status.order, list(table.statuses), where=order_where)
+
+    parts: list[tuple[str, NativeRef]] = []
+    payment = None
+    if status.payment is not None:
+        code = table.normalize(status.payment)
+        payment = table.payment_statuses.get(code)
+        if payment is None and not lenient:
+            raise UnknownStatusCode(
+                platform,
+                status.payment,
+                list(table.payment_statuses),
+                part="payment",
+                where=where.payment,
+            )
+        parts.append(
+            (
+                "payment",
+                _ref(platform, code, payment, f"{platform}.payment")
+                if payment
+                else _unknown_ref(status.payment),
+            )
+        )
+    fulfillment = None
+    if status.fulfillment is not None:
+        code = table.normalize(status.fulfillment)
+        fulfillment = table.fulfillment_statuses.get(code)
+        if fulfillment is None and not lenient:
+            raise UnknownStatusCode(
+                platform,
+                status.fulfillment,
+                list(table.fulfillment_statuses),
+                part="fulfillment",
+                where=where.fulfillment,
+            )
+        parts.append(
+            (
+                "fulfillment",
+                _ref(platform, code, fulfillment, f"{platform}.fulfillment")
+                if fulfillment
+                else _unknown_ref(status.fulfillment),
+            )
+        )
+
+    if order is None:
+        canonical = unknown_status(
+            tables.canonical,
+            payment.payment if payment else Payment.UNKNOWN,
+            fulfillment.fulfillment if fulfillment else Fulfillment.UNKNOWN,
+        )
+        return Translation(platform, _unknown_ref(status.order), tuple(parts), canonical)
+    canonical = cloudcart.combine(
+        tables.canonical, row_status(tables.canonical, order), payment, fulfillment
+    )
+    return Translation(platform, _ref(platform, order_code, order), tuple(parts), canonical)
+
+
+def to_native(
+    tables: Tables, platform: str, status: CanonicalStatus, *, where: str = "target"
+) -> TargetChoice:
+    """The native code a system of `platform` should set for `status` (spec §5).
+
+    The detail decides where the table says so (canceled/declined_by_merchant → CS-Cart D).
+    """
+    table = tables.platform(platform, where=where)
+    target = table.targets.get(status.code)
+    if target is None:
+        return TargetChoice(table.platform, None, False, None, None)
+    by_detail = target.by_detail.get(status.detail) if status.detail else None
+    code, exact = (by_detail, True) if by_detail else (target.code, target.exact)
+    row = table.statuses[code]
+    return TargetChoice(table.platform, code, exact, row.label, row.description)

@@ -1,0 +1,1 @@
+"""Outgoing signed webhooks (Standard Webhooks); filled in by the webhooks issue."""
