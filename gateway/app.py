@@ -7,8 +7,9 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import HTMLResponse
 from fastapi.routing import APIRoute
 
-from gateway import __version__, problems
+from gateway import __version__, openapi, problems
 from gateway.api import api_router
+from gateway.body_limit import BodyLimit
 from gateway.errors import UnknownCanonicalCode
 from gateway.runtime import Runtime
 from gateway.settings import Settings
@@ -37,7 +38,6 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         version=__version__,
         description=DESCRIPTION,
         generate_unique_id_function=_operation_id,
-        max_body_size=settings.max_body_bytes,
         telemetry={"tracing": False, "metrics": False, "logs": False},
         openapi_tags=[
             {"name": "translate", "description": "Native status → canonical status (and back)."},
@@ -54,7 +54,9 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         expose_headers=["ETag", "Content-Language"],
         max_age=86400,
     )
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.include_router(api_router)
+    openapi.install(app)
 
     @app.get("/problems/{slug}", include_in_schema=False, response_class=HTMLResponse)
     async def problem_type(slug: str) -> HTMLResponse:

@@ -13,7 +13,7 @@ from functools import lru_cache
 from io import BytesIO
 from pathlib import Path
 
-from babel import Locale, negotiate_locale
+from babel import negotiate_locale
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import Translations
@@ -94,11 +94,7 @@ def choose_language(explicit: str | None, accept_language: str | None, where: st
         UnsupportedLanguage: `explicit` names no supported language.
     """
     if explicit is not None:
-        try:
-            Locale.parse(explicit.replace("_", "-"), sep="-")
-        except (ValueError, TypeError) as exc:
-            raise UnsupportedLanguage(explicit, LANGUAGES, where=where) from exc
-        lang = _negotiate([explicit])
+        lang = _negotiate([explicit.strip()])
         if lang is None:
             raise UnsupportedLanguage(explicit, LANGUAGES, where=where)
         return lang

@@ -27,13 +27,25 @@ def _problem_media(schema: dict[str, Any]) -> None:
                     content[PROBLEM_JSON] = {"schema": {"$ref": "#/components/schemas/Problem"}}
 
 
+def install(app: FastAPI) -> None:
+    """Make the app serve (at /openapi.json) exactly the schema that is committed."""
+    generate = app.openapi
+
+    def patched() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = generate()
+            _problem_media(schema)
+            components = schema.get("components", {}).get("schemas", {})
+            for unused in ("HTTPValidationError", "ValidationError"):
+                components.pop(unused, None)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = patched  # type: ignore[method-assign]
+
+
 def build(app: FastAPI) -> dict[str, Any]:
-    schema = app.openapi()
-    _problem_media(schema)
-    components = schema.get("components", {}).get("schemas", {})
-    for unused in ("HTTPValidationError", "ValidationError"):
-        components.pop(unused, None)
-    return schema
+    return app.openapi()
 
 
 def dump(schema: dict[str, Any]) -> str:

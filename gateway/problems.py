@@ -68,6 +68,12 @@ class Problem(BaseModel):
     errors: list[FieldError] | None = Field(None, description="Every offending input.")
 
 
+# Tags of the `status` union (string code | CloudCart object): pydantic puts them into error
+# locations, where they mean nothing to a client, so pointers leave them out.
+STATUS_CODE_TAG = "status-code"
+STATUS_OBJECT_TAG = "status-object"
+_UNION_TAGS = frozenset({STATUS_CODE_TAG, STATUS_OBJECT_TAG})
+
 # Problem types of our own, documented at GET /problems/{slug}.
 DOCUMENTED: dict[str, str] = {}
 
@@ -107,8 +113,15 @@ def respond(body: Mapping[str, Any], headers: Mapping[str, str] | None = None) -
     )
 
 
+# RFC 9110 names; Python 3.11's http.HTTPStatus still has the older phrases for these.
+PHRASES = {413: "Content Too Large", 422: "Unprocessable Content"}
+
+
 def _http_problem(status: int, detail: str | None, instance: str) -> dict[str, Any]:
-    phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
+    try:
+        phrase = PHRASES.get(status) or HTTPStatus(status).phrase
+    except ValueError:
+        phrase = "Error"
     body: dict[str, Any] = {"type": "about:blank", "title": phrase, "status": status}
     if detail and detail != phrase:
         body["detail"] = detail
@@ -117,7 +130,7 @@ def _http_problem(status: int, detail: str | None, instance: str) -> dict[str, A
 
 
 def _locate(loc: Sequence[int | str]) -> dict[str, str]:
-    where, *path = loc
+    where, *path = [part for part in loc if part not in _UNION_TAGS]
     if where == "body":
         return {"pointer": "#" + "".join(f"/{p}" for p in path)}
     if where in ("query", "path"):

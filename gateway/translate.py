@@ -130,7 +130,8 @@ def row_status(
         code=row.canonical,
         stage=code.stage,
         detail=(v and v.detail) or row.detail,
-        terminal=code.terminal,
+        # A provisional code awaits its confirming code, so it cannot be the end (spec §1, §4).
+        terminal=code.terminal and not row.provisional,
         provisional=row.provisional,
         paid=paid,
         payment=payment,

@@ -4,10 +4,19 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, WrapValidator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    WrapValidator,
+)
 from pydantic_core import PydanticCustomError
 
 from gateway.canonical import Action, Code, Fulfillment, Payment, Stage
+from gateway.problems import STATUS_CODE_TAG, STATUS_OBJECT_TAG
 
 PlatformName = Annotated[
     str,
@@ -45,6 +54,26 @@ class CloudCartStatusIn(_In):
     )
 
 
+def _status_kind(value: Any) -> str | None:
+    if isinstance(value, str):
+        return STATUS_CODE_TAG
+    if isinstance(value, dict | CloudCartStatusIn):
+        return STATUS_OBJECT_TAG
+    return None
+
+
+StatusIn = Annotated[
+    Annotated[NativeCode, Tag(STATUS_CODE_TAG)]
+    | Annotated[CloudCartStatusIn, Tag(STATUS_OBJECT_TAG)],
+    Discriminator(
+        _status_kind,
+        custom_error_type="status_type",
+        custom_error_message="status must be a code string, or for CloudCart an object "
+        "{order, payment, fulfillment}",
+    ),
+]
+
+
 class TranslateIn(_In):
     """One native status to translate."""
 
@@ -61,7 +90,7 @@ class TranslateIn(_In):
         },
     )
     platform: PlatformName
-    status: NativeCode | CloudCartStatusIn = Field(
+    status: StatusIn = Field(
         description="The native code; for CloudCart also the object {order, payment, fulfillment}."
     )
     lang: LangTag | None = None

@@ -1,0 +1,50 @@
+"""The committed OpenAPI file is the contract: it must match what the app serves."""
+
+from __future__ import annotations
+
+import json
+
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from gateway import openapi
+
+
+def test_openapi_is_current(app: FastAPI) -> None:
+    committed = openapi.OPENAPI_FILE.read_text(encoding="utf-8")
+    assert committed == openapi.dump(openapi.build(app)), "run `gateway export-openapi`"
+
+
+def test_served_schema_is_the_committed_one(client: TestClient) -> None:
+    served = client.get("/openapi.json").json()
+    assert served == json.loads(openapi.OPENAPI_FILE.read_text(encoding="utf-8"))
+
+
+def test_contract_paths_and_operation_ids(app: FastAPI) -> None:
+    schema = json.loads(openapi.OPENAPI_FILE.read_text(encoding="utf-8"))
+    assert schema["openapi"].startswith("3.1")
+    operations = {
+        (method, path): op["operationId"]
+        for path, ops in schema["paths"].items()
+        for method, op in ops.items()
+    }
+    assert operations == {
+        ("get", "/v1/translate/{platform}/{code}"): "translate_code",
+        ("post", "/v1/translate"): "translate_status",
+        ("post", "/v1/translate/batch"): "translate_batch",
+        ("get", "/v1/platforms"): "list_platforms",
+        ("get", "/v1/platforms/{platform}/statuses"): "list_platform_statuses",
+        ("get", "/v1/statuses"): "list_statuses",
+    }
+
+
+def test_errors_are_documented_as_problem_json() -> None:
+    schema = json.loads(openapi.OPENAPI_FILE.read_text(encoding="utf-8"))
+    for ops in schema["paths"].values():
+        for op in ops.values():
+            for status, response in op["responses"].items():
+                if status.startswith(("4", "5")):
+                    assert list(response["content"]) == ["application/problem+json"], status
+            if op.get("parameters") or op.get("requestBody"):
+                assert "422" in op["responses"]
+    assert "HTTPValidationError" not in schema["components"]["schemas"]

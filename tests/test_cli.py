@@ -1,0 +1,138 @@
+"""The `gateway` command: translate, check-mappings, export-openapi, and a real `serve`."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from gateway import openapi
+from gateway.cli import main
+from tests.conftest import ROOT
+
+
+def test_translate_prints_the_json_answer(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["translate", "cscart", "P", "--lang", "fr", "--target", "kak2c"]) == 0
+    body = json.loads(capsys.readouterr().out)
+    assert body["canonical"]["code"] == "confirmed"
+    assert body["native"]["label"] == "Traité"
+    assert body["target"]["code"] == "ORDER_INFO_READY_TO_PACK"
+
+
+def test_translate_cloudcart_parts(capsys: pytest.CaptureFixture[str]) -> None:
+    args = [
+        "translate",
+        "cloudcart",
+        "paid",
+        "--payment",
+        "completed",
+        "--fulfillment",
+        "fulfilled",
+    ]
+    assert main(args) == 0
+    assert json.loads(capsys.readouterr().out)["canonical"]["code"] == "completed"
+
+
+def test_translate_unknown_code_fails_clearly(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["translate", "cscart", "Q"]) == 2
+    assert "'Q' is not a cscart status" in capsys.readouterr().err
+    assert main(["translate", "cscart", "Q", "--lenient"]) == 0
+
+
+def test_check_mappings_passes_on_the_committed_tables(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check-mappings"]) == 0
+    assert "4 platforms" in capsys.readouterr().out
+
+
+def test_check_mappings_names_file_and_row(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    mappings = tmp_path / "mappings"
+    shutil.copytree(ROOT / "mappings", mappings)
+    path = mappings / "cscart.toml"
+    path.write_text(
+        path.read_text(encoding="utf-8").replace('canonical = "completed"', 'canonical = "done"'),
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("GATEWAY_MAPPINGS_DIR", str(mappings))
+    assert main(["check-mappings"]) == 2
+    err = capsys.readouterr().err
+    assert "cscart.toml" in err
+    assert "statuses.C.canonical" in err
+
+
+def test_check_mappings_reports_catalog_gaps(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    mappings = tmp_path / "mappings"
+    shutil.copytree(ROOT / "mappings", mappings)
+    path = mappings / "cscart.toml"
+    path.write_text(
+        path.read_text(encoding="utf-8").replace('label = "Open"', 'label = "Opened"'),
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("GATEWAY_MAPPINGS_DIR", str(mappings))
+    assert main(["check-mappings"]) == 1
+    err = capsys.readouterr().err
+    assert "gateway.pot: missing [cscart] 'Opened'" in err
+
+
+def test_export_openapi_check(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["export-openapi", "--check"]) == 0
+    target = tmp_path / "openapi.json"
+    assert main(["export-openapi", "--output", str(target)]) == 0
+    assert target.read_text(encoding="utf-8") == openapi.OPENAPI_FILE.read_text(encoding="utf-8")
+    target.write_text("{}", encoding="utf-8")
+    assert main(["export-openapi", "--check", "--output", str(target)]) == 1
+    assert "out of date" in capsys.readouterr().err
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_gateway_serve_answers_over_http(tmp_path: Path) -> None:
+    port = _free_port()
+    env = {**os.environ, "GATEWAY_PORT": str(port)}
+    log = (tmp_path / "serve.log").open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gateway", "serve", "--no-access-log", "--log-level", "warning"],
+        env=env,
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        response = None
+        while time.monotonic() < deadline:
+            try:
+                response = httpx.get(
+                    f"http://127.0.0.1:{port}/v1/translate/measoft/DELIVERY",
+                    headers={"Accept-Language": "el-GR"},
+                    timeout=2,
+                )
+                break
+            except httpx.TransportError:
+                assert process.poll() is None, (tmp_path / "serve.log").read_text()
+                time.sleep(0.1)
+        assert response is not None, "gateway serve did not start in 30 s"
+        assert response.status_code == 200
+        assert response.headers["content-language"] == "el"
+        assert response.json()["canonical"]["code"] == "out_for_delivery"
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=15)
+        log.close()
