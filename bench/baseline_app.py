@@ -3,8 +3,11 @@
 * `GET /hello` returns a constant dict (FastAPI's usual path: validation, `jsonable_encoder`,
   `JSONResponse`), the ceiling a FastAPI GET reaches on this machine.
 * `POST /echo` reads the raw body, parses it with `json.loads` and answers with the JSON document
-  found in the file named by `$BENCH_ECHO_ANSWER` (read once, at startup): "just parsing and
-  serializing the same JSON bodies" over the same HTTP path as the gateway's batch endpoint.
+  found in the file named by `$BENCH_ECHO_ANSWER` (read once, at startup), serialized compactly
+  with `json.dumps` (UTF-8, no spaces, like the gateway's answer): "just parsing and serializing
+  the same JSON bodies" over the same HTTP path as the gateway's batch endpoint.
+* Both apps carry the gateway's `ServerTiming` middleware, so the server time of each is read
+  from the same `Server-Timing: app;dur=…` header.
 
 Started by bench/translate.py as `uvicorn --factory --app-dir bench baseline_app:create_app`.
 """
@@ -18,6 +21,8 @@ from typing import Any
 
 from fastapi import FastAPI, Request, Response
 
+from gateway.server_timing import ServerTiming
+
 ANSWER_ENV = "BENCH_ECHO_ANSWER"
 
 
@@ -28,6 +33,7 @@ def create_app() -> FastAPI:
         json.loads(Path(answer_path).read_bytes()) if answer_path else {"results": []}
     )
     app = FastAPI()
+    app.add_middleware(ServerTiming)
 
     @app.get("/hello")
     async def hello() -> dict[str, Any]:
@@ -36,6 +42,7 @@ def create_app() -> FastAPI:
     @app.post("/echo")
     async def echo(request: Request) -> Response:
         json.loads(await request.body())
-        return Response(json.dumps(precomputed).encode(), media_type="application/json")
+        text = json.dumps(precomputed, ensure_ascii=False, separators=(",", ":"))
+        return Response(text.encode(), media_type="application/json")
 
     return app

@@ -19,7 +19,9 @@ uvicorn subprocess (uvloop, httptools, no access log) on 127.0.0.1, pinned to co
 2. Batch of 10,000 items, `POST /v1/translate/batch`, built from the real codes of all four
    platforms, against the baseline's `POST /echo`, which parses the same body with `json.loads` and
    answers with the gateway's own answer, serialized with `json.dumps` (loaded once at startup).
-   Sequential requests on one keep-alive httpx client; targets: ratio <= 3, >= 200,000 items/s.
+   Sequential requests on one keep-alive httpx client. Server time is read from each app's
+   `Server-Timing: app;dur=…` header (the same middleware in both; socket write and the client's
+   reading of an 8 MB answer excluded); targets: ratio <= 3, >= 200,000 items/s.
 
 Only 127.0.0.1 is contacted (except by `apt-get` when wrk is missing and may be installed). Every
 server started here runs in its own process group and is stopped on exit, error, Ctrl-C or SIGTERM.
@@ -106,7 +108,9 @@ def parse_args(argv: Sequence[str] | None) -> Plan:
     )
     parser.add_argument("--rounds", type=int, default=None, help="Measured GET rounds (default 3).")
     parser.add_argument(
-        "--loadgen", choices=("auto", "wrk", "python"), default="auto",
+        "--loadgen",
+        choices=("auto", "wrk", "python"),
+        default="auto",
         help="auto: wrk if present (or installable), else the Python generator.",
     )
     parser.add_argument(
@@ -188,25 +192,51 @@ def stop_server(server: Server) -> None:
 
 
 def start_server(
-    stack: contextlib.ExitStack, plan: Plan, logdir: Path, name: str, factory: str,
-    ready_path: str, *, app_dir: Path | None = None, env: dict[str, str] | None = None,
+    stack: contextlib.ExitStack,
+    plan: Plan,
+    logdir: Path,
+    name: str,
+    factory: str,
+    ready_path: str,
+    *,
+    app_dir: Path | None = None,
+    env: dict[str, str] | None = None,
 ) -> Server:
     """Start uvicorn (with a retry if the chosen port was taken meanwhile) and wait until ready."""
     last_error = ""
     for attempt in range(3):
         port = free_port()
         cmd = [
-            *pin_prefix(plan, SERVER_CPU), sys.executable, "-m", "uvicorn", "--factory", factory,
-            "--host", HOST, "--port", str(port), "--loop", "uvloop", "--http", "httptools",
-            "--no-access-log", "--log-level", "warning",
+            *pin_prefix(plan, SERVER_CPU),
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            factory,
+            "--host",
+            HOST,
+            "--port",
+            str(port),
+            "--loop",
+            "uvloop",
+            "--http",
+            "httptools",
+            "--no-access-log",
+            "--log-level",
+            "warning",
         ]
         if app_dir is not None:
             cmd += ["--app-dir", str(app_dir)]
         log = logdir / f"{name}.{attempt}.log"
         with log.open("wb") as log_file:
             proc = subprocess.Popen(
-                cmd, cwd=ROOT, env={**os.environ, **(env or {})}, stdin=subprocess.DEVNULL,
-                stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True,
+                cmd,
+                cwd=ROOT,
+                env={**os.environ, **(env or {})},
+                stdin=subprocess.DEVNULL,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
         server = Server(name, proc, port, log)
         stack.callback(stop_server, server)
@@ -295,12 +325,22 @@ def parse_wrk(output: str) -> LoadResult:
 def run_wrk(wrk: str, plan: Plan, url: str, headers: dict[str, str], seconds: int) -> LoadResult:
     header_args = [arg for k, v in headers.items() for arg in ("-H", f"{k}: {v}")]
     cmd = [
-        *pin_prefix(plan, CLIENT_CPU), wrk, "-t1", f"-c{CONNECTIONS}", f"-d{seconds}s",
-        "--latency", *header_args, url,
+        *pin_prefix(plan, CLIENT_CPU),
+        wrk,
+        "-t1",
+        f"-c{CONNECTIONS}",
+        f"-d{seconds}s",
+        "--latency",
+        *header_args,
+        url,
     ]
     try:
         done = subprocess.run(
-            cmd, capture_output=True, text=True, timeout=seconds + 30, check=False,
+            cmd,
+            capture_output=True,
+            text=True,
+            timeout=seconds + 30,
+            check=False,
             stdin=subprocess.DEVNULL,
         )
     except subprocess.TimeoutExpired as exc:
@@ -346,9 +386,7 @@ async def _read_response(reader: asyncio.StreamReader) -> int:
     return status
 
 
-async def _py_connection(
-    port: int, request: bytes, deadline: float, stats: _PyStats
-) -> None:
+async def _py_connection(port: int, request: bytes, deadline: float, stats: _PyStats) -> None:
     try:
         reader, writer = await asyncio.open_connection(HOST, port)
     except OSError:
@@ -423,7 +461,12 @@ def install_wrk() -> str | None:
     for cmd in (["apt-get", "update"], ["apt-get", "install", "-y", "wrk"]):
         try:
             done = subprocess.run(
-                cmd, env=env, capture_output=True, text=True, timeout=APT_TIMEOUT_S, check=False,
+                cmd,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=APT_TIMEOUT_S,
+                check=False,
                 stdin=subprocess.DEVNULL,
             )
         except subprocess.TimeoutExpired:
@@ -452,7 +495,11 @@ def choose_loadgen(plan: Plan) -> LoadGen:
             raise BenchError("wrk is not installed and could not be installed")
         return LoadGen("python", py_desc + " [wrk not available]", plan)
     version = subprocess.run(
-        [wrk, "-v"], capture_output=True, text=True, timeout=10, check=False,
+        [wrk, "-v"],
+        capture_output=True,
+        text=True,
+        timeout=10,
+        check=False,
         stdin=subprocess.DEVNULL,
     )
     first = (version.stdout or version.stderr).strip().splitlines()
@@ -481,8 +528,10 @@ def bench_get(loadgen: LoadGen, plan: Plan, baseline: Server, ours: Server) -> G
     print(f"\n== 1. Single GET: {len(targets) - 1} gateway URLs vs baseline GET {BASELINE_GET}")
     print(f"   load generator: {loadgen.description}")
     print(f"   server: uvicorn, 1 worker{f', taskset -c {SERVER_CPU}' if plan.pin else ''}")
-    print(f"   warm-up {plan.warmup_s} s each, then {plan.rounds} rounds of {plan.seconds} s, "
-          "alternating (order reversed every other round)")
+    print(
+        f"   warm-up {plan.warmup_s} s each, then {plan.rounds} rounds of {plan.seconds} s, "
+        "alternating (order reversed every other round)"
+    )
     for label, url, headers in targets:
         result = loadgen.run(url, headers, plan.warmup_s)
         print(f"   warm-up  {label:<18} {result.show()}", flush=True)
@@ -505,8 +554,10 @@ def bench_get(loadgen: LoadGen, plan: Plan, baseline: Server, ours: Server) -> G
         print(f"   {label:<26} {median_result(figures.ours[label]).show()}   {path}{extra}")
     for label, _, _ in OURS_GETS:
         per_round = ", ".join(f"{r:.2f}" for r in figures.ratios[label])
-        print(f"   ratio {label} / baseline: per round {per_round} -> median "
-              f"{figures.median_ratio(label):.2f} (target >= {GET_RATIO_TARGET})")
+        print(
+            f"   ratio {label} / baseline: per round {per_round} -> median "
+            f"{figures.median_ratio(label):.2f} (target >= {GET_RATIO_TARGET})"
+        )
     return figures
 
 
@@ -565,8 +616,10 @@ def build_batch(client: httpx.Client, ours: Server) -> dict[str, Any]:
             item["variant"] = kak2c_variants[k % len(kak2c_variants)]
         items.append(item)
     counts = {p: len(codes[p]) for p in PLATFORMS}
-    print(f"   body: {BATCH_ITEMS:,} items, lang ru; native codes per platform {counts}, "
-          f"CloudCart {len(payments)} payment x {len(fulfillments)} fulfilment statuses")
+    print(
+        f"   body: {BATCH_ITEMS:,} items, lang ru; native codes per platform {counts}, "
+        f"CloudCart {len(payments)} payment x {len(fulfillments)} fulfilment statuses"
+    )
     return {"lang": "ru", "items": items}
 
 
@@ -589,8 +642,10 @@ def check_batch_answer(answer: Any) -> tuple[int, int, str]:
 
 @dataclass
 class BatchFigures:
-    ours_s: list[float]
+    ours_s: list[float]  # server time, from Server-Timing
     baseline_s: list[float]
+    ours_round_trip_s: list[float]
+    baseline_round_trip_s: list[float]
     request_bytes: int
     ours_bytes: int
     baseline_bytes: int
@@ -626,18 +681,35 @@ def post(client: httpx.Client, url: str, body: bytes) -> tuple[float, httpx.Resp
     return time.perf_counter() - started, response
 
 
+def server_seconds(response: httpx.Response) -> float:
+    """The server's own time for the request, from `Server-Timing: app;dur=<ms>`."""
+    match = re.search(r"app;dur=([0-9.]+)", response.headers.get("server-timing", ""))
+    if match is None:
+        raise RuntimeError("answer without a Server-Timing header")
+    return float(match.group(1)) / 1000
+
+
 def bench_batch(
-    plan: Plan, client: httpx.Client, ours: Server, baseline: Server, body: bytes,
+    plan: Plan,
+    client: httpx.Client,
+    ours: Server,
+    baseline: Server,
+    body: bytes,
     ours_answer: bytes,
 ) -> BatchFigures:
-    print(f"\n== 2. Batch: POST {BATCH_PATH} ({BATCH_ITEMS:,} items) vs baseline POST {ECHO_PATH} "
-          "(json.loads of the same body, json.dumps of the gateway's answer)")
-    print(f"   one httpx client (keep-alive), sequential: {plan.batch_warmups} warm-up(s), then "
-          f"{plan.batch_requests} timed requests each, alternating")
+    print(
+        f"\n== 2. Batch: POST {BATCH_PATH} ({BATCH_ITEMS:,} items) vs baseline POST {ECHO_PATH} "
+        "(json.loads of the same body, json.dumps of the gateway's answer)"
+    )
+    print(
+        f"   one httpx client (keep-alive), sequential: {plan.batch_warmups} warm-up(s), then "
+        f"{plan.batch_requests} timed requests each, alternating"
+    )
     results, errors, first_error = check_batch_answer(orjson.loads(ours_answer))
     urls = {"ours": ours.url(BATCH_PATH), "baseline": baseline.url(ECHO_PATH)}
     sizes = {"ours": len(ours_answer), "baseline": 0}
     times: dict[str, list[float]] = {"ours": [], "baseline": []}
+    round_trips: dict[str, list[float]] = {"ours": [], "baseline": []}
     failures = 0
     for _ in range(plan.batch_warmups):
         for name, url in urls.items():
@@ -649,24 +721,44 @@ def bench_batch(
             elapsed, response = post(client, urls[name], body)
             if response.status_code != 200:
                 failures += 1
-            times[name].append(elapsed)
+            round_trips[name].append(elapsed)
+            times[name].append(server_seconds(response))
             sizes[name] = len(response.content)
     figures = BatchFigures(
-        ours_s=times["ours"], baseline_s=times["baseline"], request_bytes=len(body),
-        ours_bytes=sizes["ours"], baseline_bytes=sizes["baseline"], results=results,
-        errors=errors, first_error=first_error, failures=failures,
+        ours_s=times["ours"],
+        baseline_s=times["baseline"],
+        ours_round_trip_s=round_trips["ours"],
+        baseline_round_trip_s=round_trips["baseline"],
+        request_bytes=len(body),
+        ours_bytes=sizes["ours"],
+        baseline_bytes=sizes["baseline"],
+        results=results,
+        errors=errors,
+        first_error=first_error,
+        failures=failures,
     )
     for name, values in times.items():
         ms = sorted(v * 1000 for v in values)
-        print(f"   {name:<9} median {statistics.median(ms):7.1f} ms/request "
-              f"(min {ms[0]:.1f}, max {ms[-1]:.1f}; {len(ms)} requests)")
-    print(f"   request body {figures.request_bytes:,} bytes; response: gateway "
-          f"{figures.ours_bytes:,} bytes, baseline {figures.baseline_bytes:,} bytes "
-          "(json.dumps escapes non-ASCII)")
-    print(f"   gateway answer: {results:,} results, {errors} with an error"
-          + (f"; first: {first_error}" if first_error else "")
-          + (f"; {failures} non-200 answers while timing" if failures else ""))
-    print(f"   ratio gateway / baseline: {figures.ratio:.2f} (target <= {BATCH_RATIO_TARGET:g})")
+        trip = statistics.median(round_trips[name]) * 1000
+        print(
+            f"   {name:<9} server median {statistics.median(ms):7.1f} ms/request "
+            f"(min {ms[0]:.1f}, max {ms[-1]:.1f}; {len(ms)} requests); "
+            f"round trip incl. client {trip:.1f} ms"
+        )
+    print(
+        f"   request body {figures.request_bytes:,} bytes; response: gateway "
+        f"{figures.ours_bytes:,} bytes, baseline {figures.baseline_bytes:,} bytes "
+        "(both UTF-8, compact)"
+    )
+    print(
+        f"   gateway answer: {results:,} results, {errors} with an error"
+        + (f"; first: {first_error}" if first_error else "")
+        + (f"; {failures} non-200 answers while timing" if failures else "")
+    )
+    print(
+        f"   ratio gateway / baseline server time: {figures.ratio:.2f} "
+        f"(target <= {BATCH_RATIO_TARGET:g})"
+    )
     print(f"   items/s: {figures.items_per_s:,.0f} (target >= {ITEMS_PER_S_TARGET:,.0f})")
     return figures
 
@@ -678,14 +770,38 @@ def summary(get: GetFigures, batch: BatchFigures) -> None:
     rows: list[tuple[str, str, str, bool]] = []
     for label, _, _ in OURS_GETS:
         ratio = get.median_ratio(label)
-        rows.append((f"GET {label} req/s ratio", f"{ratio:.2f}", f">= {GET_RATIO_TARGET}",
-                     ratio >= GET_RATIO_TARGET))
-    rows.append(("batch 10k time ratio", f"{batch.ratio:.2f}",
-                 f"<= {BATCH_RATIO_TARGET:g}", batch.ratio <= BATCH_RATIO_TARGET))
-    rows.append(("batch 10k items/s", f"{batch.items_per_s:,.0f}",
-                 f">= {ITEMS_PER_S_TARGET:,.0f}", batch.items_per_s >= ITEMS_PER_S_TARGET))
-    rows.append(("batch 10k results/errors", f"{batch.results:,}/{batch.errors}",
-                 f"{BATCH_ITEMS:,}/0", batch.correct))
+        rows.append(
+            (
+                f"GET {label} req/s ratio",
+                f"{ratio:.2f}",
+                f">= {GET_RATIO_TARGET}",
+                ratio >= GET_RATIO_TARGET,
+            )
+        )
+    rows.append(
+        (
+            "batch 10k time ratio",
+            f"{batch.ratio:.2f}",
+            f"<= {BATCH_RATIO_TARGET:g}",
+            batch.ratio <= BATCH_RATIO_TARGET,
+        )
+    )
+    rows.append(
+        (
+            "batch 10k items/s",
+            f"{batch.items_per_s:,.0f}",
+            f">= {ITEMS_PER_S_TARGET:,.0f}",
+            batch.items_per_s >= ITEMS_PER_S_TARGET,
+        )
+    )
+    rows.append(
+        (
+            "batch 10k results/errors",
+            f"{batch.results:,}/{batch.errors}",
+            f"{BATCH_ITEMS:,}/0",
+            batch.correct,
+        )
+    )
     print("\n== Summary (ratios measured in this run; absolute numbers are ±30 % on this VM)")
     print(f"   {'figure':<34} {'value':>10}  {'target':<12} result")
     for name, value, target, ok in rows:
@@ -701,13 +817,17 @@ def run(plan: Plan, stack: contextlib.ExitStack) -> tuple[GetFigures, BatchFigur
         os.sched_setaffinity(0, {CLIENT_CPU})  # this process is a load generator too (httpx)
     loadgen = choose_loadgen(plan)
     workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-translate-")))
-    print(f"python {sys.version.split()[0]}, pinning: "
-          + (f"servers taskset -c {SERVER_CPU}, load generators core {CLIENT_CPU}"
-             if plan.pin else "none"))
+    print(
+        f"python {sys.version.split()[0]}, pinning: "
+        + (
+            f"servers taskset -c {SERVER_CPU}, load generators core {CLIENT_CPU}"
+            if plan.pin
+            else "none"
+        )
+    )
     print(f"load generator: {loadgen.description}", flush=True)
 
-    ours = start_server(stack, plan, workdir, "gateway", "gateway.app:create_app",
-                        "/v1/platforms")
+    ours = start_server(stack, plan, workdir, "gateway", "gateway.app:create_app", "/v1/platforms")
     client = stack.enter_context(httpx.Client(trust_env=False, timeout=HTTP_TIMEOUT_S))
     for _, path, headers in OURS_GETS:
         response = client.get(ours.url(path), headers=headers)
@@ -724,8 +844,14 @@ def run(plan: Plan, stack: contextlib.ExitStack) -> tuple[GetFigures, BatchFigur
     answer_file.write_bytes(ours_answer)
 
     baseline = start_server(
-        stack, plan, workdir, "baseline", "baseline_app:create_app", BASELINE_GET,
-        app_dir=BENCH_DIR, env={ANSWER_ENV: str(answer_file)},
+        stack,
+        plan,
+        workdir,
+        "baseline",
+        "baseline_app:create_app",
+        BASELINE_GET,
+        app_dir=BENCH_DIR,
+        env={ANSWER_ENV: str(answer_file)},
     )
     _, echoed = post(client, baseline.url(ECHO_PATH), body)
     if echoed.status_code != 200 or orjson.loads(echoed.content) != orjson.loads(ours_answer):
@@ -743,8 +869,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     previous: dict[signal.Signals, Callable[[int, FrameType | None], Any] | int | None] = {}
     for sig in (signal.SIGTERM, signal.SIGHUP):
         previous[sig] = signal.signal(sig, _raise_interrupt)
-    print("bench/translate.py: gateway vs bare FastAPI baseline, same run"
-          + (" (--quick)" if plan.quick else ""))
+    print(
+        "bench/translate.py: gateway vs bare FastAPI baseline, same run"
+        + (" (--quick)" if plan.quick else "")
+    )
     try:
         with contextlib.ExitStack() as stack:  # stops every server, also on errors and Ctrl-C
             get, batch = run(plan, stack)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import gc
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import HTMLResponse
@@ -11,7 +15,9 @@ from gateway import __version__, openapi, problems
 from gateway.api import api_router
 from gateway.body_limit import BodyLimit
 from gateway.errors import UnknownCanonicalCode
+from gateway.response_cache import ResponseCache
 from gateway.runtime import Runtime
+from gateway.server_timing import ServerTiming
 from gateway.settings import Settings
 
 DESCRIPTION = """\
@@ -25,8 +31,21 @@ and Greek.
 """
 
 
+# Paths whose GET answers are pure functions of path, query and Accept-Language.
+CACHEABLE = ("/v1/translate/", "/v1/platforms", "/v1/statuses")
+
+
 def _operation_id(route: APIRoute) -> str:
     return route.name
+
+
+@asynccontextmanager
+async def _lifespan(_: FastAPI) -> AsyncIterator[None]:
+    # Everything loaded so far (tables, catalogs, schemas, routes) lives as long as the process:
+    # freezing it keeps the collector from walking it again on every full collection, which
+    # otherwise shows up as 30-40 ms pauses in a 10,000-item batch.
+    gc.freeze()
+    yield
 
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
@@ -38,6 +57,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         version=__version__,
         description=DESCRIPTION,
         generate_unique_id_function=_operation_id,
+        lifespan=_lifespan,
         telemetry={"tracing": False, "metrics": False, "logs": False},
         openapi_tags=[
             {"name": "translate", "description": "Native status → canonical status (and back)."},
@@ -46,15 +66,20 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     )
     app.state.runtime = runtime
     problems.install(app)
+    # Starlette wraps the last added outermost:
+    # ServerTiming(CORS(BodyLimit(ResponseCache(routes)))); cache hits still get CORS and timing.
+    if settings.response_cache_entries:
+        app.add_middleware(ResponseCache, prefixes=CACHEABLE, limit=settings.response_cache_entries)
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=list(settings.cors_origins),
         allow_methods=["GET", "POST"],
         allow_headers=["*"],
-        expose_headers=["ETag", "Content-Language"],
+        expose_headers=["ETag", "Content-Language", "Server-Timing"],
         max_age=86400,
     )
-    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    app.add_middleware(ServerTiming)
     app.include_router(api_router)
     openapi.install(app)
 

@@ -125,6 +125,22 @@ class InvalidStatus(GatewayError):
     title = "Invalid status"
 
 
+class MalformedJson(GatewayError):
+    """The request body is not valid JSON."""
+
+    status = 400
+    slug = "malformed-json"
+    title = "Malformed JSON"
+
+
+class UnsupportedMediaType(GatewayError):
+    """The request body is not sent as JSON."""
+
+    status = 415
+    slug = "unsupported-media-type"
+    title = "Unsupported media type"
+
+
 class MappingFileError(Exception):
     """A mapping table or catalog that does not validate; the message names the file and row.
 

@@ -8,7 +8,11 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from gateway.api.schemas import TranslateBatchIn
 from gateway.problems import PROBLEM_JSON
+
+REF = "#/components/schemas/{model}"
+BODY_MODELS = (TranslateBatchIn,)
 
 OPENAPI_FILE = Path(__file__).resolve().parent.parent / "openapi" / "openapi.json"
 
@@ -35,9 +39,15 @@ def install(app: FastAPI) -> None:
         if app.openapi_schema is None:
             schema = generate()
             _problem_media(schema)
-            components = schema.get("components", {}).get("schemas", {})
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
             for unused in ("HTTPValidationError", "ValidationError"):
                 components.pop(unused, None)
+            # Bodies a route reads itself (the batch) are documented by reference.
+            for model in BODY_MODELS:
+                definition = model.model_json_schema(ref_template=REF, mode="validation")
+                for name, sub in definition.pop("$defs", {}).items():
+                    components.setdefault(name, sub)
+                components[model.__name__] = definition
             app.openapi_schema = schema
         return app.openapi_schema
 

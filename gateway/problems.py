@@ -20,7 +20,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from gateway.errors import GatewayError
+from gateway.errors import GatewayError, MalformedJson, UnsupportedMediaType
 
 PROBLEM_JSON = "application/problem+json"
 TYPE_BASE = "/problems/"  # a URI reference; GET /problems/{slug} documents each type
@@ -164,32 +164,25 @@ async def on_validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     errors = exc.errors()
     path = request.url.path
-    if any(err.get("type") == "json_invalid" for err in errors):
-        err = next(e for e in errors if e.get("type") == "json_invalid")
-        reason = (err.get("ctx") or {}).get("error", "invalid JSON")
-        return respond(
-            {
-                "type": _slug_doc("malformed-json", "The request body is not valid JSON."),
-                "title": "Malformed JSON",
-                "status": 400,
-                "detail": f"the body is not valid JSON: {reason} (at character {err['loc'][-1]})",
-                "instance": path,
-            }
-        )
+    invalid_json = next((e for e in errors if e.get("type") == "json_invalid"), None)
+    if invalid_json is not None:
+        reason = (invalid_json.get("ctx") or {}).get("error", "invalid JSON")
+        return respond(problem_from_error(malformed_json(reason, invalid_json["loc"][-1]), path))
     content_type = request.headers.get("content-type", "")
-    body_not_json = any(tuple(e["loc"]) == ("body",) for e in errors) and "json" not in content_type
-    if request.method in ("POST", "PUT", "PATCH") and body_not_json:
-        return respond(
-            {
-                "type": _slug_doc("unsupported-media-type", "The body must be JSON."),
-                "title": "Unsupported media type",
-                "status": 415,
-                "detail": "send the body as application/json, not "
-                + (content_type or "a body without Content-Type"),
-                "instance": path,
-            }
-        )
+    body_missing = any(tuple(e["loc"]) == ("body",) for e in errors)
+    if request.method in ("POST", "PUT", "PATCH") and body_missing and "json" not in content_type:
+        return respond(problem_from_error(not_json(content_type), path))
     return respond(validation_problem(errors, path))
+
+
+def malformed_json(reason: str, position: object) -> MalformedJson:
+    return MalformedJson(f"the body is not valid JSON: {reason} (at character {position})")
+
+
+def not_json(content_type: str) -> UnsupportedMediaType:
+    return UnsupportedMediaType(
+        f"send the body as application/json, not {content_type or 'a body without Content-Type'}"
+    )
 
 
 async def on_http_exception(request: Request, exc: Exception) -> JSONResponse:

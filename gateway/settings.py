@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         16 * 1024 * 1024, ge=1024, description="Largest request body accepted (413 above it)."
     )
+    response_cache_entries: int = Field(
+        20_000, ge=0, description="GET answers kept in memory and replayed (0 turns it off)."
+    )
     cache_max_age: int = Field(
         3600,
         ge=0,

@@ -21,7 +21,11 @@ from tests.conftest import ROOT
 )
 def test_tool_is_clean(command: list[str]) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", *command], cwd=ROOT, capture_output=True, text=True, timeout=300,
+        [sys.executable, "-m", *command],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr

@@ -7,12 +7,13 @@ from typing import Annotated
 from fastapi import Depends, Header, Query, Request, Response
 
 from gateway.i18n import choose_language
+from gateway.response_cache import etag_matches
 from gateway.runtime import Rendered, Runtime
 
 JSON = "application/json"
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
 
@@ -20,7 +21,7 @@ def get_runtime(request: Request) -> Runtime:
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
-def query_language(
+async def query_language(
     lang: Annotated[
         str | None,
         Query(max_length=35, description="ru, en, fr or el; overrides Accept-Language."),
@@ -34,13 +35,6 @@ def query_language(
 LangDep = Annotated[str, Depends(query_language)]
 
 
-def _etag_matches(header: str, etag: str) -> bool:
-    if header.strip() == "*":
-        return True
-    candidates = (c.strip().removeprefix("W/") for c in header.split(","))
-    return etag in candidates
-
-
 def cached(request: Request, rendered: Rendered, lang: str | None, max_age: int) -> Response:
     """A GET answer with ETag and Cache-Control; 304 when the client's copy is current."""
     headers = {
@@ -51,7 +45,7 @@ def cached(request: Request, rendered: Rendered, lang: str | None, max_age: int)
     if lang:
         headers["Content-Language"] = lang
     if_none_match = request.headers.get("if-none-match")
-    if if_none_match and _etag_matches(if_none_match, rendered.etag):
+    if if_none_match and etag_matches(if_none_match.encode(), rendered.etag.encode()):
         return Response(status_code=304, headers=headers)
     return Response(rendered.body, media_type=JSON, headers=headers)
 

@@ -6,18 +6,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Query, Request, Response
 
+from gateway.api.batch import Defaults, read_envelope, translate_items
 from gateway.api.deps import JSON, LangDep, RuntimeDep, cached, fresh
-from gateway.api.schemas import (
-    InvalidItem,
-    TranslateBatchIn,
-    TranslateBatchOut,
-    TranslateIn,
-    TranslationOut,
-)
-from gateway.errors import GatewayError, InvalidStatus
+from gateway.api.schemas import TranslateBatchOut, TranslateIn, TranslationOut
+from gateway.errors import InvalidStatus
 from gateway.i18n import choose_language
-from gateway.problems import problem_from_error, responses, validation_problem
-from gateway.runtime import Runtime, render
+from gateway.problems import responses
 from gateway.translate import CloudCartStatus, StatusInput, Where
 
 router = APIRouter(prefix="/v1/translate", tags=["translate"])
@@ -78,7 +72,7 @@ async def translate_code(
     return cached(request, rendered, lang, runtime.settings.cache_max_age)
 
 
-@router.post("", response_model=TranslationOut, responses=responses(400, 404, 413, 415, 422))
+@router.post("", response_model=TranslationOut, responses=responses(400, 413, 415, 422))
 async def translate_status(
     body: TranslateIn,
     runtime: RuntimeDep,
@@ -98,44 +92,28 @@ async def translate_status(
     return fresh(rendered, lang)
 
 
-def _item_fragment(
-    runtime: Runtime,
-    index: int,
-    item: TranslateIn | InvalidItem,
-    batch: TranslateBatchIn,
-    default_lang: str,
-) -> bytes:
-    base = f"#/items/{index}"
-    if isinstance(item, InvalidItem):
-        errors = [dict(e, loc=("body", "items", index, *e.get("loc", ()))) for e in item.errors]
-        return render({"error": validation_problem(errors, "/v1/translate/batch")}).body
-    try:
-        lang = choose_language(item.lang, None, f"{base}/lang") if item.lang else default_lang
-        return runtime.translate(
-            item.platform,
-            _status(item),
-            lang=lang,
-            target=item.target if item.target is not None else batch.target,
-            lenient=batch.lenient if item.lenient is None else item.lenient,
-            variant=item.variant,
-            where=Where.body(base),
-        ).body
-    except GatewayError as exc:
-        return render({"error": problem_from_error(exc, "/v1/translate/batch")}).body
-
-
 @router.post(
-    "/batch", response_model=TranslateBatchOut, responses=responses(400, 404, 413, 415, 422)
+    "/batch",
+    response_model=TranslateBatchOut,
+    responses=responses(400, 413, 415, 422),
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {JSON: {"schema": {"$ref": "#/components/schemas/TranslateBatchIn"}}},
+        }
+    },
 )
 async def translate_batch(
-    body: TranslateBatchIn,
+    request: Request,
     runtime: RuntimeDep,
     accept_language: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> Response:
     """Translate up to 10,000 statuses in one call; results come back in the same order.
 
-    A bad item gets `{"error": <problem>}` in its place and does not fail the others.
+    A bad item gets `{"error": <problem>}` in its place and does not fail the others. The
+    batch's `lang`, `target` and `lenient` apply to every item that does not set its own.
     """
+    body = await read_envelope(request)
     limit = runtime.settings.batch_max_items
     if len(body.items) > limit:
         raise InvalidStatus(
@@ -144,6 +122,7 @@ async def translate_batch(
     lang = choose_language(body.lang, accept_language, "#/lang")
     if body.target is not None:
         runtime.tables.platform(body.target, where="#/target")
-    fragments = [_item_fragment(runtime, i, item, body, lang) for i, item in enumerate(body.items)]
+    defaults = Defaults(lang, body.target, body.lenient)
+    fragments = translate_items(runtime, body.items, defaults)
     payload = b'{"results":[' + b",".join(fragments) + b"]}"
     return Response(payload, media_type=JSON, headers={"Content-Language": lang})

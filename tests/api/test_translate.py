@@ -277,3 +277,31 @@ def test_batch_of_ten_thousand(client: TestClient, tables: Tables) -> None:
 
 def test_empty_batch(client: TestClient) -> None:
     assert client.post("/v1/translate/batch", json={"items": []}).json() == {"results": []}
+
+
+def test_fast_and_validated_batch_items_give_the_same_answers(
+    client: TestClient, tables: Tables
+) -> None:
+    # "lenient": 1 is valid for pydantic (lax bool) but not plain, so it takes the validated path.
+    plain = [
+        {"platform": "cscart", "status": "P", "lenient": True},
+        {"platform": "cloudcart", "status": {"order": "paid", "fulfillment": "shipped"}},
+    ]
+    validated = [
+        {"platform": "cscart", "status": "P", "lenient": 1},
+        {
+            "platform": "cloudcart",
+            "status": {"order": "paid", "fulfillment": "shipped"},
+            "variant": None,
+            "lenient": "false",
+        },
+    ]
+    fast = client.post("/v1/translate/batch", json={"items": plain}).json()["results"]
+    slow = client.post("/v1/translate/batch", json={"items": validated}).json()["results"]
+    assert fast == slow
+
+
+def test_a_repeated_bad_item_points_at_each_index(client: TestClient) -> None:
+    items = [{"platform": "cscart", "status": "Q"}] * 3
+    results = client.post("/v1/translate/batch", json={"items": items}).json()["results"]
+    assert [r["error"]["pointer"] for r in results] == [f"#/items/{i}/status" for i in range(3)]
