@@ -14,7 +14,7 @@ from fastapi.routing import APIRoute
 from gateway import __version__, openapi, problems
 from gateway.api import api_router
 from gateway.body_limit import BodyLimit
-from gateway.errors import UnknownCanonicalCode
+from gateway.errors import NotFound
 from gateway.response_cache import ResponseCache
 from gateway.runtime import Runtime
 from gateway.server_timing import ServerTiming
@@ -88,7 +88,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         """Human-readable documentation of a problem `type` URI."""
         text = problems.DOCUMENTED.get(slug)
         if text is None:
-            raise UnknownCanonicalCode(f"no problem type {slug!r}", where="slug")
+            raise NotFound(f"no problem type {slug!r}", where="slug")
         return HTMLResponse(f"<!doctype html><title>{slug}</title><h1>{slug}</h1><p>{text}</p>")
 
     return app

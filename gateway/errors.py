@@ -94,12 +94,12 @@ class UnknownVariant(GatewayError):
     title = "Unknown status variant"
 
 
-class UnknownCanonicalCode(GatewayError):
-    """A canonical code that is not in the model."""
+class NotFound(GatewayError):
+    """The resource named in the path does not exist."""
 
     status = 404
-    slug = "unknown-canonical-code"
-    title = "Unknown canonical status"
+    slug = "not-found"
+    title = "Not found"
 
 
 class UnsupportedLanguage(GatewayError):

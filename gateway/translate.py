@@ -5,13 +5,25 @@ Labels stay msgids here (English, with their gettext context); `gateway.render` 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TypeVar
 
 from gateway.canonical import CanonicalStatus, Code, Fulfillment, Payment
 from gateway.errors import InvalidStatus, UnknownStatusCode, UnknownVariant
 from gateway.platforms import cloudcart
 from gateway.tables import Tables
-from gateway.tables.schema import CanonicalFile, NativeLabels, NativeStatus, PlatformFile, Variant
+from gateway.tables.schema import (
+    CanonicalFile,
+    FulfillmentStatus,
+    NativeLabels,
+    NativeStatus,
+    PaymentStatus,
+    PlatformFile,
+    Variant,
+)
+
+PartRow = TypeVar("PartRow", PaymentStatus, FulfillmentStatus)
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,6 +213,26 @@ def to_canonical(
     )
 
 
+def _part(
+    table: PlatformFile,
+    part: str,
+    raw: str | None,
+    rows: Mapping[str, PartRow],
+    lenient: bool,
+    where: str,
+) -> tuple[PartRow | None, NativeRef | None]:
+    """One optional part of a three-part status: its row (None if unknown) and its reference."""
+    if raw is None:
+        return None, None
+    code = table.normalize(raw)
+    row = rows.get(code)
+    if row is None:
+        if not lenient:
+            raise UnknownStatusCode(table.platform, raw, list(rows), part=part, where=where)
+        return None, _unknown_ref(raw)
+    return row, _ref(table.platform, code, row, f"{table.platform}.{part}")
+
+
 def _three_part(
     tables: Tables,
     table: PlatformFile,
@@ -218,59 +250,33 @@ def _three_part(
             raise InvalidStatus("the order status is empty", where=order_where)
         raise UnknownStatusCode(platform, status.order, list(table.statuses), where=order_where)
 
-    parts: list[tuple[str, NativeRef]] = []
-    payment = None
-    if status.payment is not None:
-        code = table.normalize(status.payment)
-        payment = table.payment_statuses.get(code)
-        if payment is None and not lenient:
-            raise UnknownStatusCode(
-                platform,
-                status.payment,
-                list(table.payment_statuses),
-                part="payment",
-                where=where.payment,
-            )
-        parts.append(
-            (
-                "payment",
-                _ref(platform, code, payment, f"{platform}.payment")
-                if payment
-                else _unknown_ref(status.payment),
-            )
-        )
-    fulfillment = None
-    if status.fulfillment is not None:
-        code = table.normalize(status.fulfillment)
-        fulfillment = table.fulfillment_statuses.get(code)
-        if fulfillment is None and not lenient:
-            raise UnknownStatusCode(
-                platform,
-                status.fulfillment,
-                list(table.fulfillment_statuses),
-                part="fulfillment",
-                where=where.fulfillment,
-            )
-        parts.append(
-            (
-                "fulfillment",
-                _ref(platform, code, fulfillment, f"{platform}.fulfillment")
-                if fulfillment
-                else _unknown_ref(status.fulfillment),
-            )
-        )
-
+    payment, payment_ref = _part(
+        table, "payment", status.payment, table.payment_statuses, lenient, where.payment
+    )
+    fulfillment, fulfillment_ref = _part(
+        table,
+        "fulfillment",
+        status.fulfillment,
+        table.fulfillment_statuses,
+        lenient,
+        where.fulfillment,
+    )
+    parts = tuple(
+        (name, ref)
+        for name, ref in (("payment", payment_ref), ("fulfillment", fulfillment_ref))
+        if ref is not None
+    )
     if order is None:
         canonical = unknown_status(
             tables.canonical,
             payment.payment if payment else Payment.UNKNOWN,
             fulfillment.fulfillment if fulfillment else Fulfillment.UNKNOWN,
         )
-        return Translation(platform, _unknown_ref(status.order), tuple(parts), canonical)
+        return Translation(platform, _unknown_ref(status.order), parts, canonical)
     canonical = cloudcart.combine(
         tables.canonical, row_status(tables.canonical, order), payment, fulfillment
     )
-    return Translation(platform, _ref(platform, order_code, order), tuple(parts), canonical)
+    return Translation(platform, _ref(platform, order_code, order), parts, canonical)
 
 
 def to_native(

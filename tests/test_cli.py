@@ -53,37 +53,37 @@ def test_check_mappings_passes_on_the_committed_tables(capsys: pytest.CaptureFix
     assert "4 platforms" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize(
+    ("old", "new", "exit_code", "expected"),
+    [
+        (
+            'canonical = "completed"',
+            'canonical = "done"',
+            2,
+            ["cscart.toml", "statuses.C.canonical"],
+        ),
+        ('label = "Open"', 'label = "Opened"', 1, ["gateway.pot: missing [cscart] 'Opened'"]),
+    ],
+    ids=["bad-row", "catalog-gap"],
+)
 def test_check_mappings_names_file_and_row(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    old: str,
+    new: str,
+    exit_code: int,
+    expected: list[str],
 ) -> None:
     mappings = tmp_path / "mappings"
     shutil.copytree(ROOT / "mappings", mappings)
     path = mappings / "cscart.toml"
-    path.write_text(
-        path.read_text(encoding="utf-8").replace('canonical = "completed"', 'canonical = "done"'),
-        encoding="utf-8",
-    )
+    path.write_text(path.read_text(encoding="utf-8").replace(old, new), encoding="utf-8")
     monkeypatch.setenv("GATEWAY_MAPPINGS_DIR", str(mappings))
-    assert main(["check-mappings"]) == 2
+    assert main(["check-mappings"]) == exit_code
     err = capsys.readouterr().err
-    assert "cscart.toml" in err
-    assert "statuses.C.canonical" in err
-
-
-def test_check_mappings_reports_catalog_gaps(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    mappings = tmp_path / "mappings"
-    shutil.copytree(ROOT / "mappings", mappings)
-    path = mappings / "cscart.toml"
-    path.write_text(
-        path.read_text(encoding="utf-8").replace('label = "Open"', 'label = "Opened"'),
-        encoding="utf-8",
-    )
-    monkeypatch.setenv("GATEWAY_MAPPINGS_DIR", str(mappings))
-    assert main(["check-mappings"]) == 1
-    err = capsys.readouterr().err
-    assert "gateway.pot: missing [cscart] 'Opened'" in err
+    for text in expected:
+        assert text in err
 
 
 def test_export_openapi_check(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
