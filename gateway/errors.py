@@ -28,14 +28,6 @@ class GatewayError(Exception):
     def http_status(self) -> int:
         return self.status
 
-    def at(self, where: str) -> GatewayError:
-        """Return the same error located at another input (used by the batch)."""
-        clone = type(self).__new__(type(self))
-        clone.__dict__.update(self.__dict__)
-        clone.args = self.args
-        clone.where = where
-        return clone
-
 
 def _sorted(values: Iterable[str]) -> list[str]:
     return sorted(values)
