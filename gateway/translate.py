@@ -190,8 +190,11 @@ def to_canonical(
         parts = status if isinstance(status, CloudCartStatus) else CloudCartStatus(status)
         return _three_part(tables, table, parts, lenient=lenient, where=w)
     if not isinstance(status, str):
+        part = w.payment if status.payment is not None else w.fulfillment
         raise InvalidStatus(
-            f"a {table.platform} status is a string code, not an object", where=w.status
+            f"a {table.platform} status is one code: payment and fulfillment parts are for "
+            "three-part platforms (cloudcart)",
+            where=part if status.payment or status.fulfillment else w.status,
         )
     code = table.normalize(status)
     row = table.statuses.get(code)

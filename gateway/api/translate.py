@@ -65,10 +65,6 @@ async def translate_code(
     rendered = runtime.translate(
         platform, status, lang=lang, target=target, lenient=lenient, variant=variant
     )
-    if isinstance(status, CloudCartStatus) and b'"payment":{' not in rendered.body:
-        raise InvalidStatus(
-            f"payment and fulfillment apply to cloudcart only, not {platform}", where="payment"
-        )
     return cached(request, rendered, lang, runtime.settings.cache_max_age)
 
 

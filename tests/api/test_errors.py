@@ -91,9 +91,17 @@ def test_unknown_variant(client: TestClient) -> None:
     )
 
 
-def test_payment_part_on_a_single_part_platform(client: TestClient) -> None:
-    body = assert_problem(client.get("/v1/translate/cscart/P?payment=paid"), 422)
-    assert body["type"] == "/problems/invalid-status"
+@pytest.mark.parametrize("part", ["payment", "fulfillment"])
+def test_a_status_part_on_a_single_part_platform(client: TestClient, part: str) -> None:
+    body = assert_problem(client.get(f"/v1/translate/cscart/P?{part}=paid"), 422)
+    assert (body["type"], body["parameter"]) == ("/problems/invalid-status", part)
+    posted = assert_problem(
+        client.post(
+            "/v1/translate", json={"platform": "cscart", "status": {"order": "P", part: "x"}}
+        ),
+        422,
+    )
+    assert posted["pointer"] == f"#/status/{part}"
 
 
 @pytest.mark.parametrize("path", ["/v1/translate", "/v1/translate/batch"])

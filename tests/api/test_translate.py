@@ -107,6 +107,20 @@ def test_cloudcart_parts_by_query(client: TestClient) -> None:
     assert body["native"]["fulfillment"]["code"] == "fulfilled"
 
 
+@pytest.mark.parametrize(
+    ("query", "code", "fulfillment"),
+    [
+        ("fulfillment=fulfilled", "shipped", "shipped"),
+        ("payment=completed", "pending", "not_fulfilled"),
+    ],
+)
+def test_cloudcart_one_part_by_query(
+    client: TestClient, query: str, code: str, fulfillment: str
+) -> None:
+    body = client.get(f"/v1/translate/cloudcart/pending?{query}").json()
+    assert (body["canonical"]["code"], body["canonical"]["fulfillment"]) == (code, fulfillment)
+
+
 def test_post_translate(client: TestClient) -> None:
     response = client.post(
         "/v1/translate",
