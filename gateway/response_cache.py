@@ -33,13 +33,25 @@ def etag_matches(if_none_match: bytes, etag: bytes) -> bool:
 
 
 class ResponseCache:
-    """Replays cacheable GET answers; at most `limit` entries (cleared when full)."""
+    """Replays cacheable GET answers.
 
-    def __init__(self, app: ASGIApp, prefixes: tuple[str, ...], limit: int = 20_000) -> None:
+    Bounded by entries and by bytes (a client sending ever new Accept-Language values must not
+    grow it without end); when either bound would be passed the cache starts afresh.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        prefixes: tuple[str, ...],
+        limit: int = 20_000,
+        max_bytes: int = 64 * 1024 * 1024,
+    ) -> None:
         self.app = app
         self.prefixes = prefixes
         self.limit = limit
+        self.max_bytes = max_bytes
         self._entries: dict[Key, _Entry] = {}
+        self._bytes = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] != "GET":
@@ -90,8 +102,12 @@ class ResponseCache:
         return record
 
     def _store(self, key: Key, state: dict[str, object], body: bytes) -> None:
-        if len(self._entries) >= self.limit:
+        if len(self._entries) >= self.limit or self._bytes + len(body) > self.max_bytes:
             self._entries.clear()
+            self._bytes = 0
+        if len(body) > self.max_bytes:
+            return
+        self._bytes += len(body)
         headers = state["headers"]
         etag = state["etag"]
         assert isinstance(headers, list)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
@@ -94,3 +96,20 @@ def test_every_answer_has_server_timing(client: TestClient) -> None:
         name, _, duration = response.headers["server-timing"].partition(";dur=")
         assert name == "app"
         assert float(duration) >= 0
+
+
+async def _ok(
+    scope: dict[str, object], receive: object, send: Callable[..., Awaitable[None]]
+) -> None:
+    body = str(scope["path"]).encode() * 10
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"etag", b'"e"')]})
+    await send({"type": "http.response.body", "body": body})
+
+
+def test_the_cache_is_bounded_in_bytes() -> None:
+    cache = ResponseCache(_ok, prefixes=("/",), limit=100, max_bytes=250)  # type: ignore[arg-type]
+    c = TestClient(cache)  # no lifespan: the stand-in app only speaks HTTP
+    for path in ("/aaaaaaaaaa", "/bbbbbbbbbb", "/cccccccccc"):  # 110 bytes each
+        assert c.get(path).status_code == 200
+    assert len(cache._entries) == 1
+    assert cache._bytes == 110
