@@ -74,13 +74,21 @@ STATUS_CODE_TAG = "status-code"
 STATUS_OBJECT_TAG = "status-object"
 _UNION_TAGS = frozenset({STATUS_CODE_TAG, STATUS_OBJECT_TAG})
 
-# Problem types of our own, documented at GET /problems/{slug}.
-DOCUMENTED: dict[str, str] = {}
+
+def _error_classes(base: type[GatewayError]) -> list[type[GatewayError]]:
+    found = []
+    for cls in base.__subclasses__():
+        found += [cls, *_error_classes(cls)]
+    return found
 
 
-def _slug_doc(slug: str, text: str) -> str:
-    DOCUMENTED.setdefault(slug, text)
-    return TYPE_BASE + slug
+VALIDATION_SLUG = "validation-error"
+# Every problem type of our own, documented at GET /problems/{slug}: derived from the error
+# classes, so a type is documented before any request has raised it.
+DOCUMENTED: dict[str, str] = {
+    VALIDATION_SLUG: "The request does not match the documented schema.",
+    **{cls.slug: (cls.__doc__ or cls.title).strip() for cls in _error_classes(GatewayError)},
+}
 
 
 def _where(where: str | None) -> dict[str, str]:
@@ -92,7 +100,7 @@ def _where(where: str | None) -> dict[str, str]:
 def problem_from_error(exc: GatewayError, instance: str | None = None) -> dict[str, Any]:
     """The problem document of a domain error, as a JSON-ready dict (also used by the batch)."""
     body: dict[str, Any] = {
-        "type": _slug_doc(exc.slug, (type(exc).__doc__ or exc.title).strip()),
+        "type": TYPE_BASE + exc.slug,
         "title": exc.title,
         "status": exc.http_status,
         "detail": exc.detail,
@@ -146,7 +154,7 @@ def validation_problem(errors: Sequence[Mapping[str, Any]], instance: str) -> di
     plural = "s" if len(listed) > 1 else ""
     detail = f"{len(listed)} invalid input{plural}; first: {where}: {first['detail']}"
     return {
-        "type": _slug_doc("validation-error", "The request does not match the documented schema."),
+        "type": TYPE_BASE + VALIDATION_SLUG,
         "title": "Invalid request",
         "status": 422,
         "detail": detail,

@@ -117,12 +117,7 @@ def plain_key(item: object) -> Key | None:
 
 
 def _model_key(item: TranslateIn) -> Key:
-    status: StatusInput = (
-        item.status
-        if isinstance(item.status, str)
-        else CloudCartStatus(item.status.order, item.status.payment, item.status.fulfillment)
-    )
-    return (item.platform, status, item.lang, item.target, item.lenient, item.variant)
+    return (item.platform, item.status_input(), item.lang, item.target, item.lenient, item.variant)
 
 
 def _translate(runtime: Runtime, index: int, key: Key, defaults: Defaults) -> tuple[bytes, bool]:

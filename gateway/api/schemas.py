@@ -17,6 +17,7 @@ from pydantic_core import PydanticCustomError
 
 from gateway.canonical import Action, Code, Fulfillment, Payment, Stage
 from gateway.problems import STATUS_CODE_TAG, STATUS_OBJECT_TAG
+from gateway.translate import CloudCartStatus, StatusInput
 
 PlatformName = Annotated[
     str,
@@ -101,6 +102,13 @@ class TranslateIn(_In):
     variant: Annotated[str, Field(max_length=32)] | None = Field(
         None, description="A reading of the code chosen by context, e.g. 'fbo' for Kak2c PACKED."
     )
+
+    def status_input(self) -> StatusInput:
+        """The status as the translation functions take it."""
+        status = self.status
+        if isinstance(status, str):
+            return status
+        return CloudCartStatus(status.order, status.payment, status.fulfillment)
 
 
 class InvalidItem:

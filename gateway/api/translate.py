@@ -17,13 +17,6 @@ from gateway.translate import CloudCartStatus, StatusInput, Where
 router = APIRouter(prefix="/v1/translate", tags=["translate"])
 
 
-def _status(body: TranslateIn) -> StatusInput:
-    status = body.status
-    if isinstance(status, str):
-        return status
-    return CloudCartStatus(status.order, status.payment, status.fulfillment)
-
-
 @router.get(
     "/{platform}/{code}",
     response_model=TranslationOut,
@@ -78,7 +71,7 @@ async def translate_status(
     lang = choose_language(body.lang, accept_language, "#/lang")
     rendered = runtime.translate(
         body.platform,
-        _status(body),
+        body.status_input(),
         lang=lang,
         target=body.target,
         lenient=bool(body.lenient),
