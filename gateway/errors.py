@@ -138,3 +138,51 @@ class MappingFileError(Exception):
 
     Raised at start-up and by `gateway check-mappings`, never in answer to a request.
     """
+
+
+class MalformedXml(GatewayError):
+    """The request body is not well-formed XML."""
+
+    status = 400
+    slug = "malformed-xml"
+    title = "Malformed XML"
+
+
+class ForbiddenXml(GatewayError):
+    """The XML body uses a construct refused for safety (DTD, entity declaration, external entity)."""
+
+    status = 400
+    slug = "forbidden-xml"
+    title = "Forbidden XML construct"
+
+
+class InvalidPayload(GatewayError):
+    """A native platform payload that parses but does not have the shape the platform sends."""
+
+    status = 422
+    slug = "invalid-payload"
+    title = "Invalid platform payload"
+
+
+class Unauthorized(GatewayError):
+    """No API key, or one that is unknown or revoked."""
+
+    status = 401
+    slug = "unauthorized"
+    title = "Unauthorized"
+
+
+class Conflict(GatewayError):
+    """The request conflicts with the current state of the resource."""
+
+    status = 409
+    slug = "conflict"
+    title = "Conflict"
+
+
+class StorageUnavailable(GatewayError):
+    """The storage (Redis) cannot be reached right now; retry later, nothing was stored."""
+
+    status = 503
+    slug = "storage-unavailable"
+    title = "Storage unavailable"

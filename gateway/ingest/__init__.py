@@ -1,0 +1,24 @@
+"""Native platform payloads → status observations: pure parsers, one module per platform.
+
+Each parser takes the raw request body and returns `NativeEvent`s in the order the payload lists
+them; the tracking rules then order them by event time. Parsers never touch storage, so a bad
+payload is refused (4xx problem) before anything is stored.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from gateway.translate import StatusInput
+
+
+@dataclass(frozen=True, slots=True)
+class NativeEvent:
+    """One status observation of one order, as a platform reported it."""
+
+    order_id: str
+    status: StatusInput  # a code, or for CloudCart the three-part status
+    occurred_at: datetime | None  # aware; None when the source gives no time of its own
+    event_id: str | None = None
+    where: str = "#"  # where in the payload it came from, for error pointers
