@@ -5,6 +5,8 @@ from __future__ import annotations
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
+from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -13,11 +15,14 @@ from fastapi.routing import APIRoute
 
 from gateway import __version__, openapi, problems
 from gateway.api import api_router
+from gateway.api.ingest import parsers
 from gateway.body_limit import BodyLimit
 from gateway.errors import NotFound
+from gateway.observability import Metrics, RequestTelemetry
 from gateway.response_cache import ResponseCache
 from gateway.runtime import Runtime
 from gateway.server_timing import ServerTiming
+from gateway.services import open_services
 from gateway.settings import Settings
 
 DESCRIPTION = """\
@@ -40,18 +45,26 @@ def _operation_id(route: APIRoute) -> str:
 
 
 @asynccontextmanager
-async def _lifespan(_: FastAPI) -> AsyncIterator[None]:
-    # Everything loaded so far (tables, catalogs, schemas, routes) lives as long as the process:
-    # freezing it keeps the collector from walking it again on every full collection, which
-    # otherwise shows up as 30-40 ms pauses in a 10,000-item batch.
-    gc.freeze()
-    yield
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    runtime: Runtime = app.state.runtime
+    async with open_services(runtime.settings, runtime, app.state.metrics) as services:
+        app.state.services = services
+        # Everything loaded so far (tables, catalogs, schemas, routes) lives as long as the
+        # process: freezing it keeps the collector from walking it again on every full
+        # collection, which otherwise shows up as 30-40 ms pauses in a 10,000-item batch.
+        gc.freeze()
+        try:
+            yield
+        finally:
+            del app.state.services
 
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
     """Build the gateway. Tables and catalogs are loaded (and validated) here, once."""
     settings = settings or Settings()
     runtime = runtime or Runtime.load(settings)
+    if runtime.settings is not settings:
+        runtime = replace(runtime, settings=settings)
     app = FastAPI(
         title="Status translation gateway",
         version=__version__,
@@ -62,24 +75,32 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         openapi_tags=[
             {"name": "translate", "description": "Native status → canonical status (and back)."},
             {"name": "vocabulary", "description": "What the gateway knows, localized."},
+            {"name": "events", "description": "Status observations of a tenant's orders."},
+            {"name": "ingest", "description": "Native platform payloads, as sent."},
+            {"name": "orders", "description": "A tenant's orders: current state and timeline."},
+            {"name": "mappings", "description": "A tenant's own native codes."},
+            {"name": "operations", "description": "Health, readiness, metrics."},
         ],
     )
     app.state.runtime = runtime
+    app.state.metrics = Metrics()
+    app.state.ingest_parsers = parsers(ZoneInfo(settings.measoft_local_zone))
     problems.install(app)
-    # Starlette wraps the last added outermost:
-    # ServerTiming(CORS(BodyLimit(ResponseCache(routes)))); cache hits still get CORS and timing.
+    # Starlette wraps the last added outermost: RequestTelemetry(ServerTiming(CORS(BodyLimit(
+    # ResponseCache(routes))))); cache hits still get CORS, timing, a request id and a log line.
     if settings.response_cache_entries:
         app.add_middleware(ResponseCache, prefixes=CACHEABLE, limit=settings.response_cache_entries)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=list(settings.cors_origins),
-        allow_methods=["GET", "POST"],
+        allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
         allow_headers=["*"],
-        expose_headers=["ETag", "Content-Language", "Server-Timing"],
+        expose_headers=["ETag", "Content-Language", "Server-Timing", "X-Request-Id"],
         max_age=86400,
     )
     app.add_middleware(ServerTiming)
+    app.add_middleware(RequestTelemetry, metrics=app.state.metrics)
     app.include_router(api_router)
     openapi.install(app)
 

@@ -16,16 +16,15 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     from gateway.app import create_app
+    from gateway.observability import configure_logging
 
     overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
     settings = settings.model_copy(update=overrides)
+    configure_logging(args.log_level, json=settings.log_json)
     app = create_app(settings)
+    # log_config=None keeps our handlers; requests are logged by RequestTelemetry.
     uvicorn.run(
-        app,
-        host=settings.host,
-        port=settings.port,
-        log_level=args.log_level,
-        access_log=args.access_log,
+        app, host=settings.host, port=settings.port, log_level=args.log_level, log_config=None
     )
     return 0
 
@@ -95,6 +94,70 @@ def _translate(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _tenant(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio
+
+    from gateway.storage import open_redis
+    from gateway.storage.tenants import TenantStore
+
+    async def run() -> object:
+        async with open_redis(settings) as client:
+            store = TenantStore(client, settings.redis_prefix)
+            action = args.tenant_action
+            if action == "create":
+                tenant, key = await store.create(args.name)
+                return {"tenant": tenant, "api_key": str(key)}
+            if action == "list":
+                return {"tenants": await store.all()}
+            if action == "keys":
+                return {
+                    "tenant": args.name,
+                    "keys": [k.doc() for k in await store.list_keys(args.name)],
+                }
+            if action == "revoke":
+                return {
+                    "tenant": args.name,
+                    "revoked": (await store.revoke(args.name, args.key)).doc(),
+                }
+            if action == "rotate":
+                new = await store.rotate(args.name, args.key)
+                field = "api_key" if new.kind == "gwk" else "ingest_token"
+                return {"tenant": args.name, field: str(new), "revoked": args.key}
+            if action == "ingest-token":
+                return {
+                    "tenant": args.name,
+                    "ingest_token": str(await store.issue("gwi", args.name)),
+                }
+            new_key = await store.issue("gwk", args.name)
+            return {"tenant": args.name, "api_key": str(new_key)}
+
+    print(json.dumps(asyncio.run(run()), ensure_ascii=False))
+    return 0
+
+
+def _add_tenant_verbs(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    tenant = verbs.add_parser("tenant", help="create tenants (shops) and manage their keys")
+    actions = tenant.add_subparsers(dest="tenant_action", required=True, metavar="ACTION")
+    create = actions.add_parser("create", help="create a tenant; prints its first API key")
+    create.add_argument("name", help="tenant id: lower-case letters, digits, hyphens")
+    actions.add_parser("list", help="list tenants")
+    for name, text in (
+        ("keys", "list a tenant's API keys and ingest tokens (prefixes only)"),
+        ("add-key", "issue another API key"),
+        ("ingest-token", "issue an ingest token (for platforms that cannot send a Bearer key)"),
+    ):
+        action = actions.add_parser(name, help=text)
+        action.add_argument("name", help="tenant id")
+    for name, text in (
+        ("revoke", "revoke a key or ingest token (by the prefix `keys` shows, or whole)"),
+        ("rotate", "issue a new key (or token) of the same kind and revoke the old one"),
+    ):
+        action = actions.add_parser(name, help=text)
+        action.add_argument("name", help="tenant id")
+        action.add_argument("key", help="the prefix `gateway tenant keys` shows, or the key")
+    tenant.set_defaults(run=_tenant)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gateway", description=__doc__)
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
@@ -105,7 +168,6 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"]
     )
-    serve.add_argument("--no-access-log", dest="access_log", action="store_false")
     serve.set_defaults(run=_serve)
 
     check = verbs.add_parser("check-mappings", help="validate every mapping table and catalog")
@@ -126,6 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--fulfillment", help="CloudCart fulfilment status")
     tr.add_argument("--lenient", action="store_true", help="unknown code → canonical 'unknown'")
     tr.set_defaults(run=_translate)
+    _add_tenant_verbs(verbs)
     return parser
 
 

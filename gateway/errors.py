@@ -17,6 +17,7 @@ class GatewayError(Exception):
     status: ClassVar[int] = 400
     slug: ClassVar[str] = "bad-request"
     title: ClassVar[str] = "Bad request"
+    headers: ClassVar[dict[str, str]] = {}
 
     def __init__(self, detail: str, *, where: str | None = None, **extensions: object) -> None:
         super().__init__(detail)
@@ -149,7 +150,7 @@ class MalformedXml(GatewayError):
 
 
 class ForbiddenXml(GatewayError):
-    """The XML body uses a construct refused for safety (DTD, entity declaration, external entity)."""
+    """The XML body uses a construct refused for safety (a DTD, entity declarations)."""
 
     status = 400
     slug = "forbidden-xml"
@@ -170,6 +171,7 @@ class Unauthorized(GatewayError):
     status = 401
     slug = "unauthorized"
     title = "Unauthorized"
+    headers: ClassVar[dict[str, str]] = {"WWW-Authenticate": 'Bearer realm="gateway"'}
 
 
 class Conflict(GatewayError):
@@ -180,9 +182,26 @@ class Conflict(GatewayError):
     title = "Conflict"
 
 
+class InvalidTenantName(GatewayError):
+    """A tenant name that cannot be a tenant id."""
+
+    status = 422
+    slug = "invalid-tenant-name"
+    title = "Invalid tenant name"
+
+
+class InvalidCursor(GatewayError):
+    """A pagination `cursor` that this API did not hand out."""
+
+    status = 422
+    slug = "invalid-cursor"
+    title = "Invalid cursor"
+
+
 class StorageUnavailable(GatewayError):
     """The storage (Redis) cannot be reached right now; retry later, nothing was stored."""
 
     status = 503
     slug = "storage-unavailable"
     title = "Storage unavailable"
+    headers: ClassVar[dict[str, str]] = {"Retry-After": "1"}

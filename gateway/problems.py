@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
 
@@ -18,9 +18,13 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
+from redis.exceptions import (
+    ConnectionError as RedisConnectionError,
+    TimeoutError as RedisTimeoutError,
+)
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from gateway.errors import GatewayError, MalformedJson, UnsupportedMediaType
+from gateway.errors import GatewayError, MalformedJson, StorageUnavailable, UnsupportedMediaType
 
 PROBLEM_JSON = "application/problem+json"
 TYPE_BASE = "/problems/"  # a URI reference; GET /problems/{slug} documents each type
@@ -165,7 +169,14 @@ def validation_problem(errors: Sequence[Mapping[str, Any]], instance: str) -> di
 
 async def on_gateway_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, GatewayError)
-    return respond(problem_from_error(exc, request.url.path))
+    return respond(problem_from_error(exc, request.url.path), exc.headers)
+
+
+async def on_storage_error(request: Request, exc: Exception) -> JSONResponse:
+    """Redis unreachable or timing out: 503 with Retry-After; nothing was stored."""
+    log.warning("storage error on %s %s: %r", request.method, request.url.path, exc)
+    error = StorageUnavailable("the storage cannot be reached right now; retry later")
+    return respond(problem_from_error(error, request.url.path), {"Retry-After": "1"})
 
 
 async def on_validation_error(request: Request, exc: Exception) -> JSONResponse:
@@ -193,10 +204,33 @@ def not_json(content_type: str) -> UnsupportedMediaType:
     )
 
 
+def _leaf_routes(routes: Iterable[Any]) -> Iterator[Any]:
+    for route in routes:
+        inner = getattr(route, "original_router", None)
+        if inner is not None:
+            yield from _leaf_routes(inner.routes)
+        else:
+            yield route
+
+
+def allowed_methods(request: Request) -> str:
+    """Every method some route serves at this path (Starlette's 405 names only the first)."""
+    methods: set[str] = set()
+    path = request.url.path
+    for route in _leaf_routes(request.app.router.routes):
+        regex = getattr(route, "path_regex", None)
+        if regex is not None and regex.match(path):
+            methods |= getattr(route, "methods", None) or set()
+    return ", ".join(sorted(methods))
+
+
 async def on_http_exception(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     detail = exc.detail if isinstance(exc.detail, str) else None
-    return respond(_http_problem(exc.status_code, detail, request.url.path), exc.headers)
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = allowed_methods(request)
+    return respond(_http_problem(exc.status_code, detail, request.url.path), headers)
 
 
 async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:  # noqa: ARG001
@@ -216,13 +250,18 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(GatewayError, on_gateway_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(StarletteHTTPException, on_http_exception)
+    app.add_exception_handler(RedisConnectionError, on_storage_error)
+    app.add_exception_handler(RedisTimeoutError, on_storage_error)
     app.add_exception_handler(Exception, on_unexpected)
 
 
 def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:  # FastAPI's own type
     """OpenAPI `responses` entries for the non-200 answers a route can give (304, problems)."""
     described = {
-        400: "Malformed JSON body.",
+        400: "Malformed body (JSON or XML), or a refused XML construct.",
+        401: "Missing, unknown or revoked API key (or ingest token).",
+        409: "Conflicts with the resource's current state.",
+        503: "Storage unavailable; retry later (Retry-After).",
         404: "Unknown platform or resource.",
         405: "Method not allowed.",
         413: "Request body too large.",

@@ -13,6 +13,7 @@ from gateway.canonical import CanonicalStatus
 from gateway.i18n import Catalogs
 from gateway.tables import Tables
 from gateway.tables.schema import Labelled, NativeLabels, NativeStatus, PlatformFile
+from gateway.tracking import OrderState, canonical_from_doc
 from gateway.translate import NativeRef, TargetChoice, Translation, row_status
 
 Json = dict[str, Any]
@@ -51,6 +52,9 @@ class Renderer:
         }
 
     def native(self, ref: NativeRef, lang: str) -> Json:
+        for text_lang, label, description in ref.texts:
+            if text_lang == lang:
+                return {"code": ref.code, "label": label, "description": description}
         if ref.context is None or ref.label is None or ref.description is None:
             return {"code": ref.code, "label": None, "description": None}
         return {
@@ -82,6 +86,65 @@ class Renderer:
             body["target"] = self.target(target, lang)
         body["mapping_version"] = self.tables.version
         return body
+
+    # ---- stored orders ----
+
+    def stored_native(self, doc: Json, lang: str) -> Json:
+        """A native reference as `gateway.recording` stored it, localized."""
+        texts = tuple((t[0], t[1], t[2]) for t in doc.get("texts") or ())
+        ref = NativeRef(
+            doc["code"],
+            doc["context"],
+            doc["label"],
+            doc["description"],
+            known=doc["context"] is not None,
+            texts=texts,
+        )
+        out = self.native(ref, lang)
+        for part, sub in (doc.get("parts") or {}).items():
+            out[part] = self.stored_native(sub, lang)
+        return out
+
+    def stored_canonical(self, doc: Json, lang: str) -> Json:
+        return self.canonical(canonical_from_doc(doc), lang)
+
+    def order(self, state: OrderState, timeline: list[Json], lang: str) -> Json:
+        """An order's current state and its whole timeline, localized."""
+        superseded = {e["supersedes"]: e["n"] for e in timeline if e.get("supersedes")}
+        current = state.current
+        return {
+            "platform": state.platform,
+            "order_id": state.order_id,
+            "lang": lang,
+            "sequence": state.sequence,
+            "current": self.stored_canonical(current.canonical, lang),
+            "native": self.stored_native(current.native, lang),
+            "occurred_at": current.occurred_at,
+            "created_at": state.created_at,
+            "updated_at": state.updated_at,
+            "violations": state.violations,
+            "timeline": [
+                {
+                    "n": e["n"],
+                    "native": self.stored_native(e["native"], lang),
+                    "canonical": self.stored_canonical(e["canonical"], lang),
+                    "occurred_at": e["occurred_at"],
+                    "received_at": e["received_at"],
+                    "time_source": e["time_source"],
+                    "event_id": e["event_id"],
+                    "applied": e["applied"],
+                    "changed": e["changed"],
+                    "sequence": e["sequence"],
+                    "regression": e["regression"],
+                    "late": e["late"],
+                    "violation": e["violation"],
+                    "supersedes": e["supersedes"],
+                    "superseded_by": superseded.get(e["n"]),
+                }
+                for e in timeline
+            ],
+            "mapping_version": self.tables.version,
+        }
 
     # ---- vocabularies ----
 

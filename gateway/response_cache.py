@@ -67,6 +67,9 @@ class ResponseCache:
                 accept_language = value
             elif name == b"if-none-match":
                 if_none_match = value
+            elif name == b"authorization":  # a tenant's own mappings may answer: not shared
+                await self.app(scope, receive, send)
+                return
         key = (path, scope["query_string"], accept_language)
         entry = self._entries.get(key)
         if entry is not None:

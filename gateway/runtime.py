@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,7 +15,7 @@ from gateway.render import Renderer
 from gateway.settings import Settings
 from gateway.tables import Tables
 from gateway.tables.loader import load_tables
-from gateway.translate import StatusInput, Where, to_canonical, to_native
+from gateway.translate import CustomRow, StatusInput, Where, to_canonical, to_native
 
 CACHE_LIMIT = 65_536  # rendered answers kept; the known universe is a few thousand
 
@@ -67,21 +68,27 @@ class Runtime:
         lenient: bool = False,
         variant: str | None = None,
         where: Where | None = None,
+        custom: Mapping[str, CustomRow] | None = None,
     ) -> Rendered:
-        """The rendered translation answer; pure, so known codes are served from a cache."""
+        """The rendered translation answer; pure, so known codes are served from a cache.
+
+        `custom` (a tenant's own codes) bypasses the cache: the answer is that tenant's alone.
+        """
         key = (platform, status, lang, target, lenient, variant)
-        hit = self._translations.get(key)
+        hit = self._translations.get(key) if custom is None else None
         if hit is not None:
             return hit
         w = where or Where.query()
         result = to_canonical(
-            self.tables, platform, status, variant=variant, lenient=lenient, where=w
+            self.tables, platform, status, variant=variant, lenient=lenient, where=w, custom=custom
         )
         choice = (
             to_native(self.tables, target, result.canonical, where=w.target) if target else None
         )
         rendered = render(self.renderer.translation(result, choice, lang))
-        if result.canonical.code is not Code.UNKNOWN:  # arbitrary unknown codes would grow it
+        if (
+            custom is None and result.canonical.code is not Code.UNKNOWN
+        ):  # arbitrary unknown codes would grow it
             if len(self._translations) >= CACHE_LIMIT:
                 self._translations.clear()
             self._translations[key] = rendered

@@ -7,6 +7,7 @@ working directory is read too. Nothing reads the environment at import time.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -47,6 +48,38 @@ class Settings(BaseSettings):
     response_cache_entries: int = Field(
         20_000, ge=0, description="GET answers kept in memory and replayed (0 turns it off)."
     )
+    redis_url: str | None = Field(
+        None,
+        description="Redis server (redis://, rediss://, unix://). Unset: the embedded Redis under "
+        "data_dir.",
+    )
+    redis_cluster: bool = Field(False, description="redis_url names a Redis Cluster node.")
+    redis_prefix: str = Field(
+        "gw", pattern=r"^[A-Za-z0-9_.-]{1,32}$", description="First part of every Redis key."
+    )
+    data_dir: Path = Field(
+        Path("var"), description="Where the embedded Redis keeps its data (AOF) and socket."
+    )
+    embedded_appendfsync: Literal["always", "everysec"] = Field(
+        "everysec",
+        description="fsync policy of the embedded Redis's AOF: everysec loses at most about a "
+        "second on power failure; always loses nothing, at a cost in throughput.",
+    )
+    auth_cache_seconds: float = Field(
+        2.0,
+        ge=0,
+        description="How long a verified API key is trusted without asking Redis again; a "
+        "revoked key stops working within this time.",
+    )
+    events_batch_max_items: int = Field(
+        1000, ge=1, le=10_000, description="Most events one POST /v1/events/batch may carry."
+    )
+    measoft_local_zone: str = Field(
+        "Europe/Moscow",
+        description="IANA zone of MeaSoft's local `eventtime` (used only when `createtimegmt`, "
+        "which is UTC, is missing).",
+    )
+    log_json: bool = Field(True, description="Structured JSON logs (one object per line).")
     cache_max_age: int = Field(
         3600,
         ge=0,

@@ -76,6 +76,8 @@ class NativeRef:
     label: str | None
     description: str | None
     known: bool = True
+    # A tenant's own code: (lang, label, description) given by the tenant, not by the catalogs.
+    texts: tuple[tuple[str, str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +102,15 @@ class TargetChoice:
 
 
 def _ref(platform: str, code: str, row: NativeLabels, context: str | None = None) -> NativeRef:
-    return NativeRef(code, context or platform, row.label, row.description)
+    texts = row.texts() if isinstance(row, CustomRow) else ()
+    return NativeRef(code, context or platform, row.label, row.description, texts=texts)
+
+
+class CustomRow(NativeStatus):
+    """A row that is not in the tables but defined by a tenant, with its own texts."""
+
+    def texts(self) -> tuple[tuple[str, str, str], ...]:
+        raise NotImplementedError
 
 
 def _unknown_ref(code: str) -> NativeRef:
@@ -178,8 +188,11 @@ def to_canonical(
     variant: str | None = None,
     lenient: bool = False,
     where: Where | None = None,
+    custom: Mapping[str, CustomRow] | None = None,
 ) -> Translation:
     """Translate one native status of `platform` (name or alias) to the canonical model.
+
+    `custom` holds a tenant's own codes of that platform, read where the table has no row.
 
     Raises:
         UnknownPlatform, UnknownStatusCode (unless lenient), UnknownVariant, InvalidStatus.
@@ -188,7 +201,7 @@ def to_canonical(
     table = tables.platform(platform, where=w.platform)
     if table.payment_statuses or table.fulfillment_statuses:
         parts = status if isinstance(status, CloudCartStatus) else CloudCartStatus(status)
-        return _three_part(tables, table, parts, lenient=lenient, where=w)
+        return _three_part(tables, table, parts, lenient=lenient, where=w, custom=custom)
     if not isinstance(status, str):
         part = w.payment if status.payment is not None else w.fulfillment
         raise InvalidStatus(
@@ -197,7 +210,7 @@ def to_canonical(
             where=part if status.payment or status.fulfillment else w.status,
         )
     code = table.normalize(status)
-    row = table.statuses.get(code)
+    row = table.statuses.get(code) or (custom.get(code) if custom else None)
     if row is None:
         if not status.strip():
             raise InvalidStatus("the status code is empty", where=w.status)
@@ -243,11 +256,12 @@ def _three_part(
     *,
     lenient: bool,
     where: Where,
+    custom: Mapping[str, CustomRow] | None = None,
 ) -> Translation:
     platform = table.platform
     order_where = where.order if status.payment or status.fulfillment else where.status
     order_code = table.normalize(status.order)
-    order = table.statuses.get(order_code)
+    order = table.statuses.get(order_code) or (custom.get(order_code) if custom else None)
     if order is None and not (lenient and status.order.strip()):
         if not status.order.strip():
             raise InvalidStatus("the order status is empty", where=order_where)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import tomllib
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,15 +16,36 @@ from fastapi.testclient import TestClient
 from gateway.app import create_app
 from gateway.runtime import Runtime
 from gateway.settings import Settings
+from gateway.storage.embedded import EmbeddedRedis
 from gateway.tables import Tables
+from tests.factories import Tenant, make_tenant
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
 
 
 @pytest.fixture(scope="session")
-def settings() -> Settings:
-    return Settings(_env_file=None)
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real Redis: GATEWAY_TEST_REDIS_URL, or the embedded server in a temporary data dir."""
+    url = os.environ.get("GATEWAY_TEST_REDIS_URL")
+    if url:
+        yield url
+        return
+    server = EmbeddedRedis(tmp_path_factory.mktemp("redis"))
+    yield server.start()
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def settings(redis_url: str) -> Settings:
+    # A prefix of its own per run keeps a shared test Redis clean; every test makes its own
+    # tenants, so tests never see each other's orders.
+    return Settings(
+        _env_file=None,
+        redis_url=redis_url,
+        redis_prefix=f"test{uuid.uuid4().hex[:8]}",
+        auth_cache_seconds=0,
+    )
 
 
 @pytest.fixture(scope="session")
@@ -52,3 +75,14 @@ def spec_expectations() -> dict[str, Any]:
     """Expected results transcribed by hand from shared/spec/canonical-model.md §4."""
     with (DATA / "spec_expectations.toml").open("rb") as f:
         return tomllib.load(f)
+
+
+@pytest.fixture
+def tenant(settings: Settings) -> Tenant:
+    """A fresh tenant and its API key."""
+    return make_tenant(settings)
+
+
+@pytest.fixture
+def auth(tenant: Tenant) -> dict[str, str]:
+    return {"Authorization": f"Bearer {tenant.api_key}"}

@@ -104,10 +104,11 @@ def _free_port() -> int:
 
 def test_gateway_serve_answers_over_http(tmp_path: Path) -> None:
     port = _free_port()
-    env = {**os.environ, "GATEWAY_PORT": str(port)}
+    env = {**os.environ, "GATEWAY_PORT": str(port), "GATEWAY_DATA_DIR": str(tmp_path / "var")}
+    env.pop("GATEWAY_REDIS_URL", None)
     log = (tmp_path / "serve.log").open("wb")
     process = subprocess.Popen(
-        [sys.executable, "-m", "gateway", "serve", "--no-access-log", "--log-level", "warning"],
+        [sys.executable, "-m", "gateway", "serve", "--log-level", "warning"],
         env=env,
         cwd=ROOT,
         stdout=log,

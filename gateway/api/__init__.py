@@ -2,8 +2,13 @@
 
 from fastapi import APIRouter
 
-from gateway.api import translate, vocabulary
+from gateway.api import events, ingest, mappings, ops, orders, translate, vocabulary
 
 api_router = APIRouter()
 api_router.include_router(translate.router)
 api_router.include_router(vocabulary.router)
+api_router.include_router(events.router)
+api_router.include_router(ingest.router)
+api_router.include_router(orders.router)
+api_router.include_router(mappings.router)
+api_router.include_router(ops.router)

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Query, Request, Response
 
+from gateway.api.auth import tenant_mappings
 from gateway.api.batch import Defaults, read_envelope, translate_items
 from gateway.api.deps import JSON, LangDep, RuntimeDep, cached, fresh
 from gateway.api.schemas import TranslateBatchOut, TranslateIn, TranslationOut
@@ -55,28 +56,34 @@ async def translate_code(
     status: StatusInput = code
     if payment is not None or fulfillment is not None:
         status = CloudCartStatus(code, payment, fulfillment)
+    custom = await tenant_mappings(request, runtime, platform, status, "platform")
     rendered = runtime.translate(
-        platform, status, lang=lang, target=target, lenient=lenient, variant=variant
+        platform, status, lang=lang, target=target, lenient=lenient, variant=variant, custom=custom
     )
+    if custom is not None:
+        return fresh(rendered, lang)
     return cached(request, rendered, lang, runtime.settings.cache_max_age)
 
 
 @router.post("", response_model=TranslationOut, responses=responses(400, 413, 415, 422))
 async def translate_status(
+    request: Request,
     body: TranslateIn,
     runtime: RuntimeDep,
     accept_language: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> Response:
     """Translate one native status given in the body (CloudCart: the three-part object)."""
     lang = choose_language(body.lang, accept_language, "#/lang")
+    status = body.status_input()
     rendered = runtime.translate(
         body.platform,
-        body.status_input(),
+        status,
         lang=lang,
         target=body.target,
         lenient=bool(body.lenient),
         variant=body.variant,
         where=Where.body(),
+        custom=await tenant_mappings(request, runtime, body.platform, status, "#/platform"),
     )
     return fresh(rendered, lang)
 

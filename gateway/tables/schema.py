@@ -148,6 +148,9 @@ class PlatformFile(_Row):
     fulfillment_statuses: dict[str, FulfillmentStatus] = Field(default_factory=dict)
     targets: dict[Code, Target] = Field(default_factory=dict)
     no_target: tuple[Code, ...] = ()
+    # Tracking rule (spec §4 CloudCart): once paid, the payment axis may only move on to refunded
+    # or disputed; any other move is recorded on the order as a violation and not applied.
+    payment_is_final: bool = False
 
     def normalize(self, code: str) -> str:
         """The table's spelling of an incoming code: case folded, optional prefix added."""

@@ -35,6 +35,19 @@ def test_contract_paths_and_operation_ids(app: FastAPI) -> None:
         ("get", "/v1/platforms"): "list_platforms",
         ("get", "/v1/platforms/{platform}/statuses"): "list_platform_statuses",
         ("get", "/v1/statuses"): "list_statuses",
+        ("post", "/v1/events"): "post_event",
+        ("post", "/v1/events/batch"): "post_events_batch",
+        ("post", "/v1/ingest/{platform}"): "ingest",
+        ("get", "/v1/orders/{platform}/{order_id}"): "get_order",
+        ("get", "/v1/orders"): "list_orders",
+        ("put", "/v1/mappings/{platform}/{code}"): "put_mapping",
+        ("get", "/v1/mappings/{platform}/{code}"): "get_mapping",
+        ("delete", "/v1/mappings/{platform}/{code}"): "delete_mapping",
+        ("get", "/v1/mappings"): "list_mappings",
+        ("get", "/v1/unmapped"): "list_unmapped",
+        ("get", "/healthz"): "healthz",
+        ("get", "/readyz"): "readyz",
+        ("get", "/metrics"): "metrics",
     }
 
 

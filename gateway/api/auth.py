@@ -1,0 +1,127 @@
+"""Who is calling: the tenant of an API key (Bearer), or of an ingest token (URL or header)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import APIKeyHeader, APIKeyQuery, HTTPAuthorizationCredentials, HTTPBearer
+
+from gateway.custom import TenantMapping, field_name
+from gateway.errors import Unauthorized
+from gateway.runtime import Runtime
+from gateway.services import Services
+from gateway.translate import CustomRow, StatusInput
+
+_bearer = HTTPBearer(auto_error=False, description="A tenant API key: `gwk_<tenant>_…`.")
+_token_query = APIKeyQuery(
+    name="token",
+    auto_error=False,
+    description="An ingest token (`gwi_…`) for platforms that cannot send a header.",
+)
+_token_header = APIKeyHeader(
+    name="X-Gateway-Token", auto_error=False, description="An ingest token (`gwi_…`)."
+)
+
+
+async def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+def _remember(request: Request, tenant: str) -> str:
+    request.state.tenant = tenant
+    return tenant
+
+
+async def tenant_of_key(
+    request: Request,
+    services: ServicesDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> str:
+    """The tenant whose API key is in `Authorization: Bearer`; 401 otherwise."""
+    if credentials is None:
+        raise Unauthorized("send the tenant's API key as `Authorization: Bearer <key>`")
+    tenant = await services.verify(credentials.credentials, "gwk")
+    if tenant is None:
+        raise Unauthorized("the API key is unknown or revoked")
+    return _remember(request, tenant)
+
+
+TenantDep = Annotated[str, Depends(tenant_of_key)]
+
+
+def _basic_password(request: Request) -> str | None:
+    """The password of `Authorization: Basic` (MeaSoft can send Basic auth): an ingest token."""
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(value.strip(), validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    return decoded.partition(":")[2] or None
+
+
+async def tenant_of_ingest(
+    request: Request,
+    services: ServicesDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    query_token: Annotated[str | None, Depends(_token_query)],
+    header_token: Annotated[str | None, Depends(_token_header)],
+) -> str:
+    """The tenant of an ingest call: API key or ingest token as Bearer, an ingest token in
+    `X-Gateway-Token`, `?token=` or as the Basic auth password."""
+    presented = [
+        (value, kind)
+        for value, kind in (
+            (credentials.credentials if credentials else None, "gwk"),
+            (credentials.credentials if credentials else None, "gwi"),
+            (header_token, "gwi"),
+            (query_token, "gwi"),
+            (_basic_password(request), "gwi"),
+        )
+        if value
+    ]
+    if not presented:
+        raise Unauthorized(
+            "send an API key as `Authorization: Bearer`, or the tenant's ingest token as "
+            "`X-Gateway-Token`, `?token=` or the Basic auth password"
+        )
+    for value, kind in presented:
+        tenant = await services.verify(value, kind)
+        if tenant is not None:
+            return _remember(request, tenant)
+    raise Unauthorized("the API key or ingest token is unknown or revoked")
+
+
+IngestTenantDep = Annotated[str, Depends(tenant_of_ingest)]
+
+
+async def tenant_mappings(
+    request: Request, runtime: Runtime, platform: str, status: StatusInput, where: str
+) -> dict[str, CustomRow] | None:
+    """With a tenant's API key, that tenant's mapping of a code the tables do not know."""
+    header = request.headers.get("authorization")
+    if header is None:
+        return None
+    scheme, _, value = header.partition(" ")
+    services: Services = request.app.state.services
+    tenant = await services.verify(value.strip(), "gwk") if scheme.lower() == "bearer" else None
+    if tenant is None:
+        raise Unauthorized("the API key is unknown or revoked (translation needs no key)")
+    _remember(request, tenant)
+    table = runtime.tables.platform(platform, where=where)
+    code = table.normalize(status if isinstance(status, str) else status.order)
+    if code in table.statuses:
+        return None
+    raw = await services.redis.hget(
+        services.orders.keys(tenant).mappings, field_name(table.platform, code)
+    )
+    return {code: TenantMapping.model_validate_json(raw)} if raw else {}

@@ -1,0 +1,269 @@
+"""Recording status observations: translate, decide (tracking rules), commit (compare-and-set).
+
+One code path for a single event, a batch and a native payload: `Recorder.record()` takes any
+number of events of one platform and tenant, translates each (tenant mappings included), then
+decides and commits them round by round, one event per order per round, in two Redis round trips
+per round. A commit that lost a race for its order is decided again on the fresh state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal, cast
+
+import orjson
+from redis.asyncio import Redis
+
+from gateway.custom import TenantMapping, field_name
+from gateway.errors import GatewayError, StorageUnavailable
+from gateway.ingest import NativeEvent
+from gateway.observability import Metrics
+from gateway.storage.keys import SEP
+from gateway.storage.orders import Commit, OrderStore
+from gateway.tables import Tables
+from gateway.tables.schema import PlatformFile
+from gateway.tracking import (
+    Observation,
+    OrderState,
+    Outcome,
+    apply,
+    canonical_doc,
+    dedupe_keys,
+)
+from gateway.translate import NativeRef, Translation, Where, to_canonical
+
+Json = dict[str, Any]
+MAX_ROUNDS = 64  # conflicts on one order are retried this often before giving up (503)
+Result = Literal["changed", "unchanged", "late", "violation", "duplicate"]
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """What recording one event did, and the order's state afterwards."""
+
+    result: Result
+    state: OrderState
+    regression: bool = False
+    violation: str | None = None
+
+    @property
+    def changed(self) -> bool:
+        return self.result == "changed"
+
+
+def native_doc(ref: NativeRef, parts: Sequence[tuple[str, NativeRef]] = ()) -> Json:
+    """A native reference as stored: the code and its label msgids (or the tenant's texts)."""
+    doc: Json = {
+        "code": ref.code,
+        "context": ref.context,
+        "label": ref.label,
+        "description": ref.description,
+    }
+    if ref.texts:
+        doc["texts"] = [list(t) for t in ref.texts]
+    if parts:
+        doc["parts"] = {name: native_doc(part) for name, part in parts}
+    return doc
+
+
+def _unknown_refs(table: PlatformFile, translation: Translation) -> list[tuple[str, str]]:
+    """(platform or platform.part, code) of every part the tables did not know."""
+    native = translation.native
+    found = [(table.platform, table.normalize(native.code))] if not native.known else []
+    found += [
+        (f"{translation.platform}.{name}", ref.code)
+        for name, ref in translation.parts
+        if not ref.known
+    ]
+    return found
+
+
+class Recorder:
+    """Records observations for tenants; built once per app."""
+
+    def __init__(
+        self,
+        tables: Tables,
+        client: Redis,
+        orders: OrderStore,
+        metrics: Metrics,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._tables = tables
+        self._r = client
+        self._orders = orders
+        self._metrics = metrics
+        self._now = now
+        self._ranks = {code: row.rank for code, row in tables.canonical.codes.items()}
+
+    async def _custom(
+        self, tenant: str, table: PlatformFile, codes: set[str]
+    ) -> dict[str, TenantMapping]:
+        if not codes:
+            return {}
+        names = sorted(codes)
+        key = self._orders.keys(tenant).mappings
+        docs = cast(
+            list[str | None],
+            await self._r.hmget(key, [field_name(table.platform, c) for c in names]),
+        )
+        return {
+            code: TenantMapping.model_validate_json(doc)
+            for code, doc in zip(names, docs, strict=True)
+            if doc
+        }
+
+    async def translate(
+        self, tenant: str, platform: str, events: Sequence[NativeEvent], where: Sequence[Where]
+    ) -> list[Translation | GatewayError]:
+        """Translate each event leniently; a tenant's own codes are looked up in one round trip."""
+        table = self._tables.platform(platform, where=where[0].platform if where else None)
+        first: list[Translation | GatewayError] = []
+        unknown: set[str] = set()
+        for event, w in zip(events, where, strict=True):
+            try:
+                translation = to_canonical(
+                    self._tables, platform, event.status, lenient=True, where=w
+                )
+            except GatewayError as exc:
+                first.append(exc)
+                continue
+            first.append(translation)
+            if not translation.native.known:
+                unknown.add(table.normalize(translation.native.code))
+        custom = await self._custom(tenant, table, unknown)
+        if not custom:
+            return first
+        out: list[Translation | GatewayError] = []
+        for event, w, t in zip(events, where, first, strict=True):
+            redo = isinstance(t, Translation) and not t.native.known
+            out.append(
+                to_canonical(
+                    self._tables, platform, event.status, lenient=True, where=w, custom=custom
+                )
+                if redo
+                else t
+            )
+        return out
+
+    def observation(
+        self, platform: str, event: NativeEvent, translation: Translation, received: datetime
+    ) -> Observation:
+        occurred = event.occurred_at.astimezone(UTC) if event.occurred_at else received
+        return Observation(
+            platform=platform,
+            order_id=event.order_id,
+            native=native_doc(translation.native, translation.parts),
+            canonical=translation.canonical,
+            occurred_at=occurred,
+            received_at=received,
+            time_source="source" if event.occurred_at else "received",
+            event_id=event.event_id,
+        )
+
+    def _commit(
+        self, tenant: str, state: OrderState | None, obs: Observation, translation: Translation
+    ) -> Commit:
+        table = self._tables.platform(obs.platform)
+        outcome = apply(state, obs, ranks=self._ranks, payment_is_final=table.payment_is_final)
+        unmapped = [
+            (
+                f"{name}{SEP}{code}",
+                {
+                    "first_seen": outcome.entry["received_at"],
+                    "last_seen": outcome.entry["received_at"],
+                    "order_id": obs.order_id,
+                },
+            )
+            for name, code in _unknown_refs(table, translation)
+        ]
+        return Commit(
+            tenant=tenant,
+            expected_rev=state.rev if state else 0,
+            outcome=outcome,
+            dedupe=dedupe_keys(obs),
+            unmapped=unmapped,
+            change=self._change(outcome, obs) if outcome.changed else None,
+        )
+
+    def _change(self, outcome: Outcome, obs: Observation) -> dict[str, str]:
+        """The change-feed entry: what the webhook worker renders and sends."""
+        state = outcome.state
+        return {
+            "type": "order.status_changed",
+            "platform": state.platform,
+            "order_id": state.order_id,
+            "sequence": str(state.sequence),
+            "n": str(outcome.entry["n"]),
+            "occurred_at": outcome.entry["occurred_at"],
+            "received_at": outcome.entry["received_at"],
+            "previous": orjson.dumps(outcome.previous).decode() if outcome.previous else "",
+            "current": orjson.dumps(canonical_doc(obs.canonical)).decode(),
+            "native": orjson.dumps(obs.native).decode(),
+            "regression": "1" if outcome.regression else "0",
+            "mapping_version": self._tables.version,
+        }
+
+    async def record(
+        self,
+        tenant: str,
+        platform: str,
+        events: Sequence[NativeEvent],
+        where: Sequence[Where] | None = None,
+    ) -> list[Recorded | GatewayError]:
+        """Record `events` of one platform; a bad one gets its error in its place."""
+        wheres = list(where) if where is not None else [Where.body(e.where) for e in events]
+        table = self._tables.platform(platform, where=wheres[0].platform if wheres else None)
+        translations = await self.translate(tenant, table.platform, events, wheres)
+        received = self._now()
+        results: list[Recorded | GatewayError | None] = [None] * len(events)
+        queues: dict[str, list[tuple[int, Observation, Translation]]] = {}
+        for i, (event, t) in enumerate(zip(events, translations, strict=True)):
+            if isinstance(t, GatewayError):
+                results[i] = t
+                continue
+            obs = self.observation(table.platform, event, t, received)
+            queues.setdefault(event.order_id, []).append((i, obs, t))
+        # Events of one order are decided in their order; one event per order per round.
+        pending = list(queues.values())
+        for _ in range(MAX_ROUNDS * max(1, max((len(q) for q in pending), default=1))):
+            if not pending:
+                break
+            heads = [q[0] for q in pending]
+            states = await self._orders.states(
+                tenant, [(table.platform, obs.order_id) for _, obs, _ in heads]
+            )
+            commits = [
+                self._commit(tenant, s, obs, t)
+                for s, (_, obs, t) in zip(states, heads, strict=True)
+            ]
+            done = await self._orders.commit_many(commits)
+            for queue, (i, _, _), commit, outcome in zip(
+                pending, heads, commits, done, strict=True
+            ):
+                if outcome.result == "conflict":
+                    continue  # decided again on the fresh state next round
+                queue.pop(0)
+                results[i] = self._recorded(commit, outcome.result, outcome.state)
+            pending = [q for q in pending if q]
+        if pending:
+            for queue in pending:
+                for i, _, _ in queue:
+                    results[i] = StorageUnavailable(
+                        "too many concurrent changes of this order; retry", where=wheres[i].status
+                    )
+        return [r for r in results if r is not None]
+
+    def _recorded(self, commit: Commit, result: str, stored: OrderState | None) -> Recorded:
+        outcome = commit.outcome
+        if result == "dup":
+            self._metrics.events.labels(result="duplicate").inc()
+            return Recorded("duplicate", stored or outcome.state)
+        for name, _ in commit.unmapped:
+            self._metrics.unknown_codes.labels(platform=name.partition(SEP)[0]).inc()
+        self._metrics.events.labels(result=outcome.kind).inc()
+        if outcome.regression:
+            self._metrics.events.labels(result="regression").inc()
+        return Recorded(outcome.kind, outcome.state, outcome.regression, outcome.entry["violation"])

@@ -1,0 +1,64 @@
+"""What the stateful part of a running gateway holds: the Redis client and the stores on it.
+
+Opened by the app's lifespan (and by CLI verbs), closed with it; routes reach it through
+`gateway.api.auth` and `gateway.api.deps`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+from redis.asyncio import Redis
+
+from gateway.observability import Metrics
+from gateway.recording import Recorder
+from gateway.runtime import Runtime
+from gateway.settings import Settings
+from gateway.storage import open_redis
+from gateway.storage.orders import OrderStore
+from gateway.storage.tenants import TenantStore
+
+
+@dataclass
+class Services:
+    settings: Settings
+    redis: Redis
+    orders: OrderStore
+    tenants: TenantStore
+    recorder: Recorder
+    metrics: Metrics
+    _verified: dict[tuple[str, str], tuple[str, float]] = field(default_factory=dict)
+
+    async def verify(self, value: str, kind: str) -> str | None:
+        """The tenant of a presented credential; trusted for `auth_cache_seconds` once seen."""
+        ttl = self.settings.auth_cache_seconds
+        now = time.monotonic()
+        hit = self._verified.get((kind, value))
+        if hit is not None and hit[1] > now:
+            return hit[0]
+        tenant = await self.tenants.verify(value, "gwi" if kind == "gwi" else "gwk")
+        if tenant is not None and ttl > 0:
+            if len(self._verified) > 10_000:
+                self._verified.clear()
+            self._verified[(kind, value)] = (tenant, now + ttl)
+        return tenant
+
+
+@asynccontextmanager
+async def open_services(
+    settings: Settings, runtime: Runtime, metrics: Metrics | None = None
+) -> AsyncIterator[Services]:
+    async with open_redis(settings) as client:
+        orders = OrderStore(client, settings.redis_prefix)
+        metrics = metrics or Metrics()
+        yield Services(
+            settings=settings,
+            redis=client,
+            orders=orders,
+            tenants=TenantStore(client, settings.redis_prefix),
+            recorder=Recorder(runtime.tables, client, orders, metrics),
+            metrics=metrics,
+        )

@@ -1,0 +1,42 @@
+"""Storage: Redis, always through the same code (embedded by default, or a server by URL)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any, cast
+
+from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
+
+from gateway.settings import Settings
+from gateway.storage.embedded import EmbeddedRedis
+
+
+def client_for(url: str, *, cluster: bool = False, **options: Any) -> Redis:
+    """A redis-py asyncio client for `url` (str answers)."""
+    if cluster:
+        # RedisCluster speaks the same commands; every multi-key call stays in one slot.
+        return cast(Redis, RedisCluster.from_url(url, decode_responses=True, **options))
+    return Redis.from_url(url, decode_responses=True, **options)
+
+
+@asynccontextmanager
+async def open_redis(settings: Settings) -> AsyncIterator[Redis]:
+    """The configured Redis; with no `redis_url`, the embedded server under `data_dir`.
+
+    The embedded server is stopped on exit if this process started (or adopted) it.
+    """
+    embedded: EmbeddedRedis | None = None
+    url = settings.redis_url
+    if url is None:
+        embedded = EmbeddedRedis(settings.data_dir, settings.embedded_appendfsync)
+        url = await asyncio.to_thread(embedded.start)
+    client = client_for(url, cluster=settings.redis_cluster and embedded is None)
+    try:
+        yield client
+    finally:
+        await client.aclose()
+        if embedded is not None:
+            await asyncio.to_thread(embedded.stop)

@@ -1,0 +1,80 @@
+"""Every Redis key name, in one place.
+
+Each tenant's keys share the hash tag `{tenant}`, so every script or transaction over one tenant's
+keys touches a single Redis Cluster slot. Only the tenant registry is global.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+SEP = "\x1f"  # joins fields inside a member name (unit separator: never in a code or order id)
+
+
+@dataclass(frozen=True, slots=True)
+class TenantKeys:
+    """Key names of one tenant."""
+
+    prefix: str
+    tenant: str
+
+    @property
+    def base(self) -> str:
+        return f"{self.prefix}:{{{self.tenant}}}"
+
+    @property
+    def record(self) -> str:
+        """Hash: name, created_at."""
+        return f"{self.base}:tenant"
+
+    @property
+    def api_keys(self) -> str:
+        """Hash: sha256 of a key → JSON {prefix, created_at}."""
+        return f"{self.base}:keys"
+
+    @property
+    def ingest_tokens(self) -> str:
+        """Hash: sha256 of an ingest token → JSON {prefix, created_at}."""
+        return f"{self.base}:ingest"
+
+    @property
+    def orders(self) -> str:
+        """Sorted set: platform SEP order_id, scored by the last received time (µs)."""
+        return f"{self.base}:orders"
+
+    @property
+    def changes(self) -> str:
+        """Stream: one entry per change of an order's current state (the webhook feed)."""
+        return f"{self.base}:changes"
+
+    @property
+    def mappings(self) -> str:
+        """Hash: platform SEP code → JSON tenant mapping."""
+        return f"{self.base}:mappings"
+
+    @property
+    def unmapped(self) -> str:
+        """Hash: platform SEP code → count of events with that unknown code."""
+        return f"{self.base}:unmapped"
+
+    @property
+    def unmapped_seen(self) -> str:
+        """Hash: platform SEP code → JSON {first_seen, last_seen, order_id}."""
+        return f"{self.base}:unmapped:seen"
+
+    def order(self, platform: str, order_id: str) -> str:
+        """Hash: rev, doc (the order state as JSON)."""
+        return f"{self.base}:order:{platform}:{order_id}"
+
+    def timeline(self, platform: str, order_id: str) -> str:
+        """List: every observation of the order, in arrival order, as JSON."""
+        return f"{self.base}:timeline:{platform}:{order_id}"
+
+    def seen(self, platform: str, order_id: str) -> str:
+        """Set: the dedupe keys of the order's observations (event id; code and event time)."""
+        return f"{self.base}:seen:{platform}:{order_id}"
+
+
+def tenants(prefix: str) -> str:
+    """Set of every tenant id (the one global key)."""
+    return f"{prefix}:tenants"

@@ -1,0 +1,252 @@
+"""The rules of an order's timeline (spec §6, §4 CloudCart): pure functions, no I/O.
+
+`apply(state, observation)` decides what one new observation does to an order: whether it becomes
+the current state, whether that is a change (and so gets the next `sequence` and goes to the
+change feed), a regression, a late arrival, or a violation. Storage commits the decision with a
+compare-and-set, so concurrent observations of one order are decided one after another.
+
+Duplicates (same event id, or same native code and event time) are caught by storage with
+`dedupe_keys()` before any decision is stored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from gateway.canonical import Action, CanonicalStatus, Code, Fulfillment, Payment, Stage
+
+Json = dict[str, Any]
+Kind = Literal["changed", "unchanged", "late", "violation"]
+
+# Once paid, the payment axis may only go on to these (platforms with `payment_is_final`).
+AFTER_PAID = frozenset({Payment.PAID, Payment.REFUNDED, Payment.DISPUTED, Payment.UNKNOWN})
+
+
+def to_us(moment: datetime) -> int:
+    """Microseconds since the epoch of an aware datetime: the sort key of event times."""
+    delta = moment - datetime(1970, 1, 1, tzinfo=UTC)
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def canonical_doc(status: CanonicalStatus) -> Json:
+    """A canonical status as stored: codes only, labels are added per language when read."""
+    return {
+        "code": status.code.value,
+        "stage": status.stage.value if status.stage else None,
+        "detail": status.detail,
+        "terminal": status.terminal,
+        "provisional": status.provisional,
+        "paid": status.paid,
+        "payment": status.payment.value,
+        "fulfillment": status.fulfillment.value,
+        "action_required": status.action_required.value if status.action_required else None,
+    }
+
+
+def canonical_from_doc(doc: Mapping[str, Any]) -> CanonicalStatus:
+    return CanonicalStatus(
+        code=Code(doc["code"]),
+        stage=Stage(doc["stage"]) if doc["stage"] else None,
+        detail=doc["detail"],
+        terminal=doc["terminal"],
+        provisional=doc["provisional"],
+        paid=doc["paid"],
+        payment=Payment(doc["payment"]),
+        fulfillment=Fulfillment(doc["fulfillment"]),
+        action_required=Action(doc["action_required"]) if doc["action_required"] else None,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """One status of one order as a source reported it, already translated."""
+
+    platform: str
+    order_id: str
+    native: Json  # {"code", "context", "label", "description", "parts"?, "custom"?}
+    canonical: CanonicalStatus
+    occurred_at: datetime  # the source's own event time, or the receipt time (time_source)
+    received_at: datetime
+    time_source: Literal["source", "received"] = "source"
+    event_id: str | None = None
+
+    @property
+    def occurred_us(self) -> int:
+        return to_us(self.occurred_at)
+
+    @property
+    def native_code(self) -> str:
+        """The native code, with CloudCart's parts joined: what a duplicate must repeat."""
+        parts = self.native.get("parts") or {}
+        return "/".join([self.native["code"], *(p["code"] for p in parts.values())])
+
+
+def dedupe_keys(obs: Observation) -> list[str]:
+    """What makes a repeat of `obs` a duplicate: its event id; its native code and event time.
+
+    An observation without a time of its own repeats nothing by time: only its event id counts.
+    """
+    keys = [f"e:{obs.event_id}"] if obs.event_id else []
+    if obs.time_source == "source":
+        keys.append(f"t:{obs.native_code}@{obs.occurred_us}")
+    return keys
+
+
+@dataclass(frozen=True, slots=True)
+class Current:
+    """The observation that defines an order's current state."""
+
+    n: int  # its place in the timeline (1-based arrival order)
+    occurred_us: int
+    occurred_at: str
+    native: Json
+    canonical: Json
+
+
+@dataclass(frozen=True, slots=True)
+class OrderState:
+    """What storage keeps per order besides the timeline."""
+
+    platform: str
+    order_id: str
+    rev: int  # observations stored; the compare-and-set version
+    sequence: int  # changes of the current state
+    current: Current
+    created_at: str
+    updated_at: str  # received time of the last change
+    violations: int = 0
+
+    def doc(self) -> Json:
+        c = self.current
+        return {
+            "platform": self.platform,
+            "order_id": self.order_id,
+            "rev": self.rev,
+            "sequence": self.sequence,
+            "current": {
+                "n": c.n,
+                "occurred_us": c.occurred_us,
+                "occurred_at": c.occurred_at,
+                "native": c.native,
+                "canonical": c.canonical,
+            },
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+            "violations": self.violations,
+        }
+
+    @classmethod
+    def from_doc(cls, doc: Mapping[str, Any]) -> OrderState:
+        c = doc["current"]
+        return cls(
+            platform=doc["platform"],
+            order_id=doc["order_id"],
+            rev=doc["rev"],
+            sequence=doc["sequence"],
+            current=Current(
+                c["n"], c["occurred_us"], c["occurred_at"], c["native"], c["canonical"]
+            ),
+            created_at=doc["created_at"],
+            updated_at=doc["updated_at"],
+            violations=doc.get("violations", 0),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What one observation did: the new state, its timeline entry, and the change (if any)."""
+
+    kind: Kind
+    state: OrderState
+    entry: Json
+    previous: Json | None  # the canonical status before, when the state changed
+    regression: bool
+
+    @property
+    def changed(self) -> bool:
+        return self.kind == "changed"
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def is_regression(
+    previous: Mapping[str, Any], current: CanonicalStatus, ranks: Mapping[Code, int]
+) -> bool:
+    """The headline moved backwards in the lifecycle (rank in canonical.toml; unknown has none)."""
+    before, after = ranks[Code(previous["code"])], ranks[current.code]
+    return before >= 0 and after >= 0 and after < before
+
+
+def payment_reverted(previous: Mapping[str, Any], current: CanonicalStatus) -> bool:
+    """Paid went back to unpaid (seed 004: only refunded may follow paid)."""
+    return previous["payment"] == Payment.PAID and current.payment not in AFTER_PAID
+
+
+def apply(
+    state: OrderState | None,
+    obs: Observation,
+    *,
+    ranks: Mapping[Code, int],
+    payment_is_final: bool = False,
+) -> Outcome:
+    """Decide what `obs` does to the order whose state is `state` (None: first observation).
+
+    - The latest event by the source's own time wins; equal times keep arrival order.
+    - An older event arriving late is stored in the timeline but does not move the state.
+    - A change whose headline moves backwards is applied and flagged as a regression.
+    - With `payment_is_final`, paid going back to unpaid is recorded as a violation, not applied.
+    - A confirmed (non-provisional) status that follows a provisional one supersedes it.
+    """
+    n = (state.rev if state else 0) + 1
+    canonical = canonical_doc(obs.canonical)
+    received = _iso(obs.received_at)
+    entry: Json = {
+        "n": n,
+        "native": obs.native,
+        "canonical": canonical,
+        "occurred_at": _iso(obs.occurred_at),
+        "received_at": received,
+        "received_us": to_us(obs.received_at),
+        "time_source": obs.time_source,
+        "event_id": obs.event_id,
+        "applied": True,
+        "changed": False,
+        "regression": False,
+        "late": False,
+        "violation": None,
+        "supersedes": None,
+        "sequence": None,
+    }
+    current = Current(n, obs.occurred_us, entry["occurred_at"], obs.native, canonical)
+
+    if state is None:
+        entry.update(changed=True, sequence=1)
+        first = OrderState(obs.platform, obs.order_id, n, 1, current, received, received)
+        return Outcome("changed", first, entry, None, False)
+
+    if obs.occurred_us < state.current.occurred_us:
+        entry.update(applied=False, late=True)
+        return Outcome("late", replace(state, rev=n), entry, None, False)
+
+    before = state.current.canonical
+    if payment_is_final and payment_reverted(before, obs.canonical):
+        entry.update(applied=False, violation="payment_reverted")
+        moved = replace(state, rev=n, violations=state.violations + 1)
+        return Outcome("violation", moved, entry, None, False)
+
+    if before["provisional"] and not obs.canonical.provisional:
+        entry["supersedes"] = state.current.n
+
+    if canonical == before:
+        return Outcome("unchanged", replace(state, rev=n, current=current), entry, None, False)
+
+    regression = is_regression(before, obs.canonical, ranks)
+    sequence = state.sequence + 1
+    entry.update(changed=True, regression=regression, sequence=sequence)
+    moved = replace(state, rev=n, sequence=sequence, current=current, updated_at=received)
+    return Outcome("changed", moved, entry, before, regression)
