@@ -11,14 +11,12 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
-import orjson
-
-from gateway.errors import InvalidPayload, MalformedJson
+from gateway.errors import InvalidPayload
 from gateway.ingest import NativeEvent
+from gateway.ingest._json import MISSING, kind, load
 
 MAX_ORDER_ID = 200
 MAX_CODE = 128
-_MISSING = object()
 _ORDER_ID = re.compile(rf"[0-9]{{1,{MAX_ORDER_ID}}}")
 _STATUS = re.compile(rf"[A-Za-z]{{1,{MAX_CODE}}}")
 _SECONDS = re.compile(r"[0-9]{1,12}")
@@ -37,7 +35,7 @@ def parse(body: bytes) -> list[NativeEvent]:
         InvalidPayload: the JSON is not a CS-Cart order, order list or array of orders; `where`
             points at the offending value.
     """
-    data = _load(body)
+    data = load(body)
     if isinstance(data, dict) and "orders" in data:
         return _orders(data["orders"], "#/orders")
     if isinstance(data, dict):
@@ -46,14 +44,14 @@ def parse(body: bytes) -> list[NativeEvent]:
         return _orders(data, "#")
     raise InvalidPayload(
         'expected a CS-Cart order object, an order list {"orders": [...]} or an array of '
-        f"orders, found {_kind(data)}",
+        f"orders, found {kind(data)}",
         where="#",
     )
 
 
 def _orders(value: object, where: str) -> list[NativeEvent]:
     if not isinstance(value, list):
-        raise InvalidPayload(f"expected an array of orders, found {_kind(value)}", where=where)
+        raise InvalidPayload(f"expected an array of orders, found {kind(value)}", where=where)
     if not value:
         raise InvalidPayload(
             "expected at least one CS-Cart order, found an empty array", where=where
@@ -63,10 +61,10 @@ def _orders(value: object, where: str) -> list[NativeEvent]:
 
 def _order(item: object, where: str) -> NativeEvent:
     if not isinstance(item, dict):
-        raise InvalidPayload(f"expected a CS-Cart order object, found {_kind(item)}", where=where)
-    order_id = _order_id(item.get("order_id", _MISSING), f"{where}/order_id")
-    status = _status(item.get("status", _MISSING), f"{where}/status")
-    updated_at = _unix_time(item.get("updated_at", _MISSING), f"{where}/updated_at")
+        raise InvalidPayload(f"expected a CS-Cart order object, found {kind(item)}", where=where)
+    order_id = _order_id(item.get("order_id", MISSING), f"{where}/order_id")
+    status = _status(item.get("status", MISSING), f"{where}/status")
+    updated_at = _unix_time(item.get("updated_at", MISSING), f"{where}/updated_at")
     return NativeEvent(order_id, status, updated_at, None, where)
 
 
@@ -77,7 +75,7 @@ def _order_id(value: object, where: str) -> str:
         return value.strip()
     raise InvalidPayload(
         f"expected the order id as a string of digits or a non-negative integer, "
-        f"found {_kind(value)}",
+        f"found {kind(value)}",
         where=where,
     )
 
@@ -86,13 +84,13 @@ def _status(value: object, where: str) -> str:
     if isinstance(value, str) and _STATUS.fullmatch(value.strip()):
         return value.strip()
     raise InvalidPayload(
-        f'expected the status as a string of letters (such as "P"), found {_kind(value)}',
+        f'expected the status as a string of letters (such as "P"), found {kind(value)}',
         where=where,
     )
 
 
 def _unix_time(value: object, where: str) -> datetime | None:
-    if value is _MISSING or value is None:
+    if value is MISSING or value is None:
         return None
     seconds: int | None = None
     if isinstance(value, int) and not isinstance(value, bool):
@@ -108,33 +106,6 @@ def _unix_time(value: object, where: str) -> datetime | None:
             pass  # beyond the years datetime can hold
     raise InvalidPayload(
         f"expected updated_at as unix seconds (a string of digits or an integer), "
-        f"found {_kind(value)}",
+        f"found {kind(value)}",
         where=where,
     )
-
-
-def _load(body: bytes) -> object:
-    try:
-        data: object = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise MalformedJson(f"the body is not valid JSON: {exc}", where="#") from exc
-    return data
-
-
-def _kind(value: object) -> str:
-    """What a JSON value is, for a detail that says what was found."""
-    if value is _MISSING:
-        return "nothing (the key is missing)"
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return f"the number {value}"
-    if isinstance(value, str):
-        if not value.strip():
-            return "an empty string" if not value else "a blank string"
-        if len(value) > 60:
-            return f"a string of {len(value)} characters"
-        return f"the string {value!r}"
-    return "an array" if isinstance(value, list) else "an object"

@@ -8,19 +8,15 @@ given with or without the ``ORDER_INFO_`` prefix; it is kept as given (the table
 
 from __future__ import annotations
 
-from datetime import datetime
-
-import orjson
-
-from gateway.errors import InvalidPayload, MalformedJson
+from gateway.errors import InvalidPayload
 from gateway.ingest import NativeEvent
+from gateway.ingest._json import MISSING, aware_time, kind, load
 
 MAX_ORDER_ID = 200
 MAX_CODE = 128
 MAX_EVENT_ID = 200
 MAX_EVENTS = 1000
 KEYS = ("order_id", "status", "updated_at", "event_id")
-_MISSING = object()
 
 
 def parse(body: bytes) -> list[NativeEvent]:
@@ -31,12 +27,12 @@ def parse(body: bytes) -> list[NativeEvent]:
         InvalidPayload: the JSON is not a Kak2c event (or array of 1 to 1000 of them), or has a
             key the format does not define; `where` points at the offending value or key.
     """
-    data = _load(body)
+    data = load(body)
     if isinstance(data, dict):
         return [_event(data, "#")]
     if not isinstance(data, list):
         raise InvalidPayload(
-            f"expected a Kak2c event object or an array of them, found {_kind(data)}", where="#"
+            f"expected a Kak2c event object or an array of them, found {kind(data)}", where="#"
         )
     if not 1 <= len(data) <= MAX_EVENTS:
         raise InvalidPayload(
@@ -47,20 +43,20 @@ def parse(body: bytes) -> list[NativeEvent]:
 
 def _event(item: object, where: str) -> NativeEvent:
     if not isinstance(item, dict):
-        raise InvalidPayload(f"expected a Kak2c event object, found {_kind(item)}", where=where)
+        raise InvalidPayload(f"expected a Kak2c event object, found {kind(item)}", where=where)
     for key in item:
         if key not in KEYS:
             raise InvalidPayload(
                 f"unknown key {_short(key)!r} in a Kak2c event; expected only {', '.join(KEYS)}",
                 where=f"{where}/{_escape(key)}",
             )
-    order_id = _text(item.get("order_id", _MISSING), f"{where}/order_id", "order_id", MAX_ORDER_ID)
-    status = _text(item.get("status", _MISSING), f"{where}/status", "status", MAX_CODE)
-    updated_at = _aware_time(item.get("updated_at", _MISSING), f"{where}/updated_at")
-    raw_event_id = item.get("event_id", _MISSING)
+    order_id = _text(item.get("order_id", MISSING), f"{where}/order_id", "order_id", MAX_ORDER_ID)
+    status = _text(item.get("status", MISSING), f"{where}/status", "status", MAX_CODE)
+    updated_at = aware_time(item.get("updated_at", MISSING), f"{where}/updated_at")
+    raw_event_id = item.get("event_id", MISSING)
     event_id = (
         None
-        if raw_event_id is _MISSING or raw_event_id is None
+        if raw_event_id is MISSING or raw_event_id is None
         else _text(raw_event_id, f"{where}/event_id", "event_id", MAX_EVENT_ID)
     )
     return NativeEvent(order_id, status, updated_at, event_id, where)
@@ -70,27 +66,7 @@ def _text(value: object, where: str, name: str, limit: int) -> str:
     if isinstance(value, str) and value.strip() and len(value.strip()) <= limit:
         return value.strip()
     raise InvalidPayload(
-        f"expected {name} as a string of 1 to {limit} characters, found {_kind(value)}",
-        where=where,
-    )
-
-
-def _aware_time(value: object, where: str) -> datetime:
-    if isinstance(value, str):
-        try:
-            parsed = datetime.fromisoformat(value)
-        except ValueError:
-            pass
-        else:
-            if parsed.utcoffset() is not None:
-                return parsed
-            raise InvalidPayload(
-                "expected updated_at as an ISO 8601 time with a UTC offset, "
-                f"found {_kind(value)} without one",
-                where=where,
-            )
-    raise InvalidPayload(
-        f"expected updated_at as an ISO 8601 time with a UTC offset, found {_kind(value)}",
+        f"expected {name} as a string of 1 to {limit} characters, found {kind(value)}",
         where=where,
     )
 
@@ -102,30 +78,3 @@ def _escape(key: str) -> str:
 
 def _short(key: str) -> str:
     return key if len(key) <= 60 else key[:57] + "..."
-
-
-def _load(body: bytes) -> object:
-    try:
-        data: object = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise MalformedJson(f"the body is not valid JSON: {exc}", where="#") from exc
-    return data
-
-
-def _kind(value: object) -> str:
-    """What a JSON value is, for a detail that says what was found."""
-    if value is _MISSING:
-        return "nothing (the key is missing)"
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return f"the number {value}"
-    if isinstance(value, str):
-        if not value.strip():
-            return "an empty string" if not value else "a blank string"
-        if len(value) > 60:
-            return f"a string of {len(value)} characters"
-        return f"the string {value!r}"
-    return "an array" if isinstance(value, list) else "an object"
