@@ -9,8 +9,8 @@ server and shuts it down on a normal stop. Other processes on the same data dir 
 a worker) attach to the running server. After a crash of the owner the lock is released by the
 kernel and the server, started in its own session, keeps running: the next start takes the lock
 and adopts it. If the server died too, the stale socket is removed and a new server replays the
-AOF. A running server that does not answer is stopped first (only if it is ours: its command line
-names our config file).
+AOF. A running server that does not answer is stopped first (only if it is ours: its process
+title names our socket).
 """
 
 from __future__ import annotations
@@ -154,7 +154,11 @@ class EmbeddedRedis:
         """Stop a hung server of ours and remove a stale socket, before starting a new one."""
         with contextlib.suppress(OSError, ValueError):
             pid = int(self.pid_path.read_text().strip())
-            if _pid_alive(pid) and str(self.config_path) in _cmdline(pid):
+            # redis-server rewrites its title to "redis-server unixsocket:<path>".
+            cmdline = _cmdline(pid)
+            ours = str(self.config_path) in cmdline or str(self.socket_path) in cmdline
+            if _pid_alive(pid) and ours:
+                os.kill(pid, signal.SIGCONT)  # a stopped server cannot handle SIGTERM
                 os.kill(pid, signal.SIGTERM)
                 deadline = time.monotonic() + 10
                 while _pid_alive(pid) and time.monotonic() < deadline:

@@ -9,6 +9,7 @@ from typing import Any, Literal, cast
 
 import orjson
 from redis.asyncio import Redis
+from redis.exceptions import NoScriptError
 
 from gateway.storage.keys import SEP, TenantKeys
 from gateway.tracking import OrderState, Outcome
@@ -62,10 +63,14 @@ class OrderStore:
     ) -> list[OrderState | None]:
         """The stored state of each (platform, order_id), in one round trip."""
         k = self.keys(tenant)
-        async with self._r.pipeline(transaction=False) as pipe:
-            for platform, order_id in orders:
-                pipe.hget(k.order(platform, order_id), "doc")
-            docs: list[str | None] = await pipe.execute()
+        if len(orders) == 1:
+            [(platform, order_id)] = orders
+            docs = [cast(str | None, await self._r.hget(k.order(platform, order_id), "doc"))]
+        else:
+            async with self._r.pipeline(transaction=False) as pipe:
+                for platform, order_id in orders:
+                    pipe.hget(k.order(platform, order_id), "doc")
+                docs = await pipe.execute()
         return [OrderState.from_doc(orjson.loads(d)) if d else None for d in docs]
 
     def _args(self, c: Commit) -> tuple[list[str], list[str | int]]:
@@ -100,26 +105,39 @@ class OrderStore:
         return keys, args
 
     async def commit_many(self, commits: Sequence[Commit]) -> list[Committed]:
-        """Commit each outcome with a compare-and-set on its order's rev, pipelined."""
+        """Commit each outcome with a compare-and-set on its order's rev.
+
+        One commit is one EVALSHA; several go in one pipeline of EVALSHAs (the script is loaded
+        once, and again only if the server lost it), so a commit costs one round trip.
+        """
         if not commits:
             return []
+        if len(commits) == 1:
+            keys, args = self._args(commits[0])
+            return [self._result(await self._commit(keys=keys, args=args))]
+        try:
+            replies = await self._evalsha_all(commits)
+        except NoScriptError:
+            await self._r.script_load(COMMIT)
+            replies = await self._evalsha_all(commits)
+        return [self._result(reply) for reply in replies]
+
+    async def _evalsha_all(self, commits: Sequence[Commit]) -> list[list[str]]:
         async with self._r.pipeline(transaction=False) as pipe:
             for c in commits:
                 keys, args = self._args(c)
-                await self._commit(keys=keys, args=args, client=pipe)
+                pipe.evalsha(self._commit.sha, len(keys), *keys, *args)
             replies: list[list[str]] = await pipe.execute()
-        results = []
-        for reply in replies:
-            if reply[0] == "ok":
-                results.append(Committed("ok", None, reply[1] or None))
-            elif reply[0] == "dup":
-                doc = reply[1]
-                results.append(
-                    Committed("dup", OrderState.from_doc(orjson.loads(doc)) if doc else None)
-                )
-            else:
-                results.append(Committed("conflict", None))
-        return results
+        return replies
+
+    @staticmethod
+    def _result(reply: list[str]) -> Committed:
+        if reply[0] == "ok":
+            return Committed("ok", None, reply[1] or None)
+        if reply[0] == "dup":
+            doc = reply[1]
+            return Committed("dup", OrderState.from_doc(orjson.loads(doc)) if doc else None)
+        return Committed("conflict", None)
 
     async def timeline(self, tenant: str, platform: str, order_id: str) -> list[Json]:
         key = self.keys(tenant).timeline(platform, order_id)

@@ -129,6 +129,25 @@ def test_after_owner_and_server_are_both_killed_the_aof_is_replayed(tmp_path: Pa
         server.stop()
 
 
+def test_a_server_of_ours_that_does_not_answer_is_replaced(tmp_path: Path) -> None:
+    data_dir = tmp_path / "var"
+    process = _crashing_owner(data_dir)
+    hung = _pid(EmbeddedRedis(data_dir))
+    process.kill()
+    process.wait()
+    os.kill(hung, signal.SIGSTOP)  # alive, holding its socket, answering nothing
+
+    server = EmbeddedRedis(data_dir)
+    server.start()
+    try:
+        assert _pid(server) != hung
+        assert not _pid_alive(hung)
+        with _client(server) as r:
+            assert r.get("before-crash") == "kept"
+    finally:
+        server.stop()
+
+
 def test_a_long_data_dir_gets_a_socket_path_that_fits(tmp_path: Path) -> None:
     deep = tmp_path.joinpath(*["a-rather-long-directory-name"] * 5)
     server = EmbeddedRedis(deep)
