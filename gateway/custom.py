@@ -22,7 +22,7 @@ LANGS: tuple[Lang, ...] = ("ru", "en", "fr", "el")
 class TenantMapping(CustomRow):
     """A table row that a tenant defined; `label`/`description` are its English texts."""
 
-    labels: dict[Lang, str] = Field(min_length=4)
+    labels: dict[Lang, str]
     descriptions: dict[Lang, str] = Field(default_factory=dict)
     updated_at: str | None = None
 

@@ -234,15 +234,18 @@ async def on_http_exception(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:  # noqa: ARG001
-    incident = f"urn:uuid:{uuid.uuid4()}"
-    log.exception("unhandled error %s on %s %s", incident, request.method, request.url.path)
+    # The request id of the access log, so that a 500 reported by a client can be found there.
+    request_id = str(getattr(request.state, "request_id", None) or uuid.uuid4().hex)
+    log.exception("unhandled error %s on %s %s", request_id, request.method, request.url.path)
     return respond(
         {
             "type": "about:blank",
             "title": "Internal Server Error",
             "status": 500,
-            "instance": incident,
-        }
+            "instance": request.url.path,
+            "request_id": request_id,
+        },
+        {"X-Request-Id": request_id},
     )
 
 

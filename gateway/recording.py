@@ -73,7 +73,7 @@ def _unknown_refs(table: PlatformFile, translation: Translation) -> list[tuple[s
     native = translation.native
     found = [(table.platform, table.normalize(native.code))] if not native.known else []
     found += [
-        (f"{translation.platform}.{name}", ref.code)
+        (f"{translation.platform}.{name}", table.normalize(ref.code))
         for name, ref in translation.parts
         if not ref.known
     ]
@@ -161,6 +161,7 @@ class Recorder:
             received_at=received,
             time_source="source" if event.occurred_at else "received",
             event_id=event.event_id,
+            code_key=self._tables.platform(platform).normalize(translation.native.code),
         )
 
     def _commit(

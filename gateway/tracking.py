@@ -72,6 +72,7 @@ class Observation:
     received_at: datetime
     time_source: Literal["source", "received"] = "source"
     event_id: str | None = None
+    code_key: str | None = None  # the code as the table spells it (case folded), for dedupe
 
     @property
     def occurred_us(self) -> int:
@@ -81,7 +82,8 @@ class Observation:
     def native_code(self) -> str:
         """The native code, with CloudCart's parts joined: what a duplicate must repeat."""
         parts = self.native.get("parts") or {}
-        return "/".join([self.native["code"], *(p["code"] for p in parts.values())])
+        head = self.code_key or self.native["code"]
+        return "/".join([head, *(p["code"] for p in parts.values())])
 
 
 def dedupe_keys(obs: Observation) -> list[str]:

@@ -45,7 +45,8 @@ def test_keys_are_listed_by_prefix_only(gateway: Any) -> None:
     listed = gateway("tenant", "keys", name)["keys"]
     assert [k["kind"] for k in listed] == ["gwi", "gwk"]
     text = json.dumps(listed)
-    assert key not in text and token not in text
+    assert key not in text
+    assert token not in text
     assert key.startswith(next(k["prefix"] for k in listed if k["kind"] == "gwk"))
 
 
@@ -56,14 +57,18 @@ def test_revoke_and_rotate_take_effect_at_once(gateway: Any, client: TestClient)
     rotated = gateway("tenant", "rotate", name, old)["api_key"]
     assert client.get("/v1/orders", headers={"Authorization": f"Bearer {old}"}).status_code == 401
     for key in (second, rotated):
-        assert client.get("/v1/orders", headers={"Authorization": f"Bearer {key}"}).status_code == 200
+        assert (
+            client.get("/v1/orders", headers={"Authorization": f"Bearer {key}"}).status_code == 200
+        )
     prefix = next(
         k["prefix"]
         for k in gateway("tenant", "keys", name)["keys"]
         if second.startswith(k["prefix"])
     )
     assert gateway("tenant", "revoke", name, prefix)["revoked"]["prefix"] == prefix
-    assert client.get("/v1/orders", headers={"Authorization": f"Bearer {second}"}).status_code == 401
+    assert (
+        client.get("/v1/orders", headers={"Authorization": f"Bearer {second}"}).status_code == 401
+    )
 
 
 @pytest.mark.parametrize(

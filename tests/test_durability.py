@@ -113,9 +113,7 @@ def _post_events(gateway: Gateway, key: str) -> None:
 def _timeline_lengths(gateway: Gateway, key: str) -> list[int]:
     headers = {"Authorization": f"Bearer {key}"}
     with httpx.Client(base_url=gateway.url, headers=headers, timeout=10) as client:
-        return [
-            len(client.get(f"/v1/orders/cscart/o{n}").json()["timeline"]) for n in range(4)
-        ]
+        return [len(client.get(f"/v1/orders/cscart/o{n}").json()["timeline"]) for n in range(4)]
 
 
 @pytest.mark.parametrize("also_kill_redis", [False, True], ids=["gateway", "gateway+redis"])

@@ -49,7 +49,7 @@ def run(
 ) -> list[tuple[str, OrderState]]:
     ranks = {code: row.rank for code, row in tables.canonical.codes.items()}
     state: OrderState | None = None
-    out = []
+    out: list[tuple[str, OrderState]] = []
     for obs in observations:
         outcome = apply(state, obs, ranks=ranks, payment_is_final=payment_is_final)
         state = outcome.state

@@ -31,7 +31,7 @@ def encode_cursor(score: int, name: str) -> str:
 def decode_cursor(value: str) -> tuple[int, str]:
     try:
         score, name = orjson.loads(base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)))
-        if isinstance(score, int) and isinstance(name, str):
+        if type(score) is int and type(name) is str:
             return score, name
     except (binascii.Error, orjson.JSONDecodeError, ValueError, TypeError):
         pass
@@ -39,7 +39,7 @@ def decode_cursor(value: str) -> tuple[int, str]:
 
 
 @router.get(
-    "/{platform}/{order_id}",
+    "/{platform}/{order_id:path}",
     response_model=OrderOut,
     responses=responses(401, 404, 422, 503),
 )

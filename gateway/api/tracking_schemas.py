@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from gateway.api.schemas import CanonicalOut, NativeOut, PlatformName, StatusIn
 from gateway.canonical import Action, Code, Fulfillment, Payment
@@ -167,6 +167,14 @@ class TenantMappingIn(_In):
     action_required: Action | None = None
     labels: dict[Lang, Label] = Field(description="ru, en, fr and el, all four.")
     descriptions: dict[Lang, Description] = Field(default_factory=dict)
+
+    @field_validator("labels")
+    @classmethod
+    def _all_four(cls, labels: dict[Lang, str]) -> dict[Lang, str]:
+        missing = [lang for lang in ("ru", "en", "fr", "el") if lang not in labels]
+        if missing:
+            raise ValueError(f"labels lack {', '.join(missing)}: give ru, en, fr and el")
+        return labels
 
 
 class TenantMappingOut(BaseModel):

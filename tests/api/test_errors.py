@@ -198,9 +198,11 @@ def test_unexpected_error_is_500_without_internals(app: FastAPI) -> None:
         raise RuntimeError("secret internals")
 
     with TestClient(app, raise_server_exceptions=False) as c:
-        body = assert_problem(c.get("/boom"), 500)
-    assert set(body) == {"type", "title", "status", "instance"}
-    assert body["instance"].startswith("urn:uuid:")
+        response = c.get("/boom", headers={"X-Request-Id": "req-42"})
+        body = assert_problem(response, 500)
+    assert set(body) == {"type", "title", "status", "instance", "request_id"}
+    assert (body["instance"], body["request_id"]) == ("/boom", "req-42")
+    assert response.headers["x-request-id"] == "req-42"  # the access log line's id
     assert "secret" not in str(body)
 
 

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 import redis
+from redis.crc import key_slot
 
 from gateway.storage.embedded import EmbeddedRedis, _pid_alive
 from gateway.storage.keys import TenantKeys
-from redis.crc import key_slot
 
 
 def _client(server: EmbeddedRedis) -> redis.Redis:

@@ -1,0 +1,262 @@
+"""/v1/mappings: a tenant's own codes, used by tracking and translation for that tenant only."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from gateway.settings import Settings
+from tests.factories import Tenant, assert_problem, at, event, make_tenant
+
+Json = dict[str, Any]
+LABELS = {
+    "ru": "Ждёт звонка менеджера",
+    "en": "Awaiting a call from the manager",
+    "fr": "En attente d'un appel du responsable",
+    "el": "Αναμονή κλήσης από τον υπεύθυνο",
+}
+ON_HOLD = {"canonical": "on_hold", "detail": "contact_later", "labels": LABELS}
+
+
+def put(client: TestClient, tenant: Tenant, path: str, body: Json) -> Json:
+    response = client.put(path, json=body, headers=tenant.headers)
+    assert response.status_code == 200, response.text
+    answer: Json = response.json()
+    return answer
+
+
+def post(client: TestClient, tenant: Tenant, body: Json) -> Json:
+    response = client.post("/v1/events", json=body, headers=tenant.headers)
+    assert response.status_code == 202, response.text
+    answer: Json = response.json()
+    return answer
+
+
+def test_a_mapping_is_stored_and_answered(client: TestClient, tenant: Tenant) -> None:
+    answer = put(client, tenant, "/v1/mappings/cscart/A", ON_HOLD)
+    assert answer == {
+        "platform": "cscart",
+        "code": "A",
+        "canonical": "on_hold",
+        "detail": "contact_later",
+        "payment": None,
+        "fulfillment": None,
+        "paid": None,
+        "provisional": False,
+        "action_required": None,
+        "labels": LABELS,
+        "descriptions": {},
+        "updated_at": answer["updated_at"],
+    }
+    assert answer["updated_at"].endswith("Z")
+    for path in ("/v1/mappings/cscart/A", "/v1/mappings/cscart/a"):  # codes are normalized
+        response = client.get(path, headers=tenant.headers)
+        assert response.status_code == 200
+        assert response.json() == answer
+    listed = client.get("/v1/mappings", headers=tenant.headers).json()
+    assert listed == {"mappings": [answer]}
+
+
+def test_events_with_a_mapped_code_translate_with_the_tenants_labels(
+    client: TestClient, tenant: Tenant
+) -> None:
+    put(client, tenant, "/v1/mappings/cscart/A", ON_HOLD)
+    answer = post(client, tenant, event("1", "a", at(0)))
+    assert answer["current"]["code"] == "on_hold"
+    assert answer["current"]["detail"] == "contact_later"
+    assert answer["native"]["code"] == "A"
+    assert answer["native"]["label"] == LABELS["en"]
+    for lang, label in LABELS.items():
+        response = client.get(f"/v1/orders/cscart/1?lang={lang}", headers=tenant.headers)
+        body = response.json()
+        assert body["native"]["label"] == label
+        assert body["timeline"][0]["native"]["label"] == label
+        assert body["current"]["code"] == "on_hold"
+        english = client.get(f"/v1/translate/cscart/Y?lang={lang}").json()["canonical"]
+        assert body["current"]["label"] == english["label"]  # the canonical label: catalogs
+    greek = client.get("/v1/orders/cscart/1", headers={**tenant.headers, "Accept-Language": "el"})
+    assert greek.json()["native"]["label"] == "Αναμονή κλήσης από τον υπεύθυνο"
+    # The code is mapped: it is not counted as unknown.
+    assert client.get("/v1/unmapped", headers=tenant.headers).json()["unmapped"] == []
+
+
+def test_a_mapping_applies_from_now_on_and_earlier_events_keep_what_they_were(
+    client: TestClient, tenant: Tenant
+) -> None:
+    before = post(client, tenant, event("1", "A", at(0)))
+    assert before["current"]["code"] == "unknown"
+    unmapped = client.get("/v1/unmapped", headers=tenant.headers).json()["unmapped"]
+    assert [(u["code"], u["count"], u["mapped"]) for u in unmapped] == [("A", 1, False)]
+    put(client, tenant, "/v1/mappings/cscart/A", ON_HOLD)
+    unmapped = client.get("/v1/unmapped", headers=tenant.headers).json()["unmapped"]
+    assert [(u["code"], u["count"], u["mapped"]) for u in unmapped] == [("A", 1, True)]
+    after = post(client, tenant, event("1", "A", at(60)))
+    assert (after["result"], after["current"]["code"], after["sequence"]) == (
+        "changed",
+        "on_hold",
+        2,
+    )
+    # A later change of the labels is used by new events; recorded ones keep their labels.
+    put(client, tenant, "/v1/mappings/cscart/A", {**ON_HOLD, "labels": {**LABELS, "en": "Call"}})
+    post(client, tenant, event("1", "A", at(120)))
+    timeline = client.get("/v1/orders/cscart/1", headers=tenant.headers).json()["timeline"]
+    assert [(e["canonical"]["code"], e["native"]["label"]) for e in timeline] == [
+        ("unknown", None),
+        ("on_hold", LABELS["en"]),
+        ("on_hold", "Call"),
+    ]
+    unmapped = client.get("/v1/unmapped", headers=tenant.headers).json()["unmapped"]
+    assert [(u["code"], u["count"]) for u in unmapped] == [("A", 1)]
+
+
+def test_translate_uses_a_mapping_only_with_the_tenants_key(
+    client: TestClient, tenant: Tenant, settings: Settings
+) -> None:
+    put(client, tenant, "/v1/mappings/cscart/A", ON_HOLD)
+    other = make_tenant(settings)
+    anonymous = assert_problem(client.get("/v1/translate/cscart/A?lang=fr"), 422)
+    assert anonymous["type"] == "/problems/unknown-status-code"
+    mine = client.get("/v1/translate/cscart/A?lang=fr", headers=tenant.headers)
+    assert mine.status_code == 200
+    assert mine.json()["canonical"]["code"] == "on_hold"
+    assert mine.json()["native"] == {
+        "code": "A",
+        "label": LABELS["fr"],
+        "description": LABELS["en"],
+    }
+    assert "public" not in mine.headers.get("cache-control", "")
+    # Nothing of the tenant's answer is replayed to anyone else.
+    assert_problem(client.get("/v1/translate/cscart/A?lang=fr"), 422)
+    theirs = client.get("/v1/translate/cscart/A?lang=fr", headers=other.headers)
+    assert assert_problem(theirs, 422)["type"] == "/problems/unknown-status-code"
+    posted = client.post(
+        "/v1/translate",
+        json={"platform": "cscart", "status": "A", "lang": "el"},
+        headers=tenant.headers,
+    )
+    assert posted.json()["native"]["label"] == LABELS["el"]
+    assert_problem(
+        client.post("/v1/translate", json={"platform": "cscart", "status": "A", "lang": "el"}), 422
+    )
+
+
+def test_a_lenient_public_answer_is_not_replayed_to_the_tenant(
+    client: TestClient, tenant: Tenant
+) -> None:
+    put(client, tenant, "/v1/mappings/cscart/A", ON_HOLD)
+    for _ in range(2):  # the second one is a cache hit
+        public = client.get("/v1/translate/cscart/A?lenient=true")
+        assert public.json()["canonical"]["code"] == "unknown"
+    mine = client.get("/v1/translate/cscart/A?lenient=true", headers=tenant.headers)
+    assert mine.json()["canonical"]["code"] == "on_hold"
+    assert client.get("/v1/translate/cscart/A?lenient=true").json()["canonical"]["code"] == (
+        "unknown"
+    )
+
+
+def test_another_tenant_neither_sees_nor_uses_a_mapping(
+    client: TestClient, tenant: Tenant, settings: Settings
+) -> None:
+    put(client, tenant, "/v1/mappings/cscart/A", ON_HOLD)
+    other = make_tenant(settings)
+    assert_problem(client.get("/v1/mappings/cscart/A", headers=other.headers), 404)
+    assert_problem(client.delete("/v1/mappings/cscart/A", headers=other.headers), 404)
+    assert client.get("/v1/mappings", headers=other.headers).json() == {"mappings": []}
+    assert post(client, other, event("1", "A", at(0)))["current"]["code"] == "unknown"
+    unmapped = client.get("/v1/unmapped", headers=other.headers).json()["unmapped"]
+    assert [(u["code"], u["mapped"]) for u in unmapped] == [("A", False)]
+    # And the owner still has it.
+    assert client.get("/v1/mappings/cscart/A", headers=tenant.headers).status_code == 200
+
+
+def test_a_deleted_mapping_reads_as_unknown_again(client: TestClient, tenant: Tenant) -> None:
+    put(client, tenant, "/v1/mappings/cscart/A", ON_HOLD)
+    response = client.delete("/v1/mappings/cscart/a", headers=tenant.headers)
+    assert response.status_code == 204
+    assert response.content == b""
+    assert_problem(client.get("/v1/mappings/cscart/A", headers=tenant.headers), 404)
+    assert_problem(client.delete("/v1/mappings/cscart/A", headers=tenant.headers), 404)
+    assert client.get("/v1/mappings", headers=tenant.headers).json() == {"mappings": []}
+    assert post(client, tenant, event("1", "A", at(0)))["current"]["code"] == "unknown"
+    assert_problem(client.get("/v1/translate/cscart/A", headers=tenant.headers), 422)
+
+
+def test_a_cloudcart_custom_status_can_be_mapped(client: TestClient, tenant: Tenant) -> None:
+    mapping = {"canonical": "packing", "labels": LABELS, "fulfillment": "not_fulfilled"}
+    answer = put(client, tenant, "/v1/mappings/cloudcart/Gift-Wrapping", mapping)
+    code = answer["code"]
+    status = {"order": "gift-wrapping", "payment": "completed"}
+    recorded = post(client, tenant, event("7", status, at(0), platform="cloudcart"))
+    assert recorded["current"]["code"] == "packing"
+    assert recorded["current"]["payment"] == "paid"
+    assert recorded["native"]["code"] == code
+    assert recorded["native"]["label"] == LABELS["en"]
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "status", "kind"),
+    [
+        ("/v1/mappings/cscart/P", ON_HOLD, 409, "conflict"),
+        ("/v1/mappings/cscart/p", ON_HOLD, 409, "conflict"),
+        ("/v1/mappings/kak2c/PACKED", ON_HOLD, 409, "conflict"),
+        ("/v1/mappings/cloudcart/paid", ON_HOLD, 409, "conflict"),
+        ("/v1/mappings/shopify/A", ON_HOLD, 404, "unknown-platform"),
+        (
+            "/v1/mappings/cscart/A",
+            {**ON_HOLD, "labels": {k: v for k, v in LABELS.items() if k != "el"}},
+            422,
+            "validation-error",
+        ),
+        (
+            "/v1/mappings/cscart/A",
+            {**ON_HOLD, "labels": {k: v for k, v in LABELS.items() if k != "en"}},
+            422,
+            "validation-error",
+        ),
+        ("/v1/mappings/cscart/A", {**ON_HOLD, "labels": {**LABELS, "fr": ""}}, 422, None),
+        ("/v1/mappings/cscart/A", {**ON_HOLD, "labels": {**LABELS, "de": "x"}}, 422, None),
+        ("/v1/mappings/cscart/A", {**ON_HOLD, "detail": "teleported"}, 422, "invalid-status"),
+        ("/v1/mappings/cscart/A", {**ON_HOLD, "canonical": "unknown"}, 422, "invalid-status"),
+        ("/v1/mappings/cscart/A", {**ON_HOLD, "canonical": "flying"}, 422, None),
+        ("/v1/mappings/cscart/A", {**ON_HOLD, "payment": "maybe"}, 422, None),
+        ("/v1/mappings/cscart/A", {**ON_HOLD, "colour": "red"}, 422, None),
+        ("/v1/mappings/cscart/A", {"canonical": "on_hold"}, 422, None),
+    ],
+)
+def test_a_mapping_that_cannot_be_is_refused_and_nothing_is_stored(
+    client: TestClient, tenant: Tenant, path: str, body: Json, status: int, kind: str | None
+) -> None:
+    problem = assert_problem(client.put(path, json=body, headers=tenant.headers), status)
+    assert problem["type"] == f"/problems/{kind or 'validation-error'}"
+    if status == 409:
+        assert problem["parameter"] == "code"
+    assert client.get("/v1/mappings", headers=tenant.headers).json() == {"mappings": []}
+
+
+@pytest.mark.parametrize("missing", ["ru", "en", "fr", "el"])
+def test_a_mapping_without_a_language_says_which_one_is_missing(
+    client: TestClient, tenant: Tenant, missing: str
+) -> None:
+    labels = {k: v for k, v in LABELS.items() if k != missing}
+    response = client.put(
+        "/v1/mappings/cscart/A", json={**ON_HOLD, "labels": labels}, headers=tenant.headers
+    )
+    problem = assert_problem(response, 422)
+    assert f"labels lack {missing}" in problem["detail"]
+
+
+def test_a_mapping_body_must_be_json(client: TestClient, tenant: Tenant) -> None:
+    response = client.put(
+        "/v1/mappings/cscart/A",
+        content=b"canonical=on_hold",
+        headers={**tenant.headers, "content-type": "text/plain"},
+    )
+    assert_problem(response, 415)
+    response = client.put(
+        "/v1/mappings/cscart/A",
+        content=b"{",
+        headers={**tenant.headers, "content-type": "application/json"},
+    )
+    assert_problem(response, 400)
