@@ -82,7 +82,9 @@ def _crashing_owner(data_dir: Path) -> subprocess.Popen[str]:
         [sys.executable, "-c", START_AND_DIE, str(data_dir)], stdout=subprocess.PIPE, text=True
     )
     assert process.stdout is not None
-    assert process.stdout.readline().strip() == "ready"
+    ready = process.stdout.readline().strip()
+    process.stdout.close()  # it prints nothing more
+    assert ready == "ready"
     return process
 
 
