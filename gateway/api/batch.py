@@ -10,7 +10,7 @@ embedded problem in its place.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from fastapi import Request
@@ -53,8 +53,12 @@ class Defaults:
     lenient: bool
 
 
-async def read_envelope(request: Request) -> BatchEnvelope:
-    """Parse and check the body as the other routes' FastAPI parsing would (same problems)."""
+Model = TypeVar("Model", bound=BaseModel)
+
+
+async def read_json(request: Request, model: type[Model]) -> Model:
+    """Parse and check a JSON body as FastAPI's own parsing would (the same problems), for
+    routes that read their body themselves to check its items one by one."""
     content_type = request.headers.get("content-type", "")
     if "json" not in content_type:
         raise not_json(content_type)
@@ -64,10 +68,14 @@ async def read_envelope(request: Request) -> BatchEnvelope:
     except orjson.JSONDecodeError as exc:
         raise malformed_json(exc.msg, exc.pos) from exc
     try:
-        return BatchEnvelope.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as exc:
         errors = [dict(e, loc=("body", *e["loc"])) for e in exc.errors(include_url=False)]
         raise RequestValidationError(errors) from exc
+
+
+async def read_envelope(request: Request) -> BatchEnvelope:
+    return await read_json(request, BatchEnvelope)
 
 
 def _text(value: object, limit: int) -> bool:

@@ -10,13 +10,12 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from gateway.api.auth import ServicesDep, TenantDep
+from gateway.api.batch import read_json
 from gateway.api.deps import JSON, LangDep, RuntimeDep
 from gateway.api.tracking_schemas import EventIn, EventOut, EventsBatchOut
 from gateway.errors import GatewayError
 from gateway.ingest import NativeEvent
 from gateway.problems import (
-    malformed_json,
-    not_json,
     problem_from_error,
     responses,
     validation_problem,
@@ -113,7 +112,7 @@ async def post_events_batch(
 ) -> Response:
     """Record up to 1,000 events in one call; `results` answers each in order, a bad event gets
     `{"error": <problem>}` in its place and does not fail the others."""
-    envelope = await _read(request)
+    envelope = await read_json(request, EventsEnvelope)
     limit = services.settings.events_batch_max_items
     if len(envelope.events) > limit:
         raise RequestValidationError(
@@ -154,18 +153,3 @@ async def post_events_batch(
             )
     body = orjson.dumps({"results": slots})
     return Response(body, status_code=202, media_type=JSON, headers={"Content-Language": lang})
-
-
-async def _read(request: Request) -> EventsEnvelope:
-    content_type = request.headers.get("content-type", "")
-    if "json" not in content_type:
-        raise not_json(content_type)
-    try:
-        data = orjson.loads(await request.body())
-    except orjson.JSONDecodeError as exc:
-        raise malformed_json(exc.msg, exc.pos) from exc
-    try:
-        return EventsEnvelope.model_validate(data)
-    except ValidationError as exc:
-        errors = [dict(e, loc=("body", *e["loc"])) for e in exc.errors(include_url=False)]
-        raise RequestValidationError(errors) from exc

@@ -9,20 +9,9 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from gateway.app import create_app
-from gateway.problems import PROBLEM_JSON
 from gateway.runtime import Runtime
 from gateway.settings import Settings
-
-
-def assert_problem(response: Any, status: int) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == PROBLEM_JSON
-    assert response.headers["content-language"] == "en"
-    body: dict[str, Any] = response.json()
-    assert body["status"] == status
-    assert body["title"]
-    assert body["type"]
-    return body
+from tests.factories import assert_problem
 
 
 def test_unknown_platform_in_path_is_404_listing_platforms(client: TestClient) -> None:

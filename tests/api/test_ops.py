@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import socket
 from typing import Any
 
 import pytest
@@ -11,7 +12,10 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.factories import PAYLOADS, Tenant, at, event
+from gateway.app import create_app
+from gateway.runtime import Runtime
+from gateway.settings import Settings
+from tests.factories import PAYLOADS, Tenant, assert_problem, at, event
 
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 Labels = dict[str, str]
@@ -212,3 +216,29 @@ def test_a_server_error_answer_carries_the_request_id_too(
     logged = [getattr(r, "fields", {}).get("request_id") for r in caplog.records]
     assert "req-500" in logged  # the access line has it...
     assert response.headers.get("x-request-id") == "req-500"  # ...the answer does not
+
+
+def test_unreachable_redis_is_a_503_problem_and_readyz_says_so(
+    settings: Settings, runtime: Runtime, tenant: Tenant
+) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]  # nothing listens here once the socket is closed
+    down = settings.model_copy(update={"redis_url": f"redis://127.0.0.1:{closed}/0"})
+    with TestClient(create_app(down, runtime)) as c:
+        answer = c.post(
+            "/v1/events",
+            headers=tenant.headers,
+            json={
+                "platform": "cscart",
+                "order_id": "1",
+                "status": "P",
+                "occurred_at": "2026-11-23T10:00:00+03:00",
+            },
+        )
+        body = assert_problem(answer, 503)
+        assert body["type"] == "/problems/storage-unavailable"
+        assert answer.headers["retry-after"] == "1"
+        ready = c.get("/readyz")
+        assert ready.status_code == 503
+        assert ready.json()["checks"]["redis"] is False
