@@ -21,7 +21,6 @@ from gateway.errors import NotFound
 from gateway.observability import Metrics, RequestTelemetry
 from gateway.response_cache import ResponseCache
 from gateway.runtime import Runtime
-from gateway.server_timing import ServerTiming
 from gateway.services import open_services
 from gateway.settings import Settings
 
@@ -86,8 +85,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.state.metrics = Metrics()
     app.state.ingest_parsers = parsers(ZoneInfo(settings.measoft_local_zone))
     problems.install(app)
-    # Starlette wraps the last added outermost: RequestTelemetry(ServerTiming(CORS(BodyLimit(
-    # ResponseCache(routes))))); cache hits still get CORS, timing, a request id and a log line.
+    # Starlette wraps the last added outermost: RequestTelemetry(CORS(BodyLimit(ResponseCache(
+    # routes)))); cache hits still get CORS, Server-Timing, a request id and a log line.
     if settings.response_cache_entries:
         app.add_middleware(ResponseCache, prefixes=CACHEABLE, limit=settings.response_cache_entries)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
@@ -99,7 +98,6 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         expose_headers=["ETag", "Content-Language", "Server-Timing", "X-Request-Id"],
         max_age=86400,
     )
-    app.add_middleware(ServerTiming)
     app.add_middleware(RequestTelemetry, metrics=app.state.metrics)
     app.include_router(api_router)
     openapi.install(app)

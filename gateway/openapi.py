@@ -7,12 +7,14 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
+from pydantic import BaseModel
 
 from gateway.api.schemas import TranslateBatchIn
+from gateway.api.tracking_schemas import EventIn
 from gateway.problems import PROBLEM_JSON
 
 REF = "#/components/schemas/{model}"
-BODY_MODELS = (TranslateBatchIn,)
+BODY_MODELS: tuple[type[BaseModel], ...] = (TranslateBatchIn, EventIn)
 
 OPENAPI_FILE = Path(__file__).resolve().parent.parent / "openapi" / "openapi.json"
 
@@ -42,7 +44,8 @@ def install(app: FastAPI) -> None:
             components = schema.setdefault("components", {}).setdefault("schemas", {})
             for unused in ("HTTPValidationError", "ValidationError"):
                 components.pop(unused, None)
-            # Bodies a route reads itself (the batch) are documented by reference.
+            # Bodies a route reads itself (the batches, POST /v1/events) are documented by
+            # reference.
             for model in BODY_MODELS:
                 definition = model.model_json_schema(ref_template=REF, mode="validation")
                 for name, sub in definition.pop("$defs", {}).items():

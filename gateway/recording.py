@@ -2,12 +2,18 @@
 
 One code path for a single event, a batch and a native payload: `Recorder.record()` takes any
 number of events of one platform and tenant, translates each (tenant mappings included), then
-decides and commits them round by round, one event per order per round, in two Redis round trips
-per round. A commit that lost a race for its order is decided again on the fresh state.
+decides and commits them round by round, one event per order per round.
+
+Each commit is a compare-and-set on the order's rev, so the state it was decided on may come from
+anywhere: the process remembers the last state it saw of recently touched orders (a bounded LRU)
+and decides on that without reading Redis first. A commit that lost the race (another process
+moved the order on, or the remembered state is stale) gets the stored state back in the same
+reply and is decided again on it, so a remembered order costs one round trip, a cold one two.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -36,6 +42,7 @@ from gateway.translate import NativeRef, Translation, Where, to_canonical
 
 Json = dict[str, Any]
 MAX_ROUNDS = 64  # conflicts on one order are retried this often before giving up (503)
+_UNREAD = object()  # a queue whose order state is neither remembered nor read yet
 Result = Literal["changed", "unchanged", "late", "violation", "duplicate"]
 
 
@@ -90,8 +97,11 @@ class Recorder:
         orders: OrderStore,
         metrics: Metrics,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        remember: int = 10_000,
     ) -> None:
         self._tables = tables
+        self._recent: OrderedDict[tuple[str, str, str], OrderState] = OrderedDict()
+        self._remember_limit = remember
         self._r = client
         self._orders = orders
         self._metrics = metrics
@@ -229,25 +239,36 @@ class Recorder:
             queues.setdefault(event.order_id, []).append((i, obs, t))
         # Events of one order are decided in their order; one event per order per round.
         pending = list(queues.values())
+        known: list[OrderState | object | None] = [
+            self._recent.get((tenant, table.platform, order_id), _UNREAD) for order_id in queues
+        ]
         for _ in range(MAX_ROUNDS * max(1, max((len(q) for q in pending), default=1))):
             if not pending:
                 break
+            unread = [j for j, state in enumerate(known) if state is _UNREAD]
+            if unread:
+                read = await self._orders.states(
+                    tenant, [(table.platform, pending[j][0][1].order_id) for j in unread]
+                )
+                for j, state in zip(unread, read, strict=True):
+                    known[j] = state
             heads = [q[0] for q in pending]
-            states = await self._orders.states(
-                tenant, [(table.platform, obs.order_id) for _, obs, _ in heads]
-            )
             commits = [
-                self._commit(tenant, s, obs, t)
-                for s, (_, obs, t) in zip(states, heads, strict=True)
+                self._commit(tenant, cast(OrderState | None, state), obs, t)
+                for state, (_, obs, t) in zip(known, heads, strict=True)
             ]
             done = await self._orders.commit_many(commits)
-            for queue, (i, _, _), commit, outcome in zip(
-                pending, heads, commits, done, strict=True
+            for j, (queue, (i, obs, _), commit, outcome) in enumerate(
+                zip(pending, heads, commits, done, strict=True)
             ):
+                # ok: the state just written; dup and conflict: the state as stored
+                known[j] = commit.outcome.state if outcome.result == "ok" else outcome.state
+                self._note(tenant, table.platform, obs.order_id, known[j])
                 if outcome.result == "conflict":
-                    continue  # decided again on the fresh state next round
+                    continue  # decided again on the stored state next round
                 queue.pop(0)
                 results[i] = self._recorded(commit, outcome.result, outcome.state)
+            known = [state for state, q in zip(known, pending, strict=True) if q]
             pending = [q for q in pending if q]
         if pending:
             for queue in pending:
@@ -256,6 +277,19 @@ class Recorder:
                         "too many concurrent changes of this order; retry", where=wheres[i].status
                     )
         return [r for r in results if r is not None]
+
+    def _note(self, tenant: str, platform: str, order_id: str, state: object) -> None:
+        """Remember `state` as the order's latest known state (least recently used go first)."""
+        if self._remember_limit <= 0:
+            return
+        key = (tenant, platform, order_id)
+        if not isinstance(state, OrderState):
+            self._recent.pop(key, None)
+            return
+        self._recent[key] = state
+        self._recent.move_to_end(key)
+        if len(self._recent) > self._remember_limit:
+            self._recent.popitem(last=False)
 
     def _recorded(self, commit: Commit, result: str, stored: OrderState | None) -> Recorded:
         outcome = commit.outcome

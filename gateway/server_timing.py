@@ -8,7 +8,15 @@ from time import perf_counter
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
+def timing_header(started: float) -> tuple[bytes, bytes]:
+    """The `Server-Timing` header of an answer starting now, for a request received at
+    `started` (a `perf_counter()` reading)."""
+    return (b"server-timing", f"app;dur={(perf_counter() - started) * 1000:.2f}".encode())
+
+
 class ServerTiming:
+    """The header as a middleware of its own (the gateway's RequestTelemetry adds it itself)."""
+
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
@@ -20,11 +28,7 @@ class ServerTiming:
 
         async def timed(message: Message) -> None:
             if message["type"] == "http.response.start":
-                ms = (perf_counter() - started) * 1000
-                message["headers"] = [
-                    *message.get("headers", []),
-                    (b"server-timing", f"app;dur={ms:.2f}".encode()),
-                ]
+                message["headers"] = [*message.get("headers", []), timing_header(started)]
             await send(message)
 
         await self.app(scope, receive, timed)

@@ -59,6 +59,8 @@ async def open_services(
             redis=client,
             orders=orders,
             tenants=TenantStore(client, settings.redis_prefix),
-            recorder=Recorder(runtime.tables, client, orders, metrics),
+            recorder=Recorder(
+                runtime.tables, client, orders, metrics, remember=settings.remembered_orders
+            ),
             metrics=metrics,
         )

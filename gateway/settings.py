@@ -71,6 +71,13 @@ class Settings(BaseSettings):
         description="How long a verified API key is trusted without asking Redis again; a "
         "revoked key stops working within this time.",
     )
+    remembered_orders: int = Field(
+        10_000,
+        ge=0,
+        description="Order states each process remembers (least recently used first out) so "
+        "an event of a recent order is decided without reading Redis first; the commit's "
+        "compare-and-set catches a stale one. About 1 KB each; 0 turns it off.",
+    )
     events_batch_max_items: int = Field(
         1000, ge=1, le=10_000, description="Most events one POST /v1/events/batch may carry."
     )

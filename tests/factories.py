@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -129,3 +130,11 @@ def another_key(settings: Settings, tenant: Tenant) -> Tenant:
             await client.aclose()
 
     return Tenant(tenant.tenant, asyncio.run(issue()), tenant.ingest_token)
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (it was bound, then closed)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+    return port

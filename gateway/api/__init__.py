@@ -5,9 +5,10 @@ from fastapi import APIRouter
 from gateway.api import events, ingest, mappings, ops, orders, translate, vocabulary
 
 api_router = APIRouter()
+# Routes are matched in this order (FastAPI tries them one by one): the busiest first.
+api_router.include_router(events.router)
 api_router.include_router(translate.router)
 api_router.include_router(vocabulary.router)
-api_router.include_router(events.router)
 api_router.include_router(ingest.router)
 api_router.include_router(orders.router)
 api_router.include_router(mappings.router)

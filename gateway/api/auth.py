@@ -39,18 +39,29 @@ def _remember(request: Request, tenant: str) -> str:
     return tenant
 
 
+async def _key_tenant(request: Request, services: Services, key: str | None) -> str:
+    if not key:
+        raise Unauthorized("send the tenant's API key as `Authorization: Bearer <key>`")
+    tenant = await services.verify(key, "gwk")
+    if tenant is None:
+        raise Unauthorized("the API key is unknown or revoked")
+    return _remember(request, tenant)
+
+
 async def tenant_of_key(
     request: Request,
     services: ServicesDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> str:
     """The tenant whose API key is in `Authorization: Bearer`; 401 otherwise."""
-    if credentials is None:
-        raise Unauthorized("send the tenant's API key as `Authorization: Bearer <key>`")
-    tenant = await services.verify(credentials.credentials, "gwk")
-    if tenant is None:
-        raise Unauthorized("the API key is unknown or revoked")
-    return _remember(request, tenant)
+    return await _key_tenant(request, services, credentials.credentials if credentials else None)
+
+
+async def bearer_tenant(request: Request) -> str:
+    """`tenant_of_key` for a route that reads its own request (no dependency solving)."""
+    scheme, _, key = request.headers.get("authorization", "").partition(" ")
+    services: Services = request.app.state.services
+    return await _key_tenant(request, services, key.strip() if scheme.lower() == "bearer" else None)
 
 
 TenantDep = Annotated[str, Depends(tenant_of_key)]

@@ -63,6 +63,10 @@ async def read_json(request: Request, model: type[Model]) -> Model:
     if "json" not in content_type:
         raise not_json(content_type)
     raw = await request.body()
+    if not raw:  # as FastAPI answers a missing body
+        raise RequestValidationError(
+            [{"type": "missing", "loc": ("body",), "msg": "Field required", "input": None}]
+        )
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Header, Query, Request, Response
 
@@ -33,6 +33,39 @@ async def query_language(
 
 
 LangDep = Annotated[str, Depends(query_language)]
+
+# What `LangDep` declares in the OpenAPI document, for routes that read their own request.
+LANG_PARAMETER: dict[str, Any] = {
+    "description": "ru, en, fr or el; overrides Accept-Language.",
+    "in": "query",
+    "name": "lang",
+    "required": False,
+    "schema": {
+        "anyOf": [{"maxLength": 35, "type": "string"}, {"type": "null"}],
+        "description": "ru, en, fr or el; overrides Accept-Language.",
+        "title": "Lang",
+    },
+}
+
+
+def request_language(request: Request) -> str:
+    """`query_language` for a route that reads its own request (no dependency solving)."""
+    query: bytes = request.scope["query_string"]
+    explicit = request.query_params.get("lang") if b"lang" in query else None
+    return choose_language(explicit, request.headers.get("accept-language"))
+
+
+def self_read(body: str) -> dict[str, Any]:
+    """`openapi_extra` of a hot route that reads its own key, `lang` and JSON body: documented
+    exactly as the dependencies (`TenantDep`, `LangDep`, a body model) would document it."""
+    return {
+        "parameters": [LANG_PARAMETER],
+        "requestBody": {
+            "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{body}"}}},
+            "required": True,
+        },
+        "security": [{"HTTPBearer": []}],
+    }
 
 
 def cached(request: Request, rendered: Rendered, lang: str | None, max_age: int) -> Response:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib.resources import files
@@ -11,6 +12,7 @@ import orjson
 from redis.asyncio import Redis
 from redis.exceptions import NoScriptError
 
+from gateway.storage.autopipeline import AutoPipeline
 from gateway.storage.keys import SEP, TenantKeys
 from gateway.tracking import OrderState, Outcome
 
@@ -34,7 +36,7 @@ class Commit:
 @dataclass(frozen=True, slots=True)
 class Committed:
     result: Literal["ok", "dup", "conflict"]
-    state: OrderState | None  # for "dup": the order as stored
+    state: OrderState | None  # for "dup" and "conflict": the order as stored
     stream_id: str | None = None
 
 
@@ -54,6 +56,7 @@ class OrderStore:
         self._r = client
         self._prefix = prefix
         self._commit = client.register_script(COMMIT)
+        self._pipe = AutoPipeline(client)
 
     def keys(self, tenant: str) -> TenantKeys:
         return TenantKeys(self._prefix, tenant)
@@ -63,14 +66,9 @@ class OrderStore:
     ) -> list[OrderState | None]:
         """The stored state of each (platform, order_id), in one round trip."""
         k = self.keys(tenant)
-        if len(orders) == 1:
-            [(platform, order_id)] = orders
-            docs = [cast(str | None, await self._r.hget(k.order(platform, order_id), "doc"))]
-        else:
-            async with self._r.pipeline(transaction=False) as pipe:
-                for platform, order_id in orders:
-                    pipe.hget(k.order(platform, order_id), "doc")
-                docs = await pipe.execute()
+        docs = await self._all(
+            [("HGET", k.order(platform, order_id), "doc") for platform, order_id in orders]
+        )
         return [OrderState.from_doc(orjson.loads(d)) if d else None for d in docs]
 
     def _args(self, c: Commit) -> tuple[list[str], list[str | int]]:
@@ -107,37 +105,39 @@ class OrderStore:
     async def commit_many(self, commits: Sequence[Commit]) -> list[Committed]:
         """Commit each outcome with a compare-and-set on its order's rev.
 
-        One commit is one EVALSHA; several go in one pipeline of EVALSHAs (the script is loaded
-        once, and again only if the server lost it), so a commit costs one round trip.
+        One commit is one EVALSHA (the script is loaded the first time the server says it lacks
+        it); all go out in the loop turn's pipeline, so any number of commits cost one round trip.
         """
         if not commits:
             return []
-        if len(commits) == 1:
-            keys, args = self._args(commits[0])
-            return [self._result(await self._commit(keys=keys, args=args))]
-        try:
-            replies = await self._evalsha_all(commits)
-        except NoScriptError:
+        commands = [
+            ("EVALSHA", self._commit.sha, len(keys), *keys, *args)
+            for keys, args in map(self._args, commits)
+        ]
+        replies = await self._all(commands, settle=True)
+        lost = [i for i, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
+        if lost:  # the server lost its scripts (restart, SCRIPT FLUSH): those did not run
             await self._r.script_load(COMMIT)
-            replies = await self._evalsha_all(commits)
+            for i, reply in zip(lost, await self._all([commands[i] for i in lost]), strict=True):
+                replies[i] = reply
+        for reply in replies:
+            if isinstance(reply, BaseException):
+                raise reply
         return [self._result(reply) for reply in replies]
 
-    async def _evalsha_all(self, commits: Sequence[Commit]) -> list[list[str]]:
-        async with self._r.pipeline(transaction=False) as pipe:
-            for c in commits:
-                keys, args = self._args(c)
-                pipe.evalsha(self._commit.sha, len(keys), *keys, *args)
-            replies: list[list[str]] = await pipe.execute()
-        return replies
+    async def _all(self, commands: Sequence[tuple[Any, ...]], *, settle: bool = False) -> list[Any]:
+        """The replies to `commands`, sent with whatever else this loop turn sends; with
+        `settle`, a command's error is its reply instead of being raised."""
+        futures = [self._pipe.execute(*c) for c in commands]
+        return list(await asyncio.gather(*futures, return_exceptions=settle))
 
     @staticmethod
     def _result(reply: list[str]) -> Committed:
         if reply[0] == "ok":
             return Committed("ok", None, reply[1] or None)
-        if reply[0] == "dup":
-            doc = reply[1]
-            return Committed("dup", OrderState.from_doc(orjson.loads(doc)) if doc else None)
-        return Committed("conflict", None)
+        doc = reply[1]
+        stored = OrderState.from_doc(orjson.loads(doc)) if doc else None
+        return Committed("dup" if reply[0] == "dup" else "conflict", stored)
 
     async def timeline(self, tenant: str, platform: str, order_id: str) -> list[Json]:
         key = self.keys(tenant).timeline(platform, order_id)

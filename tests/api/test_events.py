@@ -14,7 +14,10 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from gateway.app import create_app
+from gateway.runtime import Runtime
 from gateway.settings import Settings
+from gateway.storage import client_for
 from gateway.tables import Tables
 from tests.factories import (
     Tenant,
@@ -454,6 +457,60 @@ def test_30_changes_racing_for_one_order_are_all_applied_one_after_another(
     assert [orjson.loads(c["previous"] or "null") for c in feed[1:]] == [
         orjson.loads(c["current"]) for c in feed[:-1]
     ]
+
+
+def test_two_gateways_on_one_redis_never_decide_on_a_stale_remembered_state(
+    settings: Settings, runtime: Runtime, tenant: Tenant
+) -> None:
+    # Each app remembers the orders it touched; the other one moves them on meanwhile, so every
+    # second commit starts from a stale state and must be decided again on the stored one.
+    lifecycle = ["O", "P", "C", "P", "C", "I"]
+
+    async def run() -> list[list[httpx.Response]]:
+        async with (
+            serving(create_app(settings, runtime), tenant) as (a, _),
+            serving(create_app(settings, runtime), tenant) as (b, _),
+        ):
+            rounds = []
+            for step, code in enumerate(lifecycle):
+                client = (a, b)[step % 2]
+                rounds.append(
+                    list(
+                        await asyncio.gather(
+                            *(
+                                client.post("/v1/events", json=event(f"two-{o}", code, at(step)))
+                                for o in range(5)
+                            )
+                        )
+                    )
+                )
+            return rounds
+
+    rounds = asyncio.run(run())
+    for step, answers in enumerate(rounds):
+        assert [(r.json()["result"], r.json()["sequence"]) for r in answers] == [
+            ("changed", step + 1)
+        ] * 5, step
+    feed = [c for c in changes(settings, tenant) if c["order_id"] == "two-0"]
+    assert [int(c["sequence"]) for c in feed] == list(range(1, len(lifecycle) + 1))
+
+
+def test_events_still_commit_after_redis_lost_its_scripts(
+    client: TestClient, tenant: Tenant, settings: Settings
+) -> None:
+    post(client, tenant, event("flushed", "O", at(0)))
+
+    async def flush() -> None:
+        redis = client_for(settings.redis_url or "")
+        try:
+            await redis.script_flush()
+        finally:
+            await redis.aclose()
+
+    asyncio.run(flush())  # as after a restart of a server without persistence of scripts
+    answer = post(client, tenant, event("flushed", "P", at(1)))
+    assert (answer["result"], answer["sequence"]) == ("changed", 2)
+    assert [e["n"] for e in order(client, tenant, "flushed")["timeline"]] == [1, 2]
 
 
 # ---- batch ----

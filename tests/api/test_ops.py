@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import re
-import socket
 from typing import Any
 
 import pytest
@@ -15,7 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from gateway.app import create_app
 from gateway.runtime import Runtime
 from gateway.settings import Settings
-from tests.factories import PAYLOADS, Tenant, assert_problem, at, event
+from tests.factories import PAYLOADS, Tenant, assert_problem, at, closed_port, event
 
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 Labels = dict[str, str]
@@ -221,10 +220,7 @@ def test_a_server_error_answer_carries_the_request_id_too(
 def test_unreachable_redis_is_a_503_problem_and_readyz_says_so(
     settings: Settings, runtime: Runtime, tenant: Tenant
 ) -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        closed = s.getsockname()[1]  # nothing listens here once the socket is closed
-    down = settings.model_copy(update={"redis_url": f"redis://127.0.0.1:{closed}/0"})
+    down = settings.model_copy(update={"redis_url": f"redis://127.0.0.1:{closed_port()}/0"})
     with TestClient(create_app(down, runtime)) as c:
         answer = c.post(
             "/v1/events",

@@ -5,8 +5,9 @@
 --       7 number of dedupe keys k, 8..7+k dedupe keys, then: changed (0/1), number of unknown
 --       codes m, m pairs (unmapped field, details JSON), then the change's stream fields as
 --       name, value pairs.
--- Returns {"dup", doc} when a dedupe key was seen, {"conflict"} when the rev moved on,
--- {"ok", stream id or ""} when stored.
+-- Returns {"dup", doc} when a dedupe key was seen, {"conflict", doc} when the rev moved on (the
+-- stored state, so the caller decides again without another read), {"ok", stream id or ""} when
+-- stored.
 local k = tonumber(ARGV[7])
 for i = 8, 7 + k do
   if redis.call('SISMEMBER', KEYS[3], ARGV[i]) == 1 then
@@ -15,7 +16,7 @@ for i = 8, 7 + k do
 end
 local rev = redis.call('HGET', KEYS[1], 'rev') or '0'
 if rev ~= ARGV[1] then
-  return {'conflict'}
+  return {'conflict', redis.call('HGET', KEYS[1], 'doc') or ''}
 end
 redis.call('HSET', KEYS[1], 'rev', ARGV[2], 'doc', ARGV[3])
 redis.call('RPUSH', KEYS[2], ARGV[4])

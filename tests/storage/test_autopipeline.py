@@ -1,0 +1,109 @@
+"""AutoPipeline against the real test Redis: batching, per-caller errors, cancellation, failures."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError, ResponseError
+
+from gateway.storage import client_for
+from gateway.storage.autopipeline import AutoPipeline
+from tests.factories import closed_port
+
+
+def _run(test: Callable[[Redis], Awaitable[None]], url: str) -> None:
+    async def main() -> None:
+        client = client_for(url)
+        try:
+            await test(client)
+        finally:
+            await client.aclose()
+
+    asyncio.run(main())
+
+
+class CountingPipelines:
+    """The real client, counting the pipelines it opens (a spy, not a mock)."""
+
+    def __init__(self, client: Redis) -> None:
+        self.client = client
+        self.pipelines = 0
+
+    def pipeline(self, *args: Any, **kwargs: Any) -> Any:
+        self.pipelines += 1
+        return self.client.pipeline(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.client, name)
+
+
+def test_commands_of_one_loop_turn_leave_as_one_pipeline(redis_url: str) -> None:
+    key = f"ap:{uuid.uuid4().hex}"
+
+    async def test(client: Redis) -> None:
+        spy = CountingPipelines(client)
+        pipe = AutoPipeline(spy)  # type: ignore[arg-type]
+        replies = await asyncio.gather(*(pipe.execute("INCR", key) for _ in range(50)))
+        assert sorted(replies) == list(range(1, 51))
+        assert spy.pipelines == 1
+        # a command alone is sent as it is, and the next turn starts a new batch
+        assert await pipe.execute("GET", key) == "50"
+        assert spy.pipelines == 1
+        await asyncio.gather(pipe.execute("DEL", key), pipe.execute("GET", key))
+        assert spy.pipelines == 2
+
+    _run(test, redis_url)
+
+
+def test_an_error_reaches_only_the_caller_whose_command_failed(redis_url: str) -> None:
+    key = f"ap:{uuid.uuid4().hex}"
+
+    async def test(client: Redis) -> None:
+        pipe = AutoPipeline(client)
+        replies: tuple[Any, ...] = await asyncio.gather(
+            pipe.execute("SET", key, "1"),
+            pipe.execute("HGET", key, "field"),  # WRONGTYPE: the key holds a string
+            pipe.execute("INCR", key),
+            return_exceptions=True,
+        )
+        first, wrong, last = replies
+        assert first is True
+        assert isinstance(wrong, ResponseError)
+        assert "WRONGTYPE" in str(wrong)
+        assert last == 2
+        await client.delete(key)
+
+    _run(test, redis_url)
+
+
+def test_a_cancelled_caller_does_not_stop_its_command_or_the_others(redis_url: str) -> None:
+    key = f"ap:{uuid.uuid4().hex}"
+
+    async def test(client: Redis) -> None:
+        pipe = AutoPipeline(client)
+        cancelled = pipe.execute("SET", key, "written")
+        kept = pipe.execute("EXISTS", key)
+        cancelled.cancel()
+        assert await kept == 1  # sent in the same pipeline, after the SET
+        assert await client.get(key) == "written"
+        await client.delete(key)
+
+    _run(test, redis_url)
+
+
+def test_when_redis_is_unreachable_every_caller_gets_the_error() -> None:
+    async def test(client: Redis) -> None:
+        pipe = AutoPipeline(client)
+        results = await asyncio.gather(
+            pipe.execute("GET", "a"), pipe.execute("GET", "b"), return_exceptions=True
+        )
+        assert all(isinstance(r, RedisConnectionError) for r in results), results
+        with pytest.raises(RedisConnectionError):
+            await pipe.execute("GET", "alone")
+
+    _run(test, f"redis://127.0.0.1:{closed_port()}/0")
