@@ -12,6 +12,7 @@ from typing import Self
 from pydantic import Field, model_validator
 
 from gateway.canonical import Code
+from gateway.storage.keys import SEP
 from gateway.tables import Tables
 from gateway.tables.schema import Lang
 from gateway.translate import CustomRow
@@ -43,7 +44,12 @@ class TenantMapping(CustomRow):
 
 def field_name(platform: str, code: str) -> str:
     """The hash field of a mapping: platform and normalized code."""
-    return f"{platform}\x1f{code}"
+    return f"{platform}{SEP}{code}"
+
+
+def split_field_name(name: str) -> tuple[str, str]:
+    platform, _, code = name.partition(SEP)
+    return platform, code
 
 
 def checked_detail(tables: Tables, canonical: Code, detail: str | None) -> str | None:

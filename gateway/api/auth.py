@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Annotated
+from typing import Annotated, cast
 
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, APIKeyQuery, HTTPAuthorizationCredentials, HTTPBearer
 
-from gateway.custom import TenantMapping, field_name
+from gateway.custom import TenantMapping, field_name, split_field_name
 from gateway.errors import Unauthorized
 from gateway.runtime import Runtime
 from gateway.services import Services
@@ -115,10 +115,8 @@ async def tenant_of_ingest(
 IngestTenantDep = Annotated[str, Depends(tenant_of_ingest)]
 
 
-async def tenant_mappings(
-    request: Request, runtime: Runtime, platform: str, status: StatusInput, where: str
-) -> dict[str, CustomRow] | None:
-    """With a tenant's API key, that tenant's mapping of a code the tables do not know."""
+async def _optional_key_tenant(request: Request) -> tuple[Services, str] | None:
+    """The tenant of a Bearer key on a route that needs none; 401 for a key that is not one."""
     header = request.headers.get("authorization")
     if header is None:
         return None
@@ -128,6 +126,17 @@ async def tenant_mappings(
     if tenant is None:
         raise Unauthorized("the API key is unknown or revoked (translation needs no key)")
     _remember(request, tenant)
+    return services, tenant
+
+
+async def tenant_mappings(
+    request: Request, runtime: Runtime, platform: str, status: StatusInput, where: str
+) -> dict[str, CustomRow] | None:
+    """With a tenant's API key, that tenant's mapping of a code the tables do not know."""
+    caller = await _optional_key_tenant(request)
+    if caller is None:
+        return None
+    services, tenant = caller
     table = runtime.tables.platform(platform, where=where)
     code = table.normalize(status if isinstance(status, str) else status.order)
     if code in table.statuses:
@@ -136,3 +145,17 @@ async def tenant_mappings(
         services.orders.keys(tenant).mappings, field_name(table.platform, code)
     )
     return {code: TenantMapping.model_validate_json(raw)} if raw else {}
+
+
+async def all_tenant_mappings(request: Request) -> dict[str, dict[str, CustomRow]] | None:
+    """With a tenant's API key, all of that tenant's mappings by platform (for a batch)."""
+    caller = await _optional_key_tenant(request)
+    if caller is None:
+        return None
+    services, tenant = caller
+    raw = cast(dict[str, str], await services.redis.hgetall(services.orders.keys(tenant).mappings))
+    found: dict[str, dict[str, CustomRow]] = {}
+    for name, doc in raw.items():
+        platform, code = split_field_name(name)
+        found.setdefault(platform, {})[code] = TenantMapping.model_validate_json(doc)
+    return found

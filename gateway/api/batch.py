@@ -9,6 +9,7 @@ embedded problem in its place.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -27,7 +28,7 @@ from gateway.problems import (
     validation_problem,
 )
 from gateway.runtime import Runtime, render
-from gateway.translate import CloudCartStatus, StatusInput, Where
+from gateway.translate import CloudCartStatus, CustomRow, StatusInput, Where
 
 INSTANCE = "/v1/translate/batch"
 _ITEM = TypeAdapter(BatchItem)
@@ -51,6 +52,7 @@ class Defaults:
     lang: str
     target: str | None
     lenient: bool
+    custom: Mapping[str, Mapping[str, CustomRow]] | None = None  # a tenant's codes by platform
 
 
 Model = TypeVar("Model", bound=BaseModel)
@@ -135,6 +137,10 @@ def _model_key(item: TranslateIn) -> Key:
 def _translate(runtime: Runtime, index: int, key: Key, defaults: Defaults) -> tuple[bytes, bool]:
     platform, status, lang, target, lenient, variant = key
     base = f"#/items/{index}"
+    custom = None
+    if defaults.custom:
+        table = runtime.tables.find_platform(platform)
+        custom = defaults.custom.get(table.platform if table else platform)
     try:
         chosen = choose_language(lang, None, f"{base}/lang") if lang else defaults.lang
         rendered = runtime.translate(
@@ -145,6 +151,7 @@ def _translate(runtime: Runtime, index: int, key: Key, defaults: Defaults) -> tu
             lenient=defaults.lenient if lenient is None else lenient,
             variant=variant,
             where=Where.body(base),
+            custom=custom,
         )
     except GatewayError as exc:
         return render({"error": problem_from_error(exc, INSTANCE)}).body, False

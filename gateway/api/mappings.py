@@ -17,10 +17,9 @@ from gateway.api.tracking_schemas import (
     TenantMappingsOut,
     UnmappedListOut,
 )
-from gateway.custom import TenantMapping, checked_detail, field_name
+from gateway.custom import TenantMapping, checked_detail, field_name, split_field_name
 from gateway.errors import Conflict, InvalidStatus, NotFound
 from gateway.problems import responses
-from gateway.storage.keys import SEP
 
 router = APIRouter(tags=["mappings"])
 Code = Annotated[str, Path(min_length=1, max_length=128)]
@@ -151,7 +150,7 @@ async def list_mappings(tenant: TenantDep, services: ServicesDep) -> Response:
     rows = cast(dict[str, str], await services.redis.hgetall(key))
     out = []
     for name in sorted(rows):
-        platform, _, code = name.partition(SEP)
+        platform, code = split_field_name(name)
         out.append(_out(platform, code, TenantMapping.model_validate_json(rows[name])))
     return Response(orjson.dumps({"mappings": out}), media_type=JSON)
 
@@ -167,7 +166,7 @@ async def list_unmapped(tenant: TenantDep, services: ServicesDep) -> Response:
         counts, seen, mapped = await pipe.execute()
     out = []
     for name, count in counts.items():
-        platform, _, code = name.partition(SEP)
+        platform, code = split_field_name(name)
         details = orjson.loads(seen.get(name, "{}"))
         out.append(
             {

@@ -96,7 +96,9 @@ async def list_orders(
         scanned += len(rows)
         refs = [split_member(name) for name, _ in rows]
         states = await services.orders.states(tenant, refs)
+        taken = 0  # rows of this batch looked at
         for (name, score), state in zip(rows, states, strict=True):
+            taken += 1
             position = (score, name)
             if state is None or (wanted and state.platform != wanted):
                 continue
@@ -116,7 +118,7 @@ async def list_orders(
             if len(found) == limit:
                 break
         next_cursor = encode_cursor(*position) if position else None
-        if len(rows) < SCAN_BATCH and len(found) < limit:
+        if len(rows) < SCAN_BATCH and taken == len(rows):  # the index has nothing after this
             next_cursor = None
             break
     body = orjson.dumps({"lang": lang, "orders": found, "next_cursor": next_cursor})

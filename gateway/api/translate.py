@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Query, Request, Response
 
-from gateway.api.auth import tenant_mappings
+from gateway.api.auth import all_tenant_mappings, tenant_mappings
 from gateway.api.batch import Defaults, read_envelope, translate_items
 from gateway.api.deps import JSON, LangDep, RuntimeDep, cached, fresh
 from gateway.api.schemas import TranslateBatchOut, TranslateIn, TranslationOut
@@ -91,7 +91,7 @@ async def translate_status(
 @router.post(
     "/batch",
     response_model=TranslateBatchOut,
-    responses=responses(400, 413, 415, 422),
+    responses=responses(400, 401, 413, 415, 422, 503),
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -107,7 +107,9 @@ async def translate_batch(
     """Translate up to 10,000 statuses in one call; results come back in the same order.
 
     A bad item gets `{"error": <problem>}` in its place and does not fail the others. The
-    batch's `lang`, `target` and `lenient` apply to every item that does not set its own.
+    batch's `lang`, `target` and `lenient` apply to every item that does not set its own. With a
+    tenant's API key (`Authorization: Bearer`), that tenant's own codes (`/v1/mappings`) are
+    translated too.
     """
     body = await read_envelope(request)
     limit = runtime.settings.batch_max_items
@@ -118,7 +120,7 @@ async def translate_batch(
     lang = choose_language(body.lang, accept_language, "#/lang")
     if body.target is not None:
         runtime.tables.platform(body.target, where="#/target")
-    defaults = Defaults(lang, body.target, body.lenient)
+    defaults = Defaults(lang, body.target, body.lenient, await all_tenant_mappings(request))
     fragments = translate_items(runtime, body.items, defaults)
     payload = b'{"results":[' + b",".join(fragments) + b"]}"
     return Response(payload, media_type=JSON, headers={"Content-Language": lang})

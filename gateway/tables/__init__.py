@@ -28,7 +28,12 @@ class Tables:
 
     def platform(self, name: str, *, where: str | None = None) -> PlatformFile:
         """The table of a platform by name or alias (case-insensitive)."""
-        canonical_name = self.names.get(name.strip().lower())
-        if canonical_name is None:
+        table = self.find_platform(name)
+        if table is None:
             raise UnknownPlatform(name, self.names, where=where)
-        return self.platforms[canonical_name]
+        return table
+
+    def find_platform(self, name: str) -> PlatformFile | None:
+        """`platform()` without the error: None for a name that is no platform."""
+        canonical_name = self.names.get(name.strip().lower())
+        return None if canonical_name is None else self.platforms[canonical_name]

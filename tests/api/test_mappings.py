@@ -142,6 +142,39 @@ def test_translate_uses_a_mapping_only_with_the_tenants_key(
     )
 
 
+def test_the_batch_uses_the_tenants_mappings_only_with_its_key(
+    client: TestClient, tenant: Tenant, settings: Settings
+) -> None:
+    put(client, tenant, "/v1/mappings/cscart/A", ON_HOLD)
+    items = [
+        {"platform": "cscart", "status": "A"},
+        {"platform": " CSCart", "status": "a", "lang": "el"},  # the same platform and code
+        {"platform": "cscart", "status": "P"},
+        {"platform": "kak2c", "status": "A"},  # not mapped on that platform
+    ]
+    body = {"items": items, "lang": "fr"}
+
+    def results(headers: dict[str, str] | None) -> list[Json]:
+        answer = client.post("/v1/translate/batch", json=body, headers=headers)
+        assert answer.status_code == 200, answer.text
+        found: list[Json] = answer.json()["results"]
+        return found
+
+    mine = results(tenant.headers)
+    codes = [r.get("canonical", {}).get("code") for r in mine]
+    assert codes == ["on_hold", "on_hold", "confirmed", None]
+    assert (mine[0]["native"]["label"], mine[1]["native"]["label"]) == (LABELS["fr"], LABELS["el"])
+    assert mine[3]["error"]["type"] == "/problems/unknown-status-code"
+    for anyone in (None, make_tenant(settings).headers):
+        theirs = results(anyone)
+        assert theirs[0]["error"]["type"] == "/problems/unknown-status-code"
+        assert theirs[2]["canonical"]["code"] == "confirmed"
+    bad = client.post(
+        "/v1/translate/batch", json=body, headers={"Authorization": "Bearer gwk_nobody_x"}
+    )
+    assert assert_problem(bad, 401)["type"] == "/problems/unauthorized"
+
+
 def test_a_lenient_public_answer_is_not_replayed_to_the_tenant(
     client: TestClient, tenant: Tenant
 ) -> None:

@@ -197,6 +197,9 @@ def test_the_list_is_paged_with_next_cursor_without_duplicates_or_gaps(
         assert pages < 20
     assert pages >= 5
     assert seen == expected
+    # A last page that is exactly full says there is nothing after it.
+    exact = listing(client, tenant, limit=len(expected))
+    assert (len(exact["orders"]), exact["next_cursor"]) == (len(expected), None)
     whole = listing(client, tenant)
     assert [o["order_id"] for o in whole["orders"]] == expected
     assert whole["next_cursor"] is None
