@@ -21,7 +21,7 @@ from gateway.errors import NotFound
 from gateway.observability import Metrics, RequestTelemetry
 from gateway.response_cache import ResponseCache
 from gateway.runtime import Runtime
-from gateway.services import open_services
+from gateway.services import open_services, running_worker
 from gateway.settings import Settings
 
 DESCRIPTION = """\
@@ -46,7 +46,11 @@ def _operation_id(route: APIRoute) -> str:
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     runtime: Runtime = app.state.runtime
-    async with open_services(runtime.settings, runtime, app.state.metrics) as services:
+    settings = runtime.settings
+    async with (
+        open_services(settings, runtime, app.state.metrics) as services,
+        running_worker(services, runtime, settings.worker_in_process),
+    ):
         app.state.services = services
         # Everything loaded so far (tables, catalogs, schemas, routes) lives as long as the
         # process: freezing it keeps the collector from walking it again on every full
@@ -78,6 +82,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             {"name": "ingest", "description": "Native platform payloads, as sent."},
             {"name": "orders", "description": "A tenant's orders: current state and timeline."},
             {"name": "mappings", "description": "A tenant's own native codes."},
+            {"name": "webhooks", "description": "Signed deliveries of changes to a shop."},
             {"name": "operations", "description": "Health, readiness, metrics."},
         ],
     )

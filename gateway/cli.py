@@ -18,7 +18,10 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from gateway.app import create_app
     from gateway.observability import configure_logging
 
-    overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
+    overrides: dict[str, object] = {
+        k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None
+    }
+    overrides["worker_in_process"] = not args.no_worker
     settings = settings.model_copy(update=overrides)
     configure_logging(args.log_level, json=settings.log_json)
     app = create_app(settings)
@@ -26,6 +29,32 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     uvicorn.run(
         app, host=settings.host, port=settings.port, log_level=args.log_level, log_config=None
     )
+    return 0
+
+
+def _worker(args: argparse.Namespace, settings: Settings) -> int:
+    """Deliver webhooks until SIGTERM or SIGINT; as many of these as wanted may run."""
+    import asyncio
+    import signal
+
+    from gateway.observability import Metrics, configure_logging
+    from gateway.runtime import Runtime
+    from gateway.storage import open_redis
+    from webhooks.worker import Worker
+
+    configure_logging(args.log_level, json=settings.log_json)
+    runtime = Runtime.load(settings)
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        async with open_redis(settings) as client:
+            worker = Worker(client, settings, runtime.renderer, Metrics())
+            await worker.run(stop)
+
+    asyncio.run(run())
     return 0
 
 
@@ -168,7 +197,18 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"]
     )
+    serve.add_argument(
+        "--no-worker",
+        action="store_true",
+        help="do not deliver webhooks in this process (run `gateway worker` instead)",
+    )
     serve.set_defaults(run=_serve)
+
+    worker = verbs.add_parser("worker", help="deliver webhooks (many may run on one Redis)")
+    worker.add_argument(
+        "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"]
+    )
+    worker.set_defaults(run=_worker)
 
     check = verbs.add_parser("check-mappings", help="validate every mapping table and catalog")
     check.set_defaults(run=_check_mappings)

@@ -205,3 +205,20 @@ class StorageUnavailable(GatewayError):
     slug = "storage-unavailable"
     title = "Storage unavailable"
     headers: ClassVar[dict[str, str]] = {"Retry-After": "1"}
+
+
+class InvalidWebhookUrl(GatewayError):
+    """A webhook URL that the gateway will not deliver to (scheme, form, or an address that is
+    not public: the SSRF guard)."""
+
+    status = 422
+    slug = "invalid-webhook-url"
+    title = "Invalid webhook URL"
+
+
+class InvalidFilter(GatewayError):
+    """A webhook filter naming a platform, status, stage or event type that does not exist."""
+
+    status = 422
+    slug = "invalid-filter"
+    title = "Invalid webhook filter"

@@ -57,6 +57,18 @@ class Metrics:
             ["platform", "outcome"],
             registry=self.registry,
         )
+        self.deliveries = Counter(
+            "gateway_webhook_attempts_total",
+            "Webhook delivery attempts by result (delivered, retrying, failed, gone, dropped).",
+            ["result"],
+            registry=self.registry,
+        )
+        self.delivery_seconds = Histogram(
+            "gateway_webhook_attempt_duration_seconds",
+            "Time of one webhook delivery attempt, connection included.",
+            buckets=DURATION_BUCKETS,
+            registry=self.registry,
+        )
         self.requests = Histogram(
             "gateway_http_request_duration_seconds",
             "Time from receiving an HTTP request to the end of its response body,"

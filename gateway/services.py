@@ -6,6 +6,7 @@ Opened by the app's lifespan (and by CLI verbs), closed with it; routes reach it
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -20,6 +21,10 @@ from gateway.settings import Settings
 from gateway.storage import open_redis
 from gateway.storage.orders import OrderStore
 from gateway.storage.tenants import TenantStore
+from webhooks.endpoints import EndpointStore
+from webhooks.queue import DeliveryQueue
+from webhooks.sender import Sender
+from webhooks.worker import Worker
 
 
 @dataclass
@@ -30,6 +35,9 @@ class Services:
     tenants: TenantStore
     recorder: Recorder
     metrics: Metrics
+    endpoints: EndpointStore
+    deliveries: DeliveryQueue
+    sender: Sender
     _verified: dict[tuple[str, str], tuple[str, float]] = field(default_factory=dict)
 
     async def verify(self, value: str, kind: str) -> str | None:
@@ -52,9 +60,15 @@ async def open_services(
     settings: Settings, runtime: Runtime, metrics: Metrics | None = None
 ) -> AsyncIterator[Services]:
     async with open_redis(settings) as client:
-        orders = OrderStore(client, settings.redis_prefix)
+        orders = OrderStore(client, settings.redis_prefix, settings.history_days)
         metrics = metrics or Metrics()
-        yield Services(
+        sender = Sender(
+            allow_private=settings.allow_private_webhooks,
+            connect_timeout_s=settings.webhook_connect_timeout_s,
+            timeout_s=settings.webhook_timeout_s,
+            limit=16,  # the API only sends test deliveries
+        )
+        services = Services(
             settings=settings,
             redis=client,
             orders=orders,
@@ -63,4 +77,29 @@ async def open_services(
                 runtime.tables, client, orders, metrics, remember=settings.remembered_orders
             ),
             metrics=metrics,
+            endpoints=EndpointStore(client, settings.redis_prefix),
+            deliveries=DeliveryQueue(client, settings.redis_prefix, settings.history_days),
+            sender=await sender.open(),
         )
+        try:
+            yield services
+        finally:
+            await sender.close()
+
+
+@asynccontextmanager
+async def running_worker(
+    services: Services, runtime: Runtime, enabled: bool
+) -> AsyncIterator[Worker | None]:
+    """A delivery worker in this process while the context lasts (`gateway serve`)."""
+    if not enabled:
+        yield None
+        return
+    worker = Worker(services.redis, services.settings, runtime.renderer, services.metrics)
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop), name="webhook-worker")
+    try:
+        yield worker
+    finally:
+        stop.set()
+        await task

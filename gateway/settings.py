@@ -87,6 +87,56 @@ class Settings(BaseSettings):
         "which is UTC, is missing).",
     )
     log_json: bool = Field(True, description="Structured JSON logs (one object per line).")
+    history_days: float = Field(
+        30.0,
+        gt=0,
+        description="How long the change feed and the webhook delivery log are kept (days); "
+        "replay reaches back this far.",
+    )
+    allow_insecure_webhooks: bool = Field(
+        False, description="Accept http:// webhook URLs (https is required otherwise)."
+    )
+    allow_private_webhooks: bool = Field(
+        False,
+        description="Deliver to loopback, private, link-local and other non-public addresses "
+        "(local development and tests; refused otherwise, at registration and at every send).",
+    )
+    webhook_connect_timeout_s: float = Field(
+        5.0, gt=0, le=60, description="Seconds to connect to a webhook receiver."
+    )
+    webhook_timeout_s: float = Field(
+        15.0, gt=0, le=120, description="Seconds a webhook delivery may take in all."
+    )
+    webhook_retry_base_s: float = Field(
+        5.0, gt=0, description="First retry delay ceiling; it doubles per attempt (full jitter)."
+    )
+    webhook_retry_cap_s: float = Field(
+        21_600.0, gt=0, description="Largest delay between two attempts of one delivery."
+    )
+    webhook_retry_window_s: float = Field(
+        259_200.0,
+        gt=0,
+        description="A delivery is retried for this long after its first attempt, then given up.",
+    )
+    webhook_disable_after_s: float = Field(
+        259_200.0,
+        gt=0,
+        description="An endpoint failing without a single success for this long is disabled.",
+    )
+    webhook_concurrency: int = Field(
+        256, ge=1, le=10_000, description="Deliveries one worker has in flight at once."
+    )
+    webhook_rotation_overlap_s: float = Field(
+        86_400.0, ge=0, description="How long a rotated-out secret keeps signing beside the new."
+    )
+    worker_in_process: bool = Field(
+        False,
+        description="Run a webhook delivery worker inside the API process (`gateway serve` "
+        "does, unless --no-worker).",
+    )
+    worker_id: str | None = Field(
+        None, description="Name of this worker in the consumer group (default: host and pid)."
+    )
     cache_max_age: int = Field(
         3600,
         ge=0,

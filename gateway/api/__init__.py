@@ -2,7 +2,7 @@
 
 from fastapi import APIRouter
 
-from gateway.api import events, ingest, mappings, ops, orders, translate, vocabulary
+from gateway.api import events, ingest, mappings, ops, orders, translate, vocabulary, webhooks
 
 api_router = APIRouter()
 # Routes are matched in this order (FastAPI tries them one by one): the busiest first.
@@ -10,6 +10,7 @@ api_router.include_router(events.router)
 api_router.include_router(translate.router)
 api_router.include_router(vocabulary.router)
 api_router.include_router(ingest.router)
+api_router.include_router(webhooks.router)  # before orders: /v1/orders/{p}/{id}/deliveries
 api_router.include_router(orders.router)
 api_router.include_router(mappings.router)
 api_router.include_router(ops.router)

@@ -62,6 +62,43 @@ class TenantKeys:
         """Hash: platform SEP code → JSON {first_seen, last_seen, order_id}."""
         return f"{self.base}:unmapped:seen"
 
+    @property
+    def webhooks(self) -> str:
+        """Hash: endpoint id → JSON endpoint (url, lang, filter, secrets, state)."""
+        return f"{self.base}:webhooks"
+
+    @property
+    def webhook_due(self) -> str:
+        """Sorted set: delivery lane (endpoint SEP lane) → when its head is due (ms); claimed
+        lanes are pushed into the future by their lease."""
+        return f"{self.base}:wh:due"
+
+    @property
+    def webhook_heads(self) -> str:
+        """Hash: delivery lane → JSON {msg, attempts, first_ms} of the message at its head."""
+        return f"{self.base}:wh:heads"
+
+    @property
+    def webhook_failing(self) -> str:
+        """Hash: endpoint id → ms of its first failure since its last success."""
+        return f"{self.base}:wh:failing"
+
+    def webhook_lane(self, lane: str) -> str:
+        """List: change-feed ids waiting for one endpoint, for one order (or operations)."""
+        return f"{self.base}:wh:lane:{lane}"
+
+    def webhook_log(self, endpoint: str) -> str:
+        """Stream: every delivery attempt to the endpoint (kept `history_days`)."""
+        return f"{self.base}:wh:log:{endpoint}"
+
+    def order_deliveries(self, platform: str, order_id: str) -> str:
+        """Stream: every delivery attempt of the order's changes, to any endpoint."""
+        return f"{self.base}:wh:olog:{platform}:{order_id}"
+
+    def order_changes(self, platform: str, order_id: str) -> str:
+        """List: the change-feed ids of the order's changes (for replay by order)."""
+        return f"{self.base}:changes:{platform}:{order_id}"
+
     def order(self, platform: str, order_id: str) -> str:
         """Hash: rev, doc (the order state as JSON)."""
         return f"{self.base}:order:{platform}:{order_id}"
@@ -73,6 +110,11 @@ class TenantKeys:
     def seen(self, platform: str, order_id: str) -> str:
         """Set: the dedupe keys of the order's observations (event id; code and event time)."""
         return f"{self.base}:seen:{platform}:{order_id}"
+
+
+def lane(endpoint: str, name: str) -> str:
+    """A delivery lane: one endpoint, one order (`platform SEP order_id`) or `ops`."""
+    return f"{endpoint}{SEP}{name}"
 
 
 def tenants(prefix: str) -> str:

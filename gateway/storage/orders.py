@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib.resources import files
@@ -52,9 +53,10 @@ def split_member(value: str) -> tuple[str, str]:
 class OrderStore:
     """Redis operations on orders; key names come from `TenantKeys` alone."""
 
-    def __init__(self, client: Redis, prefix: str) -> None:
+    def __init__(self, client: Redis, prefix: str, history_days: float = 30.0) -> None:
         self._r = client
         self._prefix = prefix
+        self._history_ms = int(history_days * 86_400_000)
         self._commit = client.register_script(COMMIT)
         self._pipe = AutoPipeline(client)
 
@@ -71,6 +73,10 @@ class OrderStore:
         )
         return [OrderState.from_doc(orjson.loads(d)) if d else None for d in docs]
 
+    def _keep_from(self) -> str:
+        """The oldest change-feed id to keep: the feed holds `history_days` of changes."""
+        return f"{max(0, int(time.time() * 1000) - self._history_ms)}-0"
+
     def _args(self, c: Commit) -> tuple[list[str], list[str | int]]:
         state = c.outcome.state
         k = self.keys(c.tenant)
@@ -82,6 +88,7 @@ class OrderStore:
             k.changes,
             k.unmapped,
             k.unmapped_seen,
+            k.order_changes(state.platform, state.order_id),
         ]
         received_us = c.outcome.entry["received_us"]
         args: list[str | int] = [
@@ -94,6 +101,7 @@ class OrderStore:
             len(c.dedupe),
             *c.dedupe,
             "1" if c.change is not None else "0",
+            self._keep_from(),
             len(c.unmapped),
         ]
         for name, details in c.unmapped:

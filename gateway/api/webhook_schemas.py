@@ -1,0 +1,140 @@
+"""Wire models of the webhook API: endpoints, secrets, test sends, the delivery log, replay."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from gateway.api.tracking_schemas import OrderId
+from webhooks.endpoints import Filter
+
+Url = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=2048,
+        description="Where deliveries are POSTed: https (http only with "
+        "GATEWAY_ALLOW_INSECURE_WEBHOOKS), a public address (GATEWAY_ALLOW_PRIVATE_WEBHOOKS "
+        "lifts that for local development).",
+    ),
+]
+Lang = Annotated[
+    str, Field(min_length=1, max_length=35, description="Language of the labels: ru, en, fr, el.")
+]
+Description = Annotated[str, Field(max_length=500)]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class WebhookIn(_In):
+    """A new endpoint."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "url": "https://shop.example/hooks/status",
+                    "lang": "ru",
+                    "filter": {"platforms": ["cscart"], "stages": ["delivery"]},
+                    "description": "storefront",
+                }
+            ]
+        },
+    )
+    url: Url
+    lang: Lang = "en"
+    filter: Filter = Field(default_factory=Filter)
+    description: Description | None = None
+
+
+class WebhookPatch(_In):
+    """Fields to change; absent fields stay as they are."""
+
+    url: Url | None = None
+    lang: Lang | None = None
+    filter: Filter | None = None
+    description: Description | None = None
+
+
+class WebhookOut(BaseModel):
+    id: str
+    url: str
+    lang: str
+    filter: Filter
+    description: str | None
+    enabled: bool
+    disabled_reason: str | None
+    disabled_at: str | None
+    created_at: str
+    updated_at: str
+    secret_rotations_pending: int = Field(
+        description="Rotated-out secrets that still sign beside the current one."
+    )
+    pending: int | None = Field(None, description="Deliveries waiting (GET of one endpoint).")
+
+
+class WebhookCreatedOut(WebhookOut):
+    secret: str = Field(description="`whsec_…`: shown once; verify deliveries with it.")
+
+
+class WebhooksOut(BaseModel):
+    webhooks: list[WebhookOut]
+
+
+class SecretOut(BaseModel):
+    secret: str = Field(description="The new `whsec_…` secret, shown once.")
+    previous_valid_until: str | None = Field(
+        description="Until then the previous secret signs too (both signatures are sent)."
+    )
+
+
+class TestOut(BaseModel):
+    msg_id: str
+    delivered: bool
+    status_code: int | None
+    duration_ms: float
+    response: str
+    error: str | None
+
+
+class DeliveryOut(BaseModel):
+    """One delivery attempt."""
+
+    id: str = Field(description="The log entry's id (also the cursor of the next page).")
+    endpoint_id: str
+    msg_id: str = Field(description="`webhook-id`: the same on every attempt of one event.")
+    type: str | None
+    platform: str | None
+    order_id: str | None
+    sequence: int | None
+    attempt: int
+    at: str
+    result: Literal["delivered", "retrying", "failed", "gone"]
+    status_code: int | None
+    duration_ms: float
+    response: str = Field(description="The receiver's answer, first 1 KB.")
+    error: str | None = Field(description="Error class and message when there was no answer.")
+    next_attempt_at: str | None
+
+
+class DeliveriesOut(BaseModel):
+    deliveries: list[DeliveryOut]
+    next_cursor: str | None
+
+
+class ReplayIn(_In):
+    """Send again what the endpoint got (or would have got): one order's changes, or every event
+    in a time range. New attempts, the same `webhook-id`s."""
+
+    platform: str | None = Field(None, max_length=64, description="With `order_id`.")
+    order_id: OrderId | None = None
+    since: AwareDatetime | None = None
+    until: AwareDatetime | None = None
+
+
+class ReplayOut(BaseModel):
+    queued: int

@@ -1,0 +1,362 @@
+"""/v1/webhooks: endpoints, secrets, test sends, the delivery log and replay (tenant key).
+
+Delivery itself is the worker's (`webhooks.worker`); these routes manage what it reads and send
+the one synchronous request the API makes itself, `POST /v1/webhooks/{id}/test`.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal, cast
+
+import orjson
+from fastapi import APIRouter, Path, Query, Response
+
+from gateway.api.auth import ServicesDep, TenantDep
+from gateway.api.deps import JSON, RuntimeDep
+from gateway.api.webhook_schemas import (
+    DeliveriesOut,
+    ReplayIn,
+    ReplayOut,
+    SecretOut,
+    TestOut,
+    WebhookCreatedOut,
+    WebhookIn,
+    WebhookOut,
+    WebhookPatch,
+    WebhooksOut,
+)
+from gateway.errors import InvalidCursor, InvalidStatus, InvalidWebhookUrl, NotFound
+from gateway.i18n import choose_language
+from gateway.problems import responses
+from gateway.runtime import Runtime
+from gateway.services import Services
+from webhooks import log as delivery_log
+from webhooks.endpoints import Endpoint, Filter, checked_filter, enabled, now_iso, rotated
+from webhooks.guard import UnsafeUrl, check_url, resolve_public
+from webhooks.payloads import current_of, message_id, order_of
+from webhooks.queue import OPS_LANE, order_lane
+from webhooks.signing import headers as signed_headers
+
+router = APIRouter(tags=["webhooks"])
+EndpointId = Annotated[str, Path(min_length=1, max_length=64, description="`ep_…`")]
+REPLAY_MAX = 100_000  # events one replay call may queue
+CURSOR = r"^\d{1,20}-\d{1,20}$"
+Entries = list[tuple[str, dict[str, str]]]
+
+
+async def _checked_url(services: Services, url: str) -> str:
+    settings = services.settings
+    try:
+        parsed = check_url(url, allow_insecure=settings.allow_insecure_webhooks)
+        await resolve_public(
+            parsed.host or "",
+            parsed.port or (443 if parsed.scheme == "https" else 80),
+            allow_private=settings.allow_private_webhooks,
+        )
+    except UnsafeUrl as exc:
+        raise InvalidWebhookUrl(exc.reason, where="#/url") from exc
+    return str(parsed)
+
+
+def _lang(value: str) -> str:
+    return choose_language(value, None, "#/lang")
+
+
+def _filter(runtime: Runtime, value: Filter) -> Filter:
+    return checked_filter(value, runtime.tables)
+
+
+async def _endpoint(services: Services, tenant: str, endpoint_id: str) -> Endpoint:
+    endpoint = await services.endpoints.get(tenant, endpoint_id)
+    if endpoint is None:
+        raise NotFound(f"no webhook endpoint {endpoint_id!r}", where="id")
+    return endpoint
+
+
+def _json(doc: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(doc), status_code=status, media_type=JSON)
+
+
+@router.post(
+    "/v1/webhooks",
+    status_code=201,
+    response_model=WebhookCreatedOut,
+    responses=responses(400, 401, 413, 415, 422, 503),
+)
+async def create_webhook(
+    body: WebhookIn, tenant: TenantDep, services: ServicesDep, runtime: RuntimeDep
+) -> Response:
+    """Register an endpoint. The answer carries its `secret` (`whsec_…`), shown only here."""
+    url = await _checked_url(services, body.url)
+    endpoint = await services.endpoints.create(
+        tenant,
+        url=url,
+        lang=_lang(body.lang),
+        filter=_filter(runtime, body.filter),
+        description=body.description,
+    )
+    return _json({**endpoint.public(), "secret": endpoint.secrets[0].secret}, 201)
+
+
+@router.get("/v1/webhooks", response_model=WebhooksOut, responses=responses(401, 503))
+async def list_webhooks(tenant: TenantDep, services: ServicesDep) -> Response:
+    """Every endpoint of the tenant (no secrets); disabled ones first, then by creation."""
+    found = await services.endpoints.all(tenant)
+    found.sort(key=lambda e: e.enabled)
+    return _json({"webhooks": [e.public() for e in found]})
+
+
+@router.get(
+    "/v1/webhooks/{endpoint_id}", response_model=WebhookOut, responses=responses(401, 404, 503)
+)
+async def get_webhook(
+    endpoint_id: EndpointId, tenant: TenantDep, services: ServicesDep
+) -> Response:
+    """One endpoint, with how many deliveries wait for it."""
+    endpoint = await _endpoint(services, tenant, endpoint_id)
+    pending = await services.deliveries.pending(tenant, endpoint.id)
+    return _json({**endpoint.public(), "pending": pending})
+
+
+@router.patch(
+    "/v1/webhooks/{endpoint_id}",
+    response_model=WebhookOut,
+    responses=responses(400, 401, 404, 413, 415, 422, 503),
+)
+async def patch_webhook(
+    endpoint_id: EndpointId,
+    body: WebhookPatch,
+    tenant: TenantDep,
+    services: ServicesDep,
+    runtime: RuntimeDep,
+) -> Response:
+    """Change the URL, language, filter or description; the secret stays."""
+    endpoint = await _endpoint(services, tenant, endpoint_id)
+    update: dict[str, Any] = {"updated_at": now_iso()}
+    if body.url is not None:
+        update["url"] = await _checked_url(services, body.url)
+    if body.lang is not None:
+        update["lang"] = _lang(body.lang)
+    if body.filter is not None:
+        update["filter"] = _filter(runtime, body.filter)
+    if "description" in body.model_fields_set:
+        update["description"] = body.description
+    changed = endpoint.model_copy(update=update)
+    await services.endpoints.put(tenant, changed)
+    return _json(changed.public())
+
+
+@router.delete("/v1/webhooks/{endpoint_id}", status_code=204, responses=responses(401, 404, 503))
+async def delete_webhook(
+    endpoint_id: EndpointId, tenant: TenantDep, services: ServicesDep
+) -> Response:
+    """Remove the endpoint; deliveries waiting for it are dropped."""
+    if not await services.endpoints.delete(tenant, endpoint_id):
+        raise NotFound(f"no webhook endpoint {endpoint_id!r}", where="id")
+    await services.deliveries.drop_endpoint(tenant, endpoint_id)
+    return Response(status_code=204)
+
+
+@router.post(
+    "/v1/webhooks/{endpoint_id}/rotate-secret",
+    response_model=SecretOut,
+    responses=responses(401, 404, 503),
+)
+async def rotate_secret(
+    endpoint_id: EndpointId, tenant: TenantDep, services: ServicesDep
+) -> Response:
+    """A new secret, shown once. The previous one keeps signing beside it for
+    `GATEWAY_WEBHOOK_ROTATION_OVERLAP_S` (24 h): each delivery carries both signatures."""
+    endpoint = await _endpoint(services, tenant, endpoint_id)
+    at = datetime.now(UTC)
+    changed, secret = rotated(endpoint, services.settings.webhook_rotation_overlap_s, at)
+    await services.endpoints.put(tenant, changed)
+    previous = [s.expires_at for s in changed.secrets if s.expires_at]
+    return _json({"secret": secret, "previous_valid_until": max(previous) if previous else None})
+
+
+@router.post(
+    "/v1/webhooks/{endpoint_id}/enable",
+    response_model=WebhookOut,
+    responses=responses(401, 404, 503),
+)
+async def enable_webhook(
+    endpoint_id: EndpointId, tenant: TenantDep, services: ServicesDep
+) -> Response:
+    """Turn a disabled endpoint back on; events from now on reach it (replay sends the ones it
+    missed)."""
+    endpoint = await _endpoint(services, tenant, endpoint_id)
+    changed = enabled(endpoint)
+    await services.endpoints.put(tenant, changed)
+    await services.redis.hdel(services.orders.keys(tenant).webhook_failing, endpoint.id)
+    return _json(changed.public())
+
+
+@router.post(
+    "/v1/webhooks/{endpoint_id}/test", response_model=TestOut, responses=responses(401, 404, 503)
+)
+async def test_webhook(
+    endpoint_id: EndpointId, tenant: TenantDep, services: ServicesDep
+) -> Response:
+    """Send a signed `webhook.test` event now and answer what the receiver said (also logged)."""
+    endpoint = await _endpoint(services, tenant, endpoint_id)
+    now = datetime.now(UTC)
+    msg = message_id(f"test_{int(time.time() * 1000)}")
+    body = orjson.dumps(
+        {
+            "type": "webhook.test",
+            "timestamp": now_iso(),
+            "data": {"endpoint_id": endpoint.id, "message": "A test delivery from the gateway."},
+        }
+    )
+    headers = signed_headers(
+        msg, int(now.timestamp()), body, endpoint.signing_secrets(now), endpoint.lang
+    )
+    attempt = await services.sender.send(endpoint.url, headers, body)
+    delivered = attempt.status is not None and 200 <= attempt.status < 300
+    entry = {
+        "endpoint_id": endpoint.id,
+        "msg_id": msg,
+        "type": "webhook.test",
+        "platform": None,
+        "order_id": None,
+        "sequence": None,
+        "attempt": 1,
+        "at": now_iso(),
+        "result": "delivered" if delivered else "failed",
+        "status_code": attempt.status,
+        "duration_ms": attempt.duration_ms,
+        "response": attempt.response,
+        "error": attempt.error,
+        "next_attempt_at": None,
+    }
+    await services.deliveries.log_only(tenant, endpoint.id, entry)
+    return _json(
+        {
+            "msg_id": msg,
+            "delivered": delivered,
+            "status_code": attempt.status,
+            "duration_ms": attempt.duration_ms,
+            "response": attempt.response,
+            "error": attempt.error,
+        }
+    )
+
+
+Result = Literal["delivered", "retrying", "failed", "gone"]
+
+
+@router.get(
+    "/v1/webhooks/{endpoint_id}/deliveries",
+    response_model=DeliveriesOut,
+    responses=responses(401, 404, 422, 503),
+)
+async def list_deliveries(
+    endpoint_id: EndpointId,
+    tenant: TenantDep,
+    services: ServicesDep,
+    status: Annotated[Result | None, Query(description="Only attempts with this result.")] = None,
+    order_id: Annotated[str | None, Query(max_length=200)] = None,
+    platform: Annotated[str | None, Query(max_length=64)] = None,
+    cursor: Annotated[str | None, Query(max_length=64)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> Response:
+    """Every delivery attempt to the endpoint, newest first (kept `GATEWAY_HISTORY_DAYS`)."""
+    endpoint = await _endpoint(services, tenant, endpoint_id)
+    key = services.orders.keys(tenant).webhook_log(endpoint.id)
+    found, next_cursor = await delivery_log.page(
+        services.redis,
+        key,
+        cursor=_cursor(cursor),
+        limit=limit,
+        result=status,
+        order=(platform, order_id) if order_id else None,
+    )
+    return _json({"deliveries": found, "next_cursor": next_cursor})
+
+
+@router.get(
+    "/v1/orders/{platform}/{order_id:path}/deliveries",
+    response_model=DeliveriesOut,
+    responses=responses(401, 404, 422, 503),
+)
+async def order_deliveries(
+    platform: Annotated[str, Path(max_length=64)],
+    order_id: Annotated[str, Path(min_length=1, max_length=200)],
+    tenant: TenantDep,
+    services: ServicesDep,
+    runtime: RuntimeDep,
+    cursor: Annotated[str | None, Query(max_length=64)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> Response:
+    """Every delivery attempt of the order's changes, to any of the tenant's endpoints."""
+    name = runtime.tables.platform(platform, where="platform").platform
+    key = services.orders.keys(tenant).order_deliveries(name, order_id)
+    found, next_cursor = await delivery_log.page(
+        services.redis, key, cursor=_cursor(cursor), limit=limit
+    )
+    return _json({"deliveries": found, "next_cursor": next_cursor})
+
+
+def _cursor(cursor: str | None) -> str | None:
+    if cursor is None:
+        return None
+    if not re.fullmatch(CURSOR, cursor):
+        raise InvalidCursor("pass back the `next_cursor` of a previous page", where="cursor")
+    return cursor
+
+
+@router.post(
+    "/v1/webhooks/{endpoint_id}/replay",
+    response_model=ReplayOut,
+    responses=responses(400, 401, 404, 415, 422, 503),
+)
+async def replay(
+    endpoint_id: EndpointId,
+    body: ReplayIn,
+    tenant: TenantDep,
+    services: ServicesDep,
+    runtime: RuntimeDep,
+) -> Response:
+    """Queue again, for this endpoint, the events its filter selects: one order's changes
+    (`platform` + `order_id`) or every event between `since` and `until`. New attempts, the same
+    `webhook-id`s; per-order order holds as for new events."""
+    endpoint = await _endpoint(services, tenant, endpoint_id)
+    keys = services.orders.keys(tenant)
+    if body.order_id is not None:
+        if body.platform is None:
+            raise InvalidStatus("`order_id` needs its `platform`", where="#/platform")
+        name = runtime.tables.platform(body.platform, where="#/platform").platform
+        ids = cast(
+            list[str], await services.redis.lrange(keys.order_changes(name, body.order_id), 0, -1)
+        )
+        entries: list[tuple[str, dict[str, str]]] = []
+        for feed_id in ids:
+            entries += cast(Entries, await services.redis.xrange(keys.changes, feed_id, feed_id))
+    elif body.since is not None:
+        low = int(body.since.timestamp() * 1000)
+        high = int((body.until or datetime.now(UTC)).timestamp() * 1000)
+        if high < low:
+            raise InvalidStatus("`until` is before `since`", where="#/until")
+        entries = cast(
+            Entries,
+            await services.redis.xrange(
+                keys.changes, f"{low}-0", f"{high}-18446744073709551615", count=REPLAY_MAX
+            ),
+        )
+    else:
+        raise InvalidStatus("send `platform` and `order_id`, or `since` (and `until`)", where="#")
+    deliveries = []
+    for feed_id, fields in entries:
+        order = order_of(fields)
+        if endpoint.filter.matches(
+            fields.get("type", ""), order[0] if order else None, current_of(fields)
+        ):
+            deliveries.append((endpoint.id, order_lane(*order) if order else OPS_LANE, feed_id))
+    now_ms = int(time.time() * 1000)
+    for start in range(0, len(deliveries), 500):
+        await services.deliveries.enqueue(tenant, deliveries[start : start + 500], now_ms)
+    return _json({"queued": len(deliveries)})

@@ -1,0 +1,209 @@
+"""End to end in one process: events → worker → signed, ordered, localized deliveries received
+by a real HTTP receiver on 127.0.0.1, verified with the official standardwebhooks package."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from standardwebhooks.webhooks import Webhook
+
+from gateway.app import create_app
+from gateway.runtime import Runtime
+from gateway.settings import Settings
+from tests.factories import Tenant, at, event
+from tests.webhooks.receiver import Received, receiving
+
+Json = dict[str, Any]
+
+
+@pytest.fixture
+def live(settings: Settings, runtime: Runtime) -> Iterator[TestClient]:
+    """The gateway with its in-process worker, as `gateway serve` runs it (fast retries)."""
+    fast = settings.model_copy(
+        update={"worker_in_process": True, "webhook_retry_base_s": 0.05, "webhook_timeout_s": 2.0}
+    )
+    with TestClient(create_app(fast, runtime)) as client:
+        yield client
+
+
+def register(client: TestClient, tenant: Tenant, url: str, **fields: Any) -> Json:
+    response = client.post("/v1/webhooks", json={"url": url, **fields}, headers=tenant.headers)
+    assert response.status_code == 201, response.text
+    created: Json = response.json()
+    return created
+
+
+def verified(secret: str, got: Received) -> Json:
+    payload: Json = Webhook(secret).verify(got.body, got.headers)
+    return payload
+
+
+def test_a_change_arrives_signed_localized_and_in_the_spec_shape(
+    live: TestClient, tenant: Tenant
+) -> None:
+    with receiving() as receiver:
+        hook = register(live, tenant, receiver.url, lang="fr")
+        assert hook["secret"].startswith("whsec_")
+        for i, code in enumerate(["O", "P"]):
+            live.post("/v1/events", json=event("77", code, at(i)), headers=tenant.headers)
+        got = receiver.wait_for(lambda r: len(r) >= 2)
+    first, second = (verified(hook["secret"], g) for g in got)
+    assert [p["data"]["sequence"] for p in (first, second)] == [1, 2]
+    assert second["type"] == "order.status_changed"
+    data = second["data"]
+    assert set(data) == {
+        "order_id",
+        "platform",
+        "sequence",
+        "occurred_at",
+        "previous",
+        "current",
+        "native",
+        "regression",
+        "mapping_version",
+    }
+    assert (data["platform"], data["order_id"], data["regression"]) == ("cscart", "77", False)
+    assert data["previous"]["code"] == first["data"]["current"]["code"]
+    french = live.get("/v1/translate/cscart/P?lang=fr").json()
+    assert data["current"]["label"] == french["canonical"]["label"]
+    assert data["native"]["code"] == "P"
+    assert got[1].headers["Content-Language"] == "fr"
+    assert got[1].headers["webhook-id"].startswith("msg_")
+    log = live.get(f"/v1/webhooks/{hook['id']}/deliveries", headers=tenant.headers).json()
+    assert [d["result"] for d in log["deliveries"]] == ["delivered", "delivered"]
+
+
+def test_retries_keep_the_webhook_id_and_hold_back_only_that_order(
+    live: TestClient, tenant: Tenant
+) -> None:
+    def flaky(_n: int, got: Received) -> tuple[int, dict[str, str]]:
+        # order "slow" fails its first three attempts; everything else is accepted at once
+        slow = [r for r in receiver.received if r.json["data"]["order_id"] == "slow"]
+        if got.json["data"]["order_id"] == "slow" and len(slow) <= 3:
+            return 500, {}
+        return 204, {}
+
+    with receiving(flaky) as receiver:
+        hook = register(live, tenant, receiver.url)
+        live.post("/v1/events", json=event("slow", "O", at(0)), headers=tenant.headers)
+        live.post("/v1/events", json=event("slow", "P", at(1)), headers=tenant.headers)
+        for i in range(5):
+            live.post("/v1/events", json=event(f"fast{i}", "O", at(i)), headers=tenant.headers)
+        got = receiver.wait_for(
+            lambda r: sum(1 for x in r if x.json["data"]["order_id"] == "slow") >= 5, 20
+        )
+    slow = [g for g in got if g.json["data"]["order_id"] == "slow"]
+    # four attempts of sequence 1 (three failed), the same webhook-id each time; then sequence 2
+    assert [g.json["data"]["sequence"] for g in slow] == [1, 1, 1, 1, 2]
+    assert len({g.headers["webhook-id"] for g in slow[:4]}) == 1
+    fast = [g for g in got if g.json["data"]["order_id"].startswith("fast")]
+    assert len(fast) == 5
+    assert min(g.at for g in fast) < slow[3].at  # other orders were not held back
+    log = live.get(
+        f"/v1/webhooks/{hook['id']}/deliveries?order_id=slow&platform=cscart",
+        headers=tenant.headers,
+    ).json()["deliveries"]
+    assert [d["result"] for d in reversed(log)] == [
+        "retrying",
+        "retrying",
+        "retrying",
+        "delivered",
+        "delivered",
+    ]
+    assert all(d["next_attempt_at"] for d in log if d["result"] == "retrying")
+
+
+def test_a_410_disables_the_endpoint_and_tells_the_operational_subscribers(
+    live: TestClient, tenant: Tenant
+) -> None:
+    with receiving(lambda _n, _r: (410, {})) as gone, receiving() as ops:
+        hook = register(live, tenant, gone.url)
+        watcher = register(live, tenant, ops.url, filter={"types": ["endpoint.disabled"]})
+        live.post("/v1/events", json=event("g1", "O", at(0)), headers=tenant.headers)
+        got = ops.wait_for(lambda r: len(r) >= 1)
+        state = live.get(f"/v1/webhooks/{hook['id']}", headers=tenant.headers).json()
+    assert state["enabled"] is False
+    assert "410" in state["disabled_reason"]
+    notice = verified(watcher["secret"], got[0])
+    assert notice["type"] == "endpoint.disabled"
+    assert notice["data"]["endpoint_id"] == hook["id"]
+    assert len(gone.received) == 1
+
+
+def test_a_rotated_secret_and_the_previous_one_both_verify(
+    live: TestClient, tenant: Tenant
+) -> None:
+    with receiving() as receiver:
+        hook = register(live, tenant, receiver.url)
+        rotated = live.post(
+            f"/v1/webhooks/{hook['id']}/rotate-secret", headers=tenant.headers
+        ).json()
+        assert rotated["secret"] != hook["secret"]
+        assert rotated["previous_valid_until"]
+        live.post("/v1/events", json=event("r1", "O", at(0)), headers=tenant.headers)
+        [got] = receiver.wait_for(lambda r: len(r) >= 1)
+    assert len(got.headers["webhook-signature"].split(" ")) == 2
+    for secret in (hook["secret"], rotated["secret"]):
+        assert verified(secret, got)["data"]["order_id"] == "r1"
+
+
+def test_filters_choose_what_an_endpoint_gets(live: TestClient, tenant: Tenant) -> None:
+    with receiving() as receiver:
+        register(live, tenant, receiver.url, filter={"platforms": ["kak2c"]})
+        live.post("/v1/events", json=event("c1", "O", at(0)), headers=tenant.headers)
+        live.post(
+            "/v1/events",
+            json=event("k1", "ORDER_INFO_PACKED", at(0), platform="kak2c"),
+            headers=tenant.headers,
+        )
+        got = receiver.wait_for(lambda r: len(r) >= 1)
+    assert [g.json["data"]["platform"] for g in got] == ["kak2c"]
+
+
+def test_the_test_send_reports_the_receivers_answer(live: TestClient, tenant: Tenant) -> None:
+    with receiving(lambda _n, _r: (202, {})) as receiver:
+        hook = register(live, tenant, receiver.url)
+        answer = live.post(f"/v1/webhooks/{hook['id']}/test", headers=tenant.headers).json()
+        assert (answer["delivered"], answer["status_code"]) == (True, 202)
+        [got] = receiver.received
+    assert verified(hook["secret"], got)["type"] == "webhook.test"
+
+
+def test_replay_sends_an_orders_changes_again_with_the_same_ids(
+    live: TestClient, tenant: Tenant
+) -> None:
+    with receiving() as receiver:
+        hook = register(live, tenant, receiver.url)
+        for i, code in enumerate(["O", "P", "C"]):
+            live.post("/v1/events", json=event("re", code, at(i)), headers=tenant.headers)
+        first = receiver.wait_for(lambda r: len(r) >= 3)
+        queued = live.post(
+            f"/v1/webhooks/{hook['id']}/replay",
+            json={"platform": "cscart", "order_id": "re"},
+            headers=tenant.headers,
+        ).json()
+        assert queued == {"queued": 3}
+        again = receiver.wait_for(lambda r: len(r) >= 6)[3:]
+    assert [g.headers["webhook-id"] for g in again] == [g.headers["webhook-id"] for g in first]
+    assert [g.json["data"]["sequence"] for g in again] == [1, 2, 3]
+
+
+def test_order_deliveries_lists_attempts_to_every_endpoint(
+    live: TestClient, tenant: Tenant
+) -> None:
+    with receiving() as one, receiving() as two:
+        register(live, tenant, one.url)
+        register(live, tenant, two.url, lang="el")
+        live.post("/v1/events", json=event("both", "O", at(0)), headers=tenant.headers)
+        one.wait_for(lambda r: len(r) >= 1)
+        two.wait_for(lambda r: len(r) >= 1)
+    assert two.received[0].headers["Content-Language"] == "el"
+    found = live.get("/v1/orders/cscart/both/deliveries", headers=tenant.headers).json()
+    for _ in range(50):  # the log entry is written right after the receiver answered
+        if len(found["deliveries"]) == 2:
+            break
+        found = live.get("/v1/orders/cscart/both/deliveries", headers=tenant.headers).json()
+    assert sorted(d["result"] for d in found["deliveries"]) == ["delivered", "delivered"]

@@ -1,0 +1,220 @@
+"""Webhook endpoints: what a tenant registered, which events each wants, and where they live.
+
+An endpoint is one JSON document in the tenant's `webhooks` hash. Its secrets are stored as given
+(they sign, so they cannot be hashed) and never leave through the API after creation or
+rotation. A rotated-out secret keeps an `expires_at`: until then both sign each delivery.
+"""
+
+from __future__ import annotations
+
+import secrets as random_tokens
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal, cast
+
+from pydantic import BaseModel, ConfigDict, Field
+from redis.asyncio import Redis
+
+from gateway.canonical import Code, Stage
+from gateway.errors import InvalidFilter
+from gateway.storage.keys import TenantKeys
+from gateway.tables import Tables
+from webhooks.signing import new_secret
+
+EventType = Literal[
+    "order.status_changed", "fbo.deadline_at_risk", "fbo.deadline_missed", "endpoint.disabled"
+]
+EVENT_TYPES: tuple[str, ...] = EventType.__args__  # type: ignore[attr-defined]
+OPERATIONAL: frozenset[str] = frozenset({"endpoint.disabled"})
+# What an endpoint gets when its filter names no types: every business event, no operations.
+DEFAULT_TYPES: tuple[str, ...] = tuple(t for t in EVENT_TYPES if t not in OPERATIONAL)
+Json = dict[str, Any]
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class Filter(BaseModel):
+    """Which events an endpoint receives; an absent or empty list means "any"."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    types: list[EventType] | None = Field(
+        None,
+        description="Event types; default: every type except operational ones "
+        "(`endpoint.disabled`), which an endpoint gets only by naming them.",
+    )
+    platforms: list[str] | None = Field(None, description="Platforms (names or aliases).")
+    statuses: list[str] | None = Field(None, description="Canonical codes of the new status.")
+    stages: list[str] | None = Field(None, description="Canonical stages of the new status.")
+
+    def wanted_types(self) -> Sequence[str]:
+        return self.types or DEFAULT_TYPES
+
+    def matches(self, event_type: str, platform: str | None, current: Mapping[str, Any]) -> bool:
+        """Whether an event of `event_type` (of an order on `platform`, now `current`) is sent."""
+        if event_type not in self.wanted_types():
+            return False
+        if self.platforms and platform is not None and platform not in self.platforms:
+            return False
+        if event_type != "order.status_changed":
+            return True
+        if self.statuses and current.get("code") not in self.statuses:
+            return False
+        return not self.stages or current.get("stage") in self.stages
+
+
+def checked_filter(raw: Filter, tables: Tables, where: str = "#/filter") -> Filter:
+    """`raw` with platform aliases resolved; an unknown platform, code or stage is a 422."""
+    platforms = None
+    if raw.platforms:
+        platforms = []
+        for i, name in enumerate(raw.platforms):
+            table = tables.find_platform(name)
+            if table is None:
+                raise InvalidFilter(
+                    f"{name!r} is not a platform",
+                    where=f"{where}/platforms/{i}",
+                    valid=sorted(tables.platforms),
+                )
+            platforms.append(table.platform)
+    for field, valid in (
+        ("statuses", sorted(c.value for c in Code)),
+        ("stages", sorted(s.value for s in Stage)),
+    ):
+        for i, value in enumerate(getattr(raw, field) or ()):
+            if value not in valid:
+                raise InvalidFilter(
+                    f"{value!r} is not a canonical {field[:-1]}",
+                    where=f"{where}/{field}/{i}",
+                    valid=valid,
+                )
+    return raw.model_copy(update={"platforms": sorted(set(platforms)) if platforms else None})
+
+
+class Secret(BaseModel):
+    secret: str
+    created_at: str
+    expires_at: str | None = None  # set when rotated out
+
+
+class Endpoint(BaseModel):
+    """A registered webhook endpoint as stored."""
+
+    id: str
+    url: str
+    lang: str
+    filter: Filter
+    description: str | None = None
+    enabled: bool = True
+    disabled_reason: str | None = None
+    disabled_at: str | None = None
+    created_at: str
+    updated_at: str
+    secrets: list[Secret]
+
+    def signing_secrets(self, at: datetime) -> list[str]:
+        """The secrets that sign now: the current one and any rotated out less than the
+        overlap ago."""
+        out = []
+        for s in self.secrets:
+            if s.expires_at is None or datetime.fromisoformat(s.expires_at) > at:
+                out.append(s.secret)
+        return out
+
+    def public(self) -> Json:
+        """The endpoint as the API shows it: everything but the secrets."""
+        doc = self.model_dump(exclude={"secrets"}, mode="json")
+        doc["filter"] = self.filter.model_dump(mode="json")
+        doc["secret_rotations_pending"] = sum(1 for s in self.secrets if s.expires_at)
+        return doc
+
+
+def new_endpoint_id() -> str:
+    return "ep_" + random_tokens.token_urlsafe(12).replace("-", "a").replace("_", "b")
+
+
+class EndpointStore:
+    """Endpoints of tenants in Redis."""
+
+    def __init__(self, client: Redis, prefix: str) -> None:
+        self._r = client
+        self._prefix = prefix
+
+    def keys(self, tenant: str) -> TenantKeys:
+        return TenantKeys(self._prefix, tenant)
+
+    async def all(self, tenant: str) -> list[Endpoint]:
+        docs = cast(dict[str, str], await self._r.hgetall(self.keys(tenant).webhooks))
+        found = [Endpoint.model_validate_json(doc) for doc in docs.values()]
+        return sorted(found, key=lambda e: (e.created_at, e.id))
+
+    async def get(self, tenant: str, endpoint_id: str) -> Endpoint | None:
+        doc = cast(str | None, await self._r.hget(self.keys(tenant).webhooks, endpoint_id))
+        return Endpoint.model_validate_json(doc) if doc else None
+
+    async def put(self, tenant: str, endpoint: Endpoint) -> None:
+        await self._r.hset(self.keys(tenant).webhooks, endpoint.id, endpoint.model_dump_json())
+
+    async def create(
+        self, tenant: str, *, url: str, lang: str, filter: Filter, description: str | None
+    ) -> Endpoint:
+        stamp = now_iso()
+        endpoint = Endpoint(
+            id=new_endpoint_id(),
+            url=url,
+            lang=lang,
+            filter=filter,
+            description=description,
+            created_at=stamp,
+            updated_at=stamp,
+            secrets=[Secret(secret=new_secret(), created_at=stamp)],
+        )
+        await self.put(tenant, endpoint)
+        return endpoint
+
+    async def delete(self, tenant: str, endpoint_id: str) -> bool:
+        k = self.keys(tenant)
+        async with self._r.pipeline(transaction=True) as pipe:
+            pipe.hdel(k.webhooks, endpoint_id)
+            pipe.hdel(k.webhook_failing, endpoint_id)
+            removed, _ = await pipe.execute()
+        return bool(removed)
+
+
+def rotated(endpoint: Endpoint, overlap_s: float, at: datetime) -> tuple[Endpoint, str]:
+    """`endpoint` with a new current secret; the old ones sign for `overlap_s` more."""
+    stamp = at.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    until = (at + timedelta(seconds=overlap_s)).isoformat(timespec="milliseconds")
+    kept = [
+        s if s.expires_at else s.model_copy(update={"expires_at": until.replace("+00:00", "Z")})
+        for s in endpoint.secrets
+        if s.expires_at is None or datetime.fromisoformat(s.expires_at) > at
+    ]
+    secret = new_secret()
+    fresh = Secret(secret=secret, created_at=stamp)
+    return endpoint.model_copy(update={"secrets": [fresh, *kept], "updated_at": stamp}), secret
+
+
+def disabled(endpoint: Endpoint, reason: str) -> Endpoint:
+    stamp = now_iso()
+    return endpoint.model_copy(
+        update={
+            "enabled": False,
+            "disabled_reason": reason,
+            "disabled_at": stamp,
+            "updated_at": stamp,
+        }
+    )
+
+
+def enabled(endpoint: Endpoint) -> Endpoint:
+    return endpoint.model_copy(
+        update={
+            "enabled": True,
+            "disabled_reason": None,
+            "disabled_at": None,
+            "updated_at": now_iso(),
+        }
+    )

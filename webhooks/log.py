@@ -1,0 +1,54 @@
+"""Reading the delivery log: newest first, filtered, paged by log entry id."""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+import orjson
+from redis.asyncio import Redis
+
+SCAN_BATCH = 200
+SCAN_LIMIT = 20_000  # entries looked at for one page before it is answered short, with a cursor
+Json = dict[str, Any]
+
+
+async def page(
+    client: Redis,
+    key: str,
+    *,
+    cursor: str | None,
+    limit: int,
+    result: str | None = None,
+    order: tuple[str | None, str] | None = None,
+    endpoint_id: str | None = None,
+) -> tuple[list[Json], str | None]:
+    """Entries of the log stream `key` older than `cursor`, matching the filters, and the
+    cursor of the next page (None when the log has nothing older)."""
+    found: list[Json] = []
+    high = f"({cursor}" if cursor else "+"
+    scanned = 0
+    while len(found) < limit and scanned < SCAN_LIMIT:
+        rows = cast(
+            list[tuple[str, dict[str, str]]],
+            await client.xrevrange(key, max=high, min="-", count=SCAN_BATCH),
+        )
+        if not rows:
+            return found, None
+        scanned += len(rows)
+        for entry_id, fields in rows:
+            high = f"({entry_id}"
+            doc: Json = orjson.loads(fields["doc"])
+            if result and doc.get("result") != result:
+                continue
+            if order and (
+                doc.get("order_id") != order[1] or (order[0] and doc.get("platform") != order[0])
+            ):
+                continue
+            if endpoint_id and doc.get("endpoint_id") != endpoint_id:
+                continue
+            found.append({"id": entry_id, **doc})
+            if len(found) == limit:
+                return found, entry_id
+        if len(rows) < SCAN_BATCH:
+            return found, None
+    return found, high[1:]

@@ -1,0 +1,64 @@
+"""Webhook bodies: a change-feed entry rendered in an endpoint's language.
+
+The feed stores codes and msgids only (see `gateway.recording`), so one entry is rendered per
+endpoint language at send time; a retry renders the same bytes again. Events that are not order
+changes (`endpoint.disabled`, the FBO warnings) carry their data as one JSON field.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+from gateway.render import Renderer
+
+Json = dict[str, Any]
+
+
+def message_id(feed_id: str) -> str:
+    """The `webhook-id` of a change-feed entry: the same for every attempt, replay and endpoint."""
+    return f"msg_{feed_id}"
+
+
+def order_of(fields: Mapping[str, str]) -> tuple[str, str] | None:
+    platform, order_id = fields.get("platform"), fields.get("order_id")
+    return (platform, order_id) if platform and order_id is not None else None
+
+
+def event_data(fields: Mapping[str, str], renderer: Renderer, lang: str) -> Json:
+    """The `data` of an event, localized."""
+    if fields["type"] != "order.status_changed":
+        data: Json = orjson.loads(fields.get("data") or "{}")
+        return data
+    previous = fields.get("previous")
+    return {
+        "order_id": fields["order_id"],
+        "platform": fields["platform"],
+        "sequence": int(fields["sequence"]),
+        "occurred_at": fields["occurred_at"],
+        "previous": renderer.stored_canonical(orjson.loads(previous), lang) if previous else None,
+        "current": renderer.stored_canonical(orjson.loads(fields["current"]), lang),
+        "native": renderer.stored_native(orjson.loads(fields["native"]), lang),
+        "regression": fields.get("regression") == "1",
+        "mapping_version": fields["mapping_version"],
+    }
+
+
+def event_body(fields: Mapping[str, str], renderer: Renderer, lang: str) -> bytes:
+    """The JSON body of a delivery, as `../shared/spec/api.md` shows it."""
+    return orjson.dumps(
+        {
+            "type": fields["type"],
+            "timestamp": fields.get("received_at") or fields.get("timestamp"),
+            "data": event_data(fields, renderer, lang),
+        }
+    )
+
+
+def current_of(fields: Mapping[str, str]) -> Json:
+    """The new canonical status (codes) of an order change, for filters; {} for other events."""
+    current = fields.get("current")
+    doc: Json = orjson.loads(current) if current else {}
+    return doc

@@ -1,0 +1,410 @@
+"""The delivery worker: change feed → delivery lanes → signed HTTP attempts → log and retries.
+
+Two loops share one process:
+
+* **fan-out** reads each tenant's change feed through the consumer group `delivery` (entries a dead
+  worker had read come back to another after `RECLAIM_IDLE_MS`), matches each entry against the
+  tenant's enabled endpoints, and queues it on one lane per endpoint and order, acknowledging it in
+  the same step (`webhooks.queue`);
+* **delivery** claims due lanes (a lease per lane: many workers never deliver one message twice at
+  once), sends each lane's head, records the attempt and moves the lane on, or schedules a retry
+  (exponential backoff, full jitter, `Retry-After`), and disables an endpoint on 410 Gone or after
+  `webhook_disable_after_s` of failing.
+
+At least once: a message leaves its lane only after an attempt is recorded, so a worker killed
+mid-delivery leaves it to be sent again (same `webhook-id`) when its lease runs out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import random
+import socket
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from functools import partial
+from typing import Any, Literal, cast
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError, ResponseError
+
+from gateway.observability import Metrics
+from gateway.render import Renderer
+from gateway.settings import Settings
+from gateway.storage.keys import TenantKeys, tenants
+from webhooks.endpoints import Endpoint, EndpointStore
+from webhooks.operations import disable_endpoint
+from webhooks.payloads import current_of, event_body, message_id, order_of
+from webhooks.queue import GROUP, OPS_LANE, DeliveryQueue, Head, order_lane, split_lane
+from webhooks.schedule import RetryPolicy, classify, next_delay
+from webhooks.sender import Attempt, Sender
+from webhooks.signing import headers as signed_headers
+
+log = logging.getLogger("gateway.webhooks")
+
+POLL_S = 0.02  # idle wait between polls of the feeds and the due lanes
+TENANTS_EVERY_S = 1.0  # how often the tenant list (and their consumer groups) is refreshed
+ENDPOINTS_FOR_S = 1.0  # how long a worker trusts its copy of a tenant's endpoints
+RECLAIM_EVERY_S = 5.0
+RECLAIM_IDLE_MS = 30_000  # a feed entry read but not fanned out for this long is taken over
+READ_COUNT = 500
+LEASE_MARGIN_MS = 10_000
+BUSY_RETRY_MS = 200  # a lane of an endpoint at its in-flight cap is looked at again after this
+Fields = Mapping[str, str]
+
+
+def iso_ms(ms: int) -> str:
+    stamp = datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds")
+    return stamp.replace("+00:00", "Z")
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+class Worker:
+    """Delivers every tenant's webhooks; run as many as wanted against one Redis."""
+
+    def __init__(
+        self,
+        client: Redis,
+        settings: Settings,
+        renderer: Renderer,
+        metrics: Metrics | None = None,
+        *,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._r = client
+        self._settings = settings
+        self._renderer = renderer
+        self._metrics = metrics or Metrics()
+        self._rng = rng or random.Random()
+        self.name = settings.worker_id or worker_name()
+        self.queue = DeliveryQueue(client, settings.redis_prefix, settings.history_days)
+        self.endpoints = EndpointStore(client, settings.redis_prefix)
+        self.sender = Sender(
+            allow_private=settings.allow_private_webhooks,
+            connect_timeout_s=settings.webhook_connect_timeout_s,
+            timeout_s=settings.webhook_timeout_s,
+            limit=settings.webhook_concurrency,
+        )
+        self.policy = RetryPolicy(
+            base_s=settings.webhook_retry_base_s,
+            cap_s=settings.webhook_retry_cap_s,
+            window_s=settings.webhook_retry_window_s,
+        )
+        self._lease_ms = int(settings.webhook_timeout_s * 1000) + LEASE_MARGIN_MS
+        self._per_endpoint = max(4, settings.webhook_concurrency // 4)
+        self._tenants: list[str] = []
+        self._grouped: set[str] = set()
+        self._cache: dict[str, tuple[float, dict[str, Endpoint]]] = {}
+        self._busy: dict[tuple[str, str], int] = {}
+        self._inflight: set[asyncio.Task[None]] = set()
+        self._wake = asyncio.Event()
+
+    def keys(self, tenant: str) -> TenantKeys:
+        return TenantKeys(self._settings.redis_prefix, tenant)
+
+    # ------------------------------------------------------------------ running
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Deliver until `stop` is set; in-flight attempts get a moment to finish."""
+        await self.sender.open()
+        try:
+            await asyncio.gather(self._fanout_loop(stop), self._delivery_loop(stop))
+        finally:
+            if self._inflight:
+                await asyncio.wait(self._inflight, timeout=2.0)
+            for task in self._inflight:
+                task.cancel()  # its lease runs out and another worker sends it again
+            await self.sender.close()
+
+    async def _pause(self, stop: asyncio.Event, seconds: float) -> None:
+        waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._wake.wait())]
+        try:
+            await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+        self._wake.clear()
+
+    async def _guarded(self, stop: asyncio.Event, step: Any) -> bool:
+        """Run one loop step; a Redis outage is logged and waited out, never fatal."""
+        try:
+            return bool(await step())
+        except RedisError as exc:
+            log.warning("webhook worker: Redis unavailable (%s); retrying", exc)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 1.0)
+            return False
+
+    # ------------------------------------------------------------------ fan-out
+
+    async def _fanout_loop(self, stop: asyncio.Event) -> None:
+        checked = reclaimed = 0.0
+        while not stop.is_set():
+            now = time.monotonic()
+            if now - checked >= TENANTS_EVERY_S:
+                checked = now
+                await self._guarded(stop, self._refresh_tenants)
+            reclaim = now - reclaimed >= RECLAIM_EVERY_S
+            if reclaim:
+                reclaimed = now
+            moved = await self._guarded(stop, partial(self.fan_out_once, reclaim=reclaim))
+            if moved:
+                self._wake.set()
+            else:
+                await self._pause(stop, POLL_S)
+
+    async def _refresh_tenants(self) -> bool:
+        found = cast(set[str], await self._r.smembers(tenants(self._settings.redis_prefix)))
+        self._tenants = sorted(found)
+        for tenant in self._tenants:
+            if tenant not in self._grouped:
+                await self._ensure_group(tenant)
+        return False
+
+    async def _ensure_group(self, tenant: str) -> None:
+        try:
+            await self._r.xgroup_create(self.keys(tenant).changes, GROUP, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+        self._grouped.add(tenant)
+
+    async def fan_out_once(self, *, reclaim: bool = False) -> int:
+        """Queue every new feed entry of every tenant; returns how many entries moved."""
+        if not self._tenants:
+            await self._refresh_tenants()
+        moved = 0
+        for tenant in self._tenants:
+            stream = self.keys(tenant).changes
+            entries: list[tuple[str, Fields]] = []
+            if reclaim:
+                claimed: list[Any] = await self._r.xautoclaim(
+                    stream, GROUP, self.name, RECLAIM_IDLE_MS, "0-0", count=READ_COUNT
+                )
+                entries += [(i, f) for i, f in claimed[1] if f]
+            try:
+                reply = cast(
+                    list[tuple[str, list[tuple[str, Fields]]]],
+                    await self._r.xreadgroup(GROUP, self.name, {stream: ">"}, count=READ_COUNT),
+                )
+            except ResponseError as exc:
+                if "NOGROUP" not in str(exc):
+                    raise
+                self._grouped.discard(tenant)
+                await self._ensure_group(tenant)
+                continue
+            for _, items in reply or ():
+                entries += [(i, f) for i, f in items if f]
+            if entries:
+                moved += await self._fan_out(tenant, entries)
+        return moved
+
+    async def _fan_out(self, tenant: str, entries: list[tuple[str, Fields]]) -> int:
+        endpoints = [e for e in (await self._endpoints(tenant, fresh=True)).values() if e.enabled]
+        now_ms = int(time.time() * 1000)
+        chunk: list[tuple[str, str, str]] = []
+        acked: list[str] = []
+        for feed_id, fields in entries:
+            order = order_of(fields)
+            lane = order_lane(*order) if order else OPS_LANE
+            current = current_of(fields)
+            platform = order[0] if order else None
+            for endpoint in endpoints:
+                if endpoint.filter.matches(fields.get("type", ""), platform, current):
+                    chunk.append((endpoint.id, lane, feed_id))
+            acked.append(feed_id)
+            if len(chunk) >= 500:
+                await self.queue.enqueue(tenant, chunk, now_ms, acked)
+                chunk, acked = [], []
+        if acked:
+            await self.queue.enqueue(tenant, chunk, now_ms, acked)
+        return len(entries)
+
+    async def _endpoints(self, tenant: str, *, fresh: bool = False) -> dict[str, Endpoint]:
+        now = time.monotonic()
+        hit = self._cache.get(tenant)
+        if hit is not None and not fresh and hit[0] > now:
+            return hit[1]
+        found = {e.id: e for e in await self.endpoints.all(tenant)}
+        self._cache[tenant] = (now + ENDPOINTS_FOR_S, found)
+        return found
+
+    # ------------------------------------------------------------------ delivery
+
+    async def _delivery_loop(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            started = await self._guarded(stop, self.claim_once)
+            if not started:
+                await self._pause(stop, POLL_S)
+
+    async def claim_once(self) -> int:
+        """Start delivering every due lane this worker has room for; returns how many."""
+        started = 0
+        for tenant in self._tenants:
+            room = self._settings.webhook_concurrency - len(self._inflight)
+            if room <= 0:
+                break
+            now_ms = int(time.time() * 1000)
+            for member in await self.queue.claim(tenant, now_ms, self._lease_ms, room):
+                task = asyncio.create_task(self._deliver_guarded(tenant, member))
+                self._inflight.add(task)
+                task.add_done_callback(self._done)
+                started += 1
+        return started
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._inflight.discard(task)
+        self._wake.set()  # room for another lane
+
+    async def _deliver_guarded(self, tenant: str, member: str) -> None:
+        try:
+            await self.deliver(tenant, member)
+        except RedisError as exc:  # the lease runs out and the lane is tried again
+            log.warning("webhook delivery of %s postponed: Redis unavailable (%s)", member, exc)
+        except Exception:  # one bad message must not stop the worker
+            log.exception("webhook delivery of %s failed unexpectedly", member)
+
+    async def deliver(self, tenant: str, member: str) -> None:
+        """Attempt the head of one claimed lane and record what happened."""
+        endpoint_id, _ = split_lane(member)
+        endpoint = (await self._endpoints(tenant)).get(endpoint_id)
+        if endpoint is None:
+            endpoint = (await self._endpoints(tenant, fresh=True)).get(endpoint_id)
+        if endpoint is None or not endpoint.enabled:
+            await self.queue.drop_lane(tenant, member)
+            self._metrics.deliveries.labels(result="dropped").inc()
+            return
+        busy_key = (tenant, endpoint_id)
+        if self._busy.get(busy_key, 0) >= self._per_endpoint:
+            await self.queue.release(tenant, member, int(time.time() * 1000) + BUSY_RETRY_MS)
+            return
+        self._busy[busy_key] = self._busy.get(busy_key, 0) + 1
+        try:
+            await self._attempt(tenant, member, endpoint)
+        finally:
+            self._busy[busy_key] -= 1
+            if not self._busy[busy_key]:
+                del self._busy[busy_key]
+
+    async def _attempt(self, tenant: str, member: str, endpoint: Endpoint) -> None:
+        head = await self.queue.head(tenant, member)
+        if head is None:
+            return
+        started_ms = int(time.time() * 1000)
+        head = Head(head.msg, head.attempts, head.first_ms or started_ms)
+        found = await self._r.xrange(self.keys(tenant).changes, head.msg, head.msg)
+        if not found:  # trimmed: older than the history
+            attempt = Attempt(None, 0.0, error="Expired: the change is older than the history")
+            await self._record(tenant, member, endpoint, head, {}, attempt, "failed", started_ms)
+            return
+        fields = cast(Fields, found[0][1])
+        body = event_body(fields, self._renderer, endpoint.lang)
+        now = datetime.now(UTC)
+        headers = signed_headers(
+            message_id(head.msg),
+            int(now.timestamp()),
+            body,
+            endpoint.signing_secrets(now),
+            endpoint.lang,
+        )
+        attempt = await self.sender.send(endpoint.url, headers, body)
+        self._metrics.delivery_seconds.observe(attempt.duration_ms / 1000)
+        outcome = classify(attempt.status)
+        if outcome == "delivered":
+            await self._record(tenant, member, endpoint, head, fields, attempt, "delivered")
+        elif outcome == "gone":
+            await self._record(tenant, member, endpoint, head, fields, attempt, "gone")
+            await disable_endpoint(
+                self._r,
+                self.endpoints,
+                self.queue,
+                tenant,
+                endpoint,
+                "the receiver answered 410 Gone",
+            )
+        else:
+            await self._record(tenant, member, endpoint, head, fields, attempt, "retry")
+
+    async def _record(
+        self,
+        tenant: str,
+        member: str,
+        endpoint: Endpoint,
+        head: Head,
+        fields: Fields,
+        attempt: Attempt,
+        verdict: Literal["delivered", "retry", "failed", "gone"],
+        now_ms: int | None = None,
+    ) -> None:
+        now_ms = now_ms or int(time.time() * 1000)
+        number = head.attempts + 1
+        first_ms = head.first_ms or now_ms
+        next_ms: int | None = None
+        if verdict == "retry":
+            if now_ms - first_ms >= self.policy.window_s * 1000:
+                verdict = "failed"  # retried for the whole window: given up
+            else:
+                delay = next_delay(
+                    self.policy,
+                    number,
+                    self._rng,
+                    status=attempt.status,
+                    retry_after=attempt.retry_after,
+                    timed_out=attempt.timed_out,
+                )
+                next_ms = now_ms + int(delay * 1000)
+        result = {"retry": "retrying"}.get(verdict, verdict)
+        order = order_of(fields)
+        entry: dict[str, Any] = {
+            "endpoint_id": endpoint.id,
+            "msg_id": message_id(head.msg),
+            "type": fields.get("type"),
+            "platform": order[0] if order else None,
+            "order_id": order[1] if order else None,
+            "sequence": int(fields["sequence"]) if "sequence" in fields else None,
+            "attempt": number,
+            "at": iso_ms(now_ms),
+            "result": result,
+            "status_code": attempt.status,
+            "duration_ms": attempt.duration_ms,
+            "response": attempt.response,
+            "error": attempt.error,
+            "next_attempt_at": iso_ms(next_ms) if next_ms else None,
+        }
+        outcome: Literal["delivered", "retry", "failed"] = (
+            "retry" if verdict == "retry" else "delivered" if verdict == "delivered" else "failed"
+        )
+        still, failing_since = await self.queue.finish(
+            tenant,
+            member,
+            Head(head.msg, head.attempts, first_ms),
+            outcome,
+            now_ms=now_ms,
+            next_ms=next_ms or now_ms,
+            entry=entry,
+            order=order,
+        )
+        self._metrics.deliveries.labels(result=result).inc()
+        if (
+            still
+            and verdict != "delivered"
+            and endpoint.enabled
+            and failing_since is not None
+            and now_ms - failing_since >= self._settings.webhook_disable_after_s * 1000
+        ):
+            await disable_endpoint(
+                self._r,
+                self.endpoints,
+                self.queue,
+                tenant,
+                endpoint,
+                f"every delivery failed since {iso_ms(failing_since)}",
+            )
+            self._cache.pop(tenant, None)
