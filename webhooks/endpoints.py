@@ -10,7 +10,7 @@ from __future__ import annotations
 import secrets as random_tokens
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal, cast
+from typing import Any, Literal, cast, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 from redis.asyncio import Redis
@@ -24,7 +24,7 @@ from webhooks.signing import new_secret
 EventType = Literal[
     "order.status_changed", "fbo.deadline_at_risk", "fbo.deadline_missed", "endpoint.disabled"
 ]
-EVENT_TYPES: tuple[str, ...] = EventType.__args__  # type: ignore[attr-defined]
+EVENT_TYPES: tuple[str, ...] = get_args(EventType)
 OPERATIONAL: frozenset[str] = frozenset({"endpoint.disabled"})
 # What an endpoint gets when its filter names no types: every business event, no operations.
 DEFAULT_TYPES: tuple[str, ...] = tuple(t for t in EVENT_TYPES if t not in OPERATIONAL)

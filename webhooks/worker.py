@@ -177,31 +177,43 @@ class Worker:
         self._grouped.add(tenant)
 
     async def fan_out_once(self, *, reclaim: bool = False) -> int:
-        """Queue every new feed entry of every tenant; returns how many entries moved."""
+        """Queue every new feed entry of every tenant; returns how many entries moved.
+
+        One pipeline reads every tenant's feed (and, with `reclaim`, takes over entries another
+        worker read but never fanned out), so a poll costs one round trip however many tenants.
+        """
         if not self._tenants:
             await self._refresh_tenants()
+        tenants = list(self._tenants)
+        if not tenants:
+            return 0
+        async with self._r.pipeline(transaction=False) as pipe:
+            for tenant in tenants:
+                stream = self.keys(tenant).changes
+                if reclaim:
+                    pipe.xautoclaim(
+                        stream, GROUP, self.name, RECLAIM_IDLE_MS, "0-0", count=READ_COUNT
+                    )
+                pipe.xreadgroup(GROUP, self.name, {stream: ">"}, count=READ_COUNT)
+            replies: list[Any] = await pipe.execute(raise_on_error=False)
+        per_tenant = 2 if reclaim else 1
         moved = 0
-        for tenant in self._tenants:
-            stream = self.keys(tenant).changes
+        for n, tenant in enumerate(tenants):
             entries: list[tuple[str, Fields]] = []
-            if reclaim:
-                claimed: list[Any] = await self._r.xautoclaim(
-                    stream, GROUP, self.name, RECLAIM_IDLE_MS, "0-0", count=READ_COUNT
-                )
-                entries += [(i, f) for i, f in claimed[1] if f]
-            try:
-                reply = cast(
-                    list[tuple[str, list[tuple[str, Fields]]]],
-                    await self._r.xreadgroup(GROUP, self.name, {stream: ">"}, count=READ_COUNT),
-                )
-            except ResponseError as exc:
-                if "NOGROUP" not in str(exc):
-                    raise
+            missing = False
+            for reply in replies[n * per_tenant : (n + 1) * per_tenant]:
+                if isinstance(reply, ResponseError) and "NOGROUP" in str(reply):
+                    missing = True
+                elif isinstance(reply, Exception):
+                    raise reply
+                elif reply and isinstance(reply[0], str):  # XAUTOCLAIM: [cursor, entries, ...]
+                    entries += [(i, f) for i, f in reply[1] if f]
+                else:  # XREADGROUP: [[stream, entries]]
+                    for _, items in reply or ():
+                        entries += [(i, f) for i, f in items if f]
+            if missing:  # the feed was deleted (or never had a group): start it again
                 self._grouped.discard(tenant)
                 await self._ensure_group(tenant)
-                continue
-            for _, items in reply or ():
-                entries += [(i, f) for i, f in items if f]
             if entries:
                 moved += await self._fan_out(tenant, entries)
         return moved
@@ -247,7 +259,9 @@ class Worker:
     async def claim_once(self) -> int:
         """Start delivering every due lane this worker has room for; returns how many."""
         started = 0
-        for tenant in self._tenants:
+        if self._settings.webhook_concurrency <= len(self._inflight):
+            return 0
+        for tenant in await self.queue.with_due(self._tenants, int(time.time() * 1000)):
             room = self._settings.webhook_concurrency - len(self._inflight)
             if room <= 0:
                 break
