@@ -83,6 +83,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             {"name": "orders", "description": "A tenant's orders: current state and timeline."},
             {"name": "mappings", "description": "A tenant's own native codes."},
             {"name": "webhooks", "description": "Signed deliveries of changes to a shop."},
+            {"name": "fbo", "description": "Kak2c FBO shipment deadlines and warnings."},
             {"name": "operations", "description": "Health, readiness, metrics."},
         ],
     )

@@ -21,10 +21,14 @@ Key = tuple[str, str]  # (msgctxt, msgid)
 SCRIPTS = {"ru": re.compile("[\u0401\u0410-\u044f\u0451]"), "el": re.compile("[\u0370-\u03ff]")}
 
 
+# Texts that are not in a mapping table but are translated the same way.
+FBO_MESSAGES = Path(__file__).resolve().parent / "fbo" / "messages.toml"
+
+
 def expected_messages(mappings_dir: Path) -> dict[Key, str]:
-    """Every (context, msgid) the tables need, with the file that needs it."""
+    """Every (context, msgid) the tables (and the FBO texts) need, with the file that needs it."""
     found: dict[Key, str] = {}
-    for path in sorted(mappings_dir.glob("*.toml")):
+    for path in [*sorted(mappings_dir.glob("*.toml")), FBO_MESSAGES]:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
         for _, _, (context, msgid), _ in iter_messages(data):
             found.setdefault((context, msgid), path.name)
@@ -52,6 +56,11 @@ def seed_wording(mappings_dir: Path) -> Iterator[tuple[str, Key, str, str]]:
                                 r[f"{field}_original"],
                                 f"{path.name}: {table}.{name}.{field}_original",
                             )
+
+
+def _has_words(text: str) -> bool:
+    """Whether `text` has letters outside its {placeholders}."""
+    return any(c.isalpha() for c in re.sub(r"\{[^}]*\}", "", text))
 
 
 def _read(path: Path, lang: str | None = None) -> Catalog:
@@ -108,6 +117,8 @@ def check_catalogs(mappings_dir: Path, locales_dir: Path) -> list[str]:
                 problems.append(f"{label}: empty msgstr")
             elif fuzzy:
                 problems.append(f"{label}: marked fuzzy")
+            elif not _has_words(string):
+                continue  # only placeholders and punctuation: nothing to write in a script
             elif lang in SCRIPTS and not SCRIPTS[lang].search(string):
                 problems.append(f"{label}: {string!r} is not written in {lang}")
             elif lang == "fr" and string.strip().casefold() == msgid.strip().casefold():

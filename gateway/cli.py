@@ -58,6 +58,35 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _fbo_schedule(args: argparse.Namespace, settings: Settings) -> int:
+    """Print the FBO timetable of a shipment day as a table."""
+    from datetime import UTC, date, datetime, timedelta
+
+    from gateway.fbo.checks import check_zone
+    from gateway.fbo.table import schedule_table
+    from gateway.i18n import choose_language
+    from gateway.runtime import Runtime
+
+    try:
+        shipment = date.fromisoformat(args.date)
+    except ValueError:
+        print(f"error: {args.date!r} is not a date (YYYY-MM-DD)", file=sys.stderr)
+        return 2
+    runtime = Runtime.load(settings)
+    lang = choose_language(args.lang, None)
+    schedule = runtime.timetable.compute(
+        shipment,
+        zone=check_zone(args.timezone),
+        mode=args.mode,
+        units=args.units,
+        flags=args.flag or (),
+        now=datetime.now(UTC),
+        lead=timedelta(hours=3),
+    )
+    print(schedule_table(runtime.fbo.schedule(schedule, lang)))
+    return 0
+
+
 def _check_mappings(_: argparse.Namespace, settings: Settings) -> int:
     from gateway.catalog_check import check_catalogs
     from gateway.i18n import load_catalogs
@@ -229,6 +258,29 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--lenient", action="store_true", help="unknown code → canonical 'unknown'")
     tr.set_defaults(run=_translate)
     _add_tenant_verbs(verbs)
+    fbo = verbs.add_parser("fbo", help="Kak2c FBO shipment deadlines")
+    fbo_verbs = fbo.add_subparsers(dest="fbo_action", required=True, metavar="ACTION")
+    sched = fbo_verbs.add_parser("schedule", help="print the timetable of a shipment day")
+    sched.add_argument("date", help="shipment day, YYYY-MM-DD")
+    sched.add_argument("--units", type=int, default=0, help="units in the order")
+    sched.add_argument("--lang", default="en", help="ru, en, fr or el (default en)")
+    sched.add_argument("--timezone", default="Europe/Moscow", help="IANA zone of the warehouse")
+    sched.add_argument(
+        "--mode", choices=["calendar", "business"], default="calendar", help="how days count"
+    )
+    sched.add_argument(
+        "--flag",
+        action="append",
+        choices=[
+            "oversized",
+            "fragile",
+            "special_assembly",
+            "special_packing",
+            "delivery_by_kak2c",
+        ],
+        help="special goods or delivery by Kak2c (repeatable)",
+    )
+    sched.set_defaults(run=_fbo_schedule)
     return parser
 
 

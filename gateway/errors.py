@@ -222,3 +222,12 @@ class InvalidFilter(GatewayError):
     status = 422
     slug = "invalid-filter"
     title = "Invalid webhook filter"
+
+
+class InvalidInput(GatewayError):
+    """A field whose value is well-formed but not acceptable (a date in the past, a time zone
+    that does not exist, a flag the gateway does not know)."""
+
+    status = 422
+    slug = "invalid-input"
+    title = "Invalid input"

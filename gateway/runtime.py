@@ -10,6 +10,8 @@ from typing import Any
 import orjson
 
 from gateway.canonical import Code
+from gateway.fbo.render import FboRenderer
+from gateway.fbo.timetable import Timetable
 from gateway.i18n import Catalogs, load_catalogs
 from gateway.render import Renderer
 from gateway.settings import Settings
@@ -41,11 +43,15 @@ class Runtime:
     tables: Tables
     catalogs: Catalogs
     renderer: Renderer = field(init=False)
+    timetable: Timetable = field(init=False)
+    fbo: FboRenderer = field(init=False)
     _translations: dict[tuple[Any, ...], Rendered] = field(default_factory=dict, init=False)
     _documents: dict[tuple[Any, ...], Rendered] = field(default_factory=dict, init=False)
 
     def __post_init__(self) -> None:
         self.renderer = Renderer(self.tables, self.catalogs)
+        self.timetable = Timetable.load()  # the FBO timetable and production calendar
+        self.fbo = FboRenderer(self.catalogs)
 
     @classmethod
     def load(cls, settings: Settings) -> Runtime:

@@ -19,6 +19,7 @@ from gateway.recording import Recorder
 from gateway.runtime import Runtime
 from gateway.settings import Settings
 from gateway.storage import open_redis
+from gateway.storage.fbo import ShipmentStore
 from gateway.storage.orders import OrderStore
 from gateway.storage.tenants import TenantStore
 from webhooks.endpoints import EndpointStore
@@ -38,6 +39,7 @@ class Services:
     endpoints: EndpointStore
     deliveries: DeliveryQueue
     sender: Sender
+    shipments: ShipmentStore
     _verified: dict[tuple[str, str], tuple[str, float]] = field(default_factory=dict)
 
     async def verify(self, value: str, kind: str) -> str | None:
@@ -80,6 +82,7 @@ async def open_services(
             endpoints=EndpointStore(client, settings.redis_prefix),
             deliveries=DeliveryQueue(client, settings.redis_prefix, settings.history_days),
             sender=await sender.open(),
+            shipments=ShipmentStore(client, settings.redis_prefix, settings.history_days),
         )
         try:
             yield services

@@ -8,10 +8,12 @@ changes (`endpoint.disabled`, the FBO warnings) carry their data as one JSON fie
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 import orjson
 
+from gateway.fbo.render import FboRenderer
 from gateway.render import Renderer
 
 Json = dict[str, Any]
@@ -31,6 +33,11 @@ def event_data(fields: Mapping[str, str], renderer: Renderer, lang: str) -> Json
     """The `data` of an event, localized."""
     if fields["type"] != "order.status_changed":
         data: Json = orjson.loads(fields.get("data") or "{}")
+        if fields["type"].startswith("fbo.deadline_"):
+            fbo = FboRenderer(renderer.catalogs)
+            deadline = datetime.fromisoformat(data["deadline"])
+            data["label"] = fbo.text("steps", data["step"], lang)
+            data["message"] = fbo.sentence(data["step"], deadline, lang)
         return data
     previous = fields.get("previous")
     return {

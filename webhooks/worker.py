@@ -32,9 +32,12 @@ from typing import Any, Literal, cast
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
+from gateway.fbo.timetable import Timetable
+from gateway.fbo.watch import note_change, raise_due
 from gateway.observability import Metrics
 from gateway.render import Renderer
 from gateway.settings import Settings
+from gateway.storage.fbo import ShipmentStore
 from gateway.storage.keys import TenantKeys, tenants
 from webhooks.endpoints import Endpoint, EndpointStore
 from webhooks.operations import disable_endpoint
@@ -50,6 +53,7 @@ POLL_S = 0.02  # idle wait between polls of the feeds and the due lanes
 TENANTS_EVERY_S = 1.0  # how often the tenant list (and their consumer groups) is refreshed
 ENDPOINTS_FOR_S = 1.0  # how long a worker trusts its copy of a tenant's endpoints
 RECLAIM_EVERY_S = 5.0
+FBO_EVERY_S = 1.0  # how often FBO deadlines are looked at
 RECLAIM_IDLE_MS = 30_000  # a feed entry read but not fanned out for this long is taken over
 READ_COUNT = 500
 LEASE_MARGIN_MS = 10_000
@@ -86,6 +90,8 @@ class Worker:
         self.name = settings.worker_id or worker_name()
         self.queue = DeliveryQueue(client, settings.redis_prefix, settings.history_days)
         self.endpoints = EndpointStore(client, settings.redis_prefix)
+        self.shipments = ShipmentStore(client, settings.redis_prefix, settings.history_days)
+        self.timetable = Timetable.load()
         self.sender = Sender(
             allow_private=settings.allow_private_webhooks,
             connect_timeout_s=settings.webhook_connect_timeout_s,
@@ -145,12 +151,15 @@ class Worker:
     # ------------------------------------------------------------------ fan-out
 
     async def _fanout_loop(self, stop: asyncio.Event) -> None:
-        checked = reclaimed = 0.0
+        checked = reclaimed = deadlines = 0.0
         while not stop.is_set():
             now = time.monotonic()
             if now - checked >= TENANTS_EVERY_S:
                 checked = now
                 await self._guarded(stop, self._refresh_tenants)
+            if now - deadlines >= FBO_EVERY_S:
+                deadlines = now
+                await self._guarded(stop, self.raise_fbo_warnings)
             reclaim = now - reclaimed >= RECLAIM_EVERY_S
             if reclaim:
                 reclaimed = now
@@ -218,12 +227,21 @@ class Worker:
                 moved += await self._fan_out(tenant, entries)
         return moved
 
+    async def raise_fbo_warnings(self) -> int:
+        """Put every FBO deadline warning that is due into its tenant's feed (once each)."""
+        raised = 0
+        for tenant in self._tenants:
+            raised += await raise_due(self.shipments, self.timetable, tenant)
+        return raised
+
     async def _fan_out(self, tenant: str, entries: list[tuple[str, Fields]]) -> int:
         endpoints = [e for e in (await self._endpoints(tenant, fresh=True)).values() if e.enabled]
         now_ms = int(time.time() * 1000)
         chunk: list[tuple[str, str, str]] = []
         acked: list[str] = []
         for feed_id, fields in entries:
+            if fields.get("platform") == "kak2c":
+                await note_change(self.shipments, tenant, fields)
             order = order_of(fields)
             lane = order_lane(*order) if order else OPS_LANE
             current = current_of(fields)

@@ -2,7 +2,17 @@
 
 from fastapi import APIRouter
 
-from gateway.api import events, ingest, mappings, ops, orders, translate, vocabulary, webhooks
+from gateway.api import (
+    events,
+    fbo,
+    ingest,
+    mappings,
+    ops,
+    orders,
+    translate,
+    vocabulary,
+    webhooks,
+)
 
 api_router = APIRouter()
 # Routes are matched in this order (FastAPI tries them one by one): the busiest first.
@@ -13,4 +23,5 @@ api_router.include_router(ingest.router)
 api_router.include_router(webhooks.router)  # before orders: /v1/orders/{p}/{id}/deliveries
 api_router.include_router(orders.router)
 api_router.include_router(mappings.router)
+api_router.include_router(fbo.router)
 api_router.include_router(ops.router)

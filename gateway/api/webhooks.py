@@ -312,7 +312,7 @@ def _cursor(cursor: str | None) -> str | None:
 @router.post(
     "/v1/webhooks/{endpoint_id}/replay",
     response_model=ReplayOut,
-    responses=responses(400, 401, 404, 415, 422, 503),
+    responses=responses(400, 401, 404, 413, 415, 422, 503),
 )
 async def replay(
     endpoint_id: EndpointId,

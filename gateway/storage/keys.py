@@ -99,6 +99,25 @@ class TenantKeys:
         """List: the change-feed ids of the order's changes (for replay by order)."""
         return f"{self.base}:changes:{platform}:{order_id}"
 
+    @property
+    def fbo_shipments(self) -> str:
+        """Sorted set: FBO shipment ids by registration time (ms)."""
+        return f"{self.base}:fbo"
+
+    @property
+    def fbo_orders(self) -> str:
+        """Hash: Kak2c order id → its FBO shipment id."""
+        return f"{self.base}:fbo:orders"
+
+    @property
+    def fbo_due(self) -> str:
+        """Sorted set: shipment SEP step SEP warning kind → when to check it (ms)."""
+        return f"{self.base}:fbo:due"
+
+    def fbo_shipment(self, shipment_id: str) -> str:
+        """Hash: doc (the registration as JSON), done:<step> (ISO time), warned:<step>:<kind>."""
+        return f"{self.base}:fbo:s:{shipment_id}"
+
     def order(self, platform: str, order_id: str) -> str:
         """Hash: rev, doc (the order state as JSON)."""
         return f"{self.base}:order:{platform}:{order_id}"

@@ -1,4 +1,5 @@
-"""Babel extraction method for mappings/*.toml, so `pybabel extract` sees every table label.
+"""Babel extraction method for mappings/*.toml (and gateway/fbo/messages.toml), so `pybabel
+extract` sees every table label.
 
 Registered as the `mapping_labels` extractor (entry point `babel.extractors`, used by the
 `[tool.babel]` mapping in pyproject.toml). Each label and description becomes a `pgettext`
@@ -42,8 +43,24 @@ def _row_messages(
         yield 0, "pgettext", (context, row[field]), comments
 
 
+# gateway/fbo/messages.toml table → gettext context
+FBO_CONTEXTS = {
+    "steps": "fbo.step",
+    "deadlines": "fbo.deadline",
+    "weekdays": "fbo.weekday",
+    "actors": "fbo.actor",
+    "statuses": "fbo.status",
+    "warnings": "fbo.warning",
+}
+
+
 def iter_messages(data: Mapping[str, Any]) -> Iterator[Message]:
-    """Every (context, msgid) of one parsed mapping file, in file order."""
+    """Every (context, msgid) of one parsed mapping file (or the FBO texts), in file order."""
+    if data.get("fbo"):
+        for table, context in FBO_CONTEXTS.items():
+            for key, row in data.get(table, {}).items():
+                yield 0, "pgettext", (context, row["label"]), [f"fbo {table} {key}"]
+        return
     platform = data.get("platform")
     if platform is None:
         for table, context in CANONICAL_CONTEXTS.items():

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -31,6 +32,7 @@ MAPPING = {"canonical": "on_hold", "labels": LABELS}
 THEIR_MAPPING = {"canonical": "packing", "labels": {"ru": "r", "en": "e", "fr": "f", "el": "l"}}
 CSCART_ORDER = b'{"order_id": "1207", "status": "C", "updated_at": "1715700000"}'
 
+IN_TWO_WEEKS = (datetime.now(UTC).date() + timedelta(days=14)).isoformat()
 # (method, literal path, JSON body or raw bytes, what another tenant's key gets)
 ROUTES: list[tuple[str, str, Any, str]] = [
     ("POST", "/v1/events", event("1207", "C", at(600), event_id="late-comer"), "own"),
@@ -54,9 +56,15 @@ ROUTES: list[tuple[str, str, Any, str]] = [
     ("GET", "/v1/webhooks/{ep}/deliveries", None, "404"),
     ("POST", "/v1/webhooks/{ep}/replay", {"platform": "cscart", "order_id": "1207"}, "404"),
     ("GET", "/v1/orders/cscart/1207/deliveries", None, "own"),
+    ("POST", "/v1/fbo/shipments", {"order_id": "theirs", "shipment_date": IN_TWO_WEEKS}, "own"),
+    ("GET", "/v1/fbo/shipments", None, "own"),
+    ("GET", "/v1/fbo/shipments/{fbo}", None, "404"),
+    ("POST", "/v1/fbo/shipments/{fbo}/steps/labels", None, "404"),
+    ("DELETE", "/v1/fbo/shipments/{fbo}", None, "404"),
 ]
-# `{ep}` in a path is the owner's webhook endpoint (its id is random; the owner fixture sets it)
-OWNER_ENDPOINT: dict[str, str] = {}
+# `{ep}` and `{fbo}` in a path are the owner's webhook endpoint and FBO shipment (their ids are
+# random; the owner fixture sets them)
+OWNER: dict[str, str] = {}
 IDS = [f"{method} {path}" for method, path, _, _ in ROUTES]
 
 
@@ -68,7 +76,11 @@ def owner(client: TestClient, tenant: Tenant) -> Tenant:
     hook = {"url": "http://127.0.0.1:9/owner", "description": SECRET}
     response = client.post("/v1/webhooks", json=hook, headers=tenant.headers)
     assert response.status_code == 201, response.text
-    OWNER_ENDPOINT["ep"] = response.json()["id"]
+    OWNER["ep"] = response.json()["id"]
+    shipment = {"order_id": SECRET, "shipment_date": IN_TWO_WEEKS}
+    response = client.post("/v1/fbo/shipments", json=shipment, headers=tenant.headers)
+    assert response.status_code == 201, response.text
+    OWNER["fbo"] = response.json()["id"]
     for body in (
         event("1207", "A", at(0), event_id=SECRET),
         event("1207", "P", at(60)),
@@ -88,12 +100,14 @@ def snapshot(client: TestClient, tenant: Tenant) -> Json:
             "/v1/mappings",
             "/v1/unmapped",
             "/v1/webhooks",
+            "/v1/fbo/shipments",
         )
     }
 
 
 def call(client: TestClient, method: str, path: str, body: Any, headers: dict[str, str]) -> Any:
-    path = path.replace("{ep}", OWNER_ENDPOINT.get("ep", "{ep}"))
+    for name, value in OWNER.items():
+        path = path.replace(f"{{{name}}}", value)
     if isinstance(body, bytes):
         headers = {**headers, "content-type": "application/json"}
         return client.request(method, path, content=body, headers=headers)
@@ -151,7 +165,7 @@ def test_a_tenant_route_without_a_valid_key_is_401_and_changes_nothing(
     )
     problem = assert_problem(response, 401)
     assert problem["type"] == "/problems/unauthorized"
-    assert problem["instance"] == path.replace("{ep}", OWNER_ENDPOINT["ep"])
+    assert problem["instance"] == path.replace("{ep}", OWNER["ep"]).replace("{fbo}", OWNER["fbo"])
     assert response.headers["www-authenticate"] == 'Bearer realm="gateway"'
     assert SECRET not in response.text
     assert snapshot(client, owner) == before
