@@ -10,7 +10,9 @@ import socket
 import subprocess
 import sys
 import time
+from datetime import date, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -46,6 +48,39 @@ def test_translate_unknown_code_fails_clearly(capsys: pytest.CaptureFixture[str]
     assert main(["translate", "cscart", "Q"]) == 2
     assert "'Q' is not a cscart status" in capsys.readouterr().err
     assert main(["translate", "cscart", "Q", "--lenient"]) == 0
+
+
+def _next_friday() -> date:
+    start = datetime.now(ZoneInfo("Europe/Moscow")).date() + timedelta(days=7)
+    return start + timedelta(days=(4 - start.weekday()) % 7)
+
+
+def test_fbo_schedule_prints_a_localized_table(capsys: pytest.CaptureFixture[str]) -> None:
+    friday = _next_friday()
+    args = ["fbo", "schedule", friday.isoformat(), "--units", "1200", "--lang", "ru"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    thursday = friday - timedelta(days=1)
+    assert f"{thursday} 14:00" in out
+    assert "до 14:00 четверга" in out
+    assert "Свыше 1000 единиц" in out  # the individual-agreement warning
+    assert f"{friday} 09:30" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["2026-02-30"], "not a date"),
+        (["2020-01-10"], "before today"),
+        (["NEXT", "--timezone", "Mars/Olympus"], "not an IANA time zone"),
+    ],
+)
+def test_fbo_schedule_refuses_bad_input(
+    capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
+    args = [_next_friday().isoformat() if a == "NEXT" else a for a in args]
+    assert main(["fbo", "schedule", *args]) == 2
+    assert message in capsys.readouterr().err
 
 
 def test_check_mappings_passes_on_the_committed_tables(capsys: pytest.CaptureFixture[str]) -> None:
