@@ -54,6 +54,12 @@ class Settings(BaseSettings):
         "data_dir.",
     )
     redis_cluster: bool = Field(False, description="redis_url names a Redis Cluster node.")
+    redis_max_connections: int = Field(
+        512,
+        ge=4,
+        le=100_000,
+        description="Connections each process may open to Redis; past it calls wait their turn.",
+    )
     redis_prefix: str = Field(
         "gw", pattern=r"^[A-Za-z0-9_.-]{1,32}$", description="First part of every Redis key."
     )

@@ -175,12 +175,18 @@ class EndpointStore:
         return endpoint
 
     async def delete(self, tenant: str, endpoint_id: str) -> bool:
+        """Remove the endpoint (its lanes are the queue's to drop; see `forget`)."""
+        return bool(await self._r.hdel(self.keys(tenant).webhooks, endpoint_id))
+
+    async def forget(self, tenant: str, endpoint_id: str) -> None:
+        """Remove what is left of a deleted endpoint once its lanes are gone: its failure
+        streak and its delivery log (an attempt finishing meanwhile finds its lane gone and
+        records nothing)."""
         k = self.keys(tenant)
         async with self._r.pipeline(transaction=True) as pipe:
-            pipe.hdel(k.webhooks, endpoint_id)
             pipe.hdel(k.webhook_failing, endpoint_id)
-            removed, _ = await pipe.execute()
-        return bool(removed)
+            pipe.delete(k.webhook_log(endpoint_id))
+            await pipe.execute()
 
 
 def rotated(endpoint: Endpoint, overlap_s: float, at: datetime) -> tuple[Endpoint, str]:

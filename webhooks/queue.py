@@ -14,7 +14,7 @@ Lua scripts over one tenant's keys (one Redis Cluster slot).
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib.resources import files
 from typing import Any, Literal, cast
@@ -29,7 +29,7 @@ OPS_LANE = "ops"
 Json = dict[str, Any]
 
 
-def _script(name: str) -> str:
+def script(name: str) -> str:
     return (files("webhooks") / "lua" / name).read_text(encoding="utf-8")
 
 
@@ -59,9 +59,9 @@ class DeliveryQueue:
         self._r = client
         self._prefix = prefix
         self.history_ms = int(history_days * 86_400_000)
-        self._fanout = client.register_script(_script("fanout.lua"))
-        self._claim = client.register_script(_script("claim.lua"))
-        self._finish = client.register_script(_script("finish.lua"))
+        self._fanout = client.register_script(script("fanout.lua"))
+        self._claim = client.register_script(script("claim.lua"))
+        self._finish = client.register_script(script("finish.lua"))
 
     def keys(self, tenant: str) -> TenantKeys:
         return TenantKeys(self._prefix, tenant)
@@ -98,12 +98,27 @@ class DeliveryQueue:
             replies = await pipe.execute()
         return [tenant for tenant, due in zip(tenants, replies, strict=True) if due]
 
-    async def claim(self, tenant: str, now_ms: int, lease_ms: int, most: int) -> list[str]:
-        """Due lanes of `tenant`, leased to the caller until `now_ms + lease_ms`."""
+    async def claim(
+        self,
+        tenant: str,
+        now_ms: int,
+        lease_ms: int,
+        most: int,
+        *,
+        room: int = 1_000_000,
+        rooms: Mapping[str, int] | None = None,
+        later_ms: int = 200,
+    ) -> list[str]:
+        """Due lanes of `tenant`, leased to the caller until `now_ms + lease_ms`: at most `most`
+        in all and `room` per endpoint (`rooms` for the endpoints that already have some in
+        flight); lanes of a full endpoint are looked at again `later_ms` from now."""
         if most <= 0:
             return []
         k = self.keys(tenant)
-        found = await self._claim(keys=[k.webhook_due], args=[now_ms, now_ms + lease_ms, most])
+        args: list[str | int] = [now_ms, now_ms + lease_ms, most, room, now_ms + later_ms]
+        for endpoint, left in (rooms or {}).items():
+            args += [endpoint, left]
+        found = await self._claim(keys=[k.webhook_due], args=args)
         return cast(list[str], found)
 
     async def release(self, tenant: str, member: str, due_ms: int) -> None:

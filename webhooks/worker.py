@@ -42,7 +42,15 @@ from gateway.storage.keys import TenantKeys, tenants
 from webhooks.endpoints import Endpoint, EndpointStore
 from webhooks.operations import disable_endpoint
 from webhooks.payloads import current_of, event_body, message_id, order_of
-from webhooks.queue import GROUP, OPS_LANE, DeliveryQueue, Head, order_lane, split_lane
+from webhooks.queue import (
+    GROUP,
+    OPS_LANE,
+    DeliveryQueue,
+    Head,
+    order_lane,
+    script,
+    split_lane,
+)
 from webhooks.schedule import RetryPolicy, classify, next_delay
 from webhooks.sender import Attempt, Sender
 from webhooks.signing import headers as signed_headers
@@ -52,13 +60,20 @@ log = logging.getLogger("gateway.webhooks")
 POLL_S = 0.02  # idle wait between polls of the feeds and the due lanes
 TENANTS_EVERY_S = 1.0  # how often the tenant list (and their consumer groups) is refreshed
 ENDPOINTS_FOR_S = 1.0  # how long a worker trusts its copy of a tenant's endpoints
-RECLAIM_EVERY_S = 5.0
 FBO_EVERY_S = 1.0  # how often FBO deadlines are looked at
-RECLAIM_IDLE_MS = 30_000  # a feed entry read but not fanned out for this long is taken over
+FANOUT_LEASE_MS = 10_000  # a fan-out owner that stops renewing for this long is replaced
 READ_COUNT = 500
 LEASE_MARGIN_MS = 10_000
 BUSY_RETRY_MS = 200  # a lane of an endpoint at its in-flight cap is looked at again after this
 Fields = Mapping[str, str]
+
+
+def _entries(reply: Any) -> list[tuple[str, Fields]]:
+    """The entries of an XREADGROUP reply ([[stream, entries]]) or an XAUTOCLAIM one."""
+    # An entry trimmed from the feed meanwhile has no fields; it is acknowledged all the same.
+    if reply and isinstance(reply[0], str):  # XAUTOCLAIM: [cursor, entries, deleted]
+        return [(i, f or {}) for i, f in reply[1]]
+    return [(i, f or {}) for _, items in reply or () for i, f in items]
 
 
 def iso_ms(ms: int) -> str:
@@ -111,6 +126,8 @@ class Worker:
         self._busy: dict[tuple[str, str], int] = {}
         self._inflight: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
+        self._taking_over: set[str] = set()
+        self._lock = client.register_script(script("lock.lua"))
 
     def keys(self, tenant: str) -> TenantKeys:
         return TenantKeys(self._settings.redis_prefix, tenant)
@@ -127,6 +144,7 @@ class Worker:
                 await asyncio.wait(self._inflight, timeout=2.0)
             for task in self._inflight:
                 task.cancel()  # its lease runs out and another worker sends it again
+            await self._release_leases()
             await self.sender.close()
 
     async def _pause(self, stop: asyncio.Event, seconds: float) -> None:
@@ -151,7 +169,7 @@ class Worker:
     # ------------------------------------------------------------------ fan-out
 
     async def _fanout_loop(self, stop: asyncio.Event) -> None:
-        checked = reclaimed = deadlines = 0.0
+        checked = deadlines = 0.0
         while not stop.is_set():
             now = time.monotonic()
             if now - checked >= TENANTS_EVERY_S:
@@ -160,10 +178,7 @@ class Worker:
             if now - deadlines >= FBO_EVERY_S:
                 deadlines = now
                 await self._guarded(stop, self.raise_fbo_warnings)
-            reclaim = now - reclaimed >= RECLAIM_EVERY_S
-            if reclaim:
-                reclaimed = now
-            moved = await self._guarded(stop, partial(self.fan_out_once, reclaim=reclaim))
+            moved = await self._guarded(stop, self.fan_out_once)
             if moved:
                 self._wake.set()
             else:
@@ -185,11 +200,14 @@ class Worker:
                 raise
         self._grouped.add(tenant)
 
-    async def fan_out_once(self, *, reclaim: bool = False) -> int:
-        """Queue every new feed entry of every tenant; returns how many entries moved.
+    async def fan_out_once(self) -> int:
+        """Queue the new feed entries of every tenant whose fan-out this worker owns; returns
+        how many entries moved.
 
-        One pipeline reads every tenant's feed (and, with `reclaim`, takes over entries another
-        worker read but never fanned out), so a poll costs one round trip however many tenants.
+        One worker at a time fans a tenant's feed out (a lease), so an order's changes are
+        queued in feed order. Entries read but not queued (a failed step, a dead owner) are
+        queued before anything newer: the owner first re-reads its own pending entries, and a
+        new owner first takes over everything the previous one left pending.
         """
         if not self._tenants:
             await self._refresh_tenants()
@@ -198,34 +216,61 @@ class Worker:
             return 0
         async with self._r.pipeline(transaction=False) as pipe:
             for tenant in tenants:
+                await self._lock(
+                    keys=[self.keys(tenant).fanout_lock],
+                    args=[self.name, FANOUT_LEASE_MS, ""],
+                    client=pipe,
+                )
+            leases: list[Any] = await pipe.execute()
+        owned: list[str] = []
+        for tenant, lease in zip(tenants, leases, strict=True):
+            if lease == 2:  # just became the owner: take over what the last one left
+                self._taking_over.add(tenant)
+            if lease:
+                owned.append(tenant)
+        if not owned:
+            return 0
+        async with self._r.pipeline(transaction=False) as pipe:
+            for tenant in owned:
                 stream = self.keys(tenant).changes
-                if reclaim:
-                    pipe.xautoclaim(
-                        stream, GROUP, self.name, RECLAIM_IDLE_MS, "0-0", count=READ_COUNT
-                    )
+                if tenant in self._taking_over:
+                    pipe.xautoclaim(stream, GROUP, self.name, 0, "0-0", count=READ_COUNT)
+                pipe.xreadgroup(GROUP, self.name, {stream: "0"}, count=READ_COUNT)
                 pipe.xreadgroup(GROUP, self.name, {stream: ">"}, count=READ_COUNT)
             replies: list[Any] = await pipe.execute(raise_on_error=False)
-        per_tenant = 2 if reclaim else 1
         moved = 0
-        for n, tenant in enumerate(tenants):
-            entries: list[tuple[str, Fields]] = []
-            missing = False
-            for reply in replies[n * per_tenant : (n + 1) * per_tenant]:
-                if isinstance(reply, ResponseError) and "NOGROUP" in str(reply):
-                    missing = True
-                elif isinstance(reply, Exception):
-                    raise reply
-                elif reply and isinstance(reply[0], str):  # XAUTOCLAIM: [cursor, entries, ...]
-                    entries += [(i, f) for i, f in reply[1] if f]
-                else:  # XREADGROUP: [[stream, entries]]
-                    for _, items in reply or ():
-                        entries += [(i, f) for i, f in items if f]
-            if missing:  # the feed was deleted (or never had a group): start it again
-                self._grouped.discard(tenant)
+        at = 0
+        for tenant in owned:
+            taking_over = tenant in self._taking_over
+            mine = replies[at : at + (3 if taking_over else 2)]
+            at += len(mine)
+            if any(isinstance(r, ResponseError) and "NOGROUP" in str(r) for r in mine):
+                self._grouped.discard(tenant)  # the feed was deleted, or never had a group
                 await self._ensure_group(tenant)
+                continue
+            for reply in mine:
+                if isinstance(reply, Exception):
+                    raise reply
+            if taking_over:
+                if mine[0][0] == "0-0":  # nothing more left pending by another worker
+                    self._taking_over.discard(tenant)
+                mine = mine[1:]
+            pending, new = (_entries(reply) for reply in mine)
+            # What this worker read before goes first; newer entries wait (they stay pending
+            # for this worker and come back with the next read of its own entries).
+            entries = pending
+            if len(pending) < READ_COUNT and tenant not in self._taking_over:
+                entries = pending + [e for e in new if e[0] not in {i for i, _ in pending}]
             if entries:
                 moved += await self._fan_out(tenant, entries)
         return moved
+
+    async def _release_leases(self) -> None:
+        for tenant in self._tenants:
+            with contextlib.suppress(RedisError):
+                await self._lock(
+                    keys=[self.keys(tenant).fanout_lock], args=[self.name, 0, "release"]
+                )
 
     async def raise_fbo_warnings(self) -> int:
         """Put every FBO deadline warning that is due into its tenant's feed (once each)."""
@@ -240,6 +285,9 @@ class Worker:
         chunk: list[tuple[str, str, str]] = []
         acked: list[str] = []
         for feed_id, fields in entries:
+            if not fields:
+                acked.append(feed_id)
+                continue
             if fields.get("platform") == "kak2c":
                 await note_change(self.shipments, tenant, fields)
             order = order_of(fields)
@@ -280,19 +328,37 @@ class Worker:
         if self._settings.webhook_concurrency <= len(self._inflight):
             return 0
         for tenant in await self.queue.with_due(self._tenants, int(time.time() * 1000)):
-            room = self._settings.webhook_concurrency - len(self._inflight)
-            if room <= 0:
+            free = self._settings.webhook_concurrency - len(self._inflight)
+            if free <= 0:
                 break
-            now_ms = int(time.time() * 1000)
-            for member in await self.queue.claim(tenant, now_ms, self._lease_ms, room):
+            rooms = {
+                endpoint: self._per_endpoint - busy
+                for (owner, endpoint), busy in self._busy.items()
+                if owner == tenant
+            }
+            members = await self.queue.claim(
+                tenant,
+                int(time.time() * 1000),
+                self._lease_ms,
+                free,
+                room=self._per_endpoint,
+                rooms=rooms,
+                later_ms=BUSY_RETRY_MS,
+            )
+            for member in members:
+                busy_key = (tenant, split_lane(member)[0])
+                self._busy[busy_key] = self._busy.get(busy_key, 0) + 1
                 task = asyncio.create_task(self._deliver_guarded(tenant, member))
                 self._inflight.add(task)
-                task.add_done_callback(self._done)
+                task.add_done_callback(partial(self._done, busy_key))
                 started += 1
         return started
 
-    def _done(self, task: asyncio.Task[None]) -> None:
+    def _done(self, busy_key: tuple[str, str], task: asyncio.Task[None]) -> None:
         self._inflight.discard(task)
+        self._busy[busy_key] -= 1
+        if not self._busy[busy_key]:
+            del self._busy[busy_key]
         self._wake.set()  # room for another lane
 
     async def _deliver_guarded(self, tenant: str, member: str) -> None:
@@ -313,17 +379,7 @@ class Worker:
             await self.queue.drop_lane(tenant, member)
             self._metrics.deliveries.labels(result="dropped").inc()
             return
-        busy_key = (tenant, endpoint_id)
-        if self._busy.get(busy_key, 0) >= self._per_endpoint:
-            await self.queue.release(tenant, member, int(time.time() * 1000) + BUSY_RETRY_MS)
-            return
-        self._busy[busy_key] = self._busy.get(busy_key, 0) + 1
-        try:
-            await self._attempt(tenant, member, endpoint)
-        finally:
-            self._busy[busy_key] -= 1
-            if not self._busy[busy_key]:
-                del self._busy[busy_key]
+        await self._attempt(tenant, member, endpoint)
 
     async def _attempt(self, tenant: str, member: str, endpoint: Endpoint) -> None:
         head = await self.queue.head(tenant, member)

@@ -153,10 +153,11 @@ async def patch_webhook(
 async def delete_webhook(
     endpoint_id: EndpointId, tenant: TenantDep, services: ServicesDep
 ) -> Response:
-    """Remove the endpoint; deliveries waiting for it are dropped."""
+    """Remove the endpoint; deliveries waiting for it are dropped, its log is deleted."""
     if not await services.endpoints.delete(tenant, endpoint_id):
         raise NotFound(f"no webhook endpoint {endpoint_id!r}", where="id")
     await services.deliveries.drop_endpoint(tenant, endpoint_id)
+    await services.endpoints.forget(tenant, endpoint_id)
     return Response(status_code=204)
 
 

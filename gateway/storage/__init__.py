@@ -7,19 +7,34 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, cast
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.cluster import RedisCluster
 
 from gateway.settings import Settings
 from gateway.storage.embedded import EmbeddedRedis
 
 
-def client_for(url: str, *, cluster: bool = False, **options: Any) -> Redis:
-    """A redis-py asyncio client for `url` (str answers)."""
+def client_for(
+    url: str, *, cluster: bool = False, max_connections: int = 512, **options: Any
+) -> Redis:
+    """A redis-py asyncio client for `url` (str answers).
+
+    The pool blocks when all its connections are busy instead of failing: redis-py's default
+    pool raises past 100 connections, which a worker with hundreds of deliveries in flight
+    reaches at once (and a failed call after a send means that delivery is sent twice).
+    """
     if cluster:
         # RedisCluster speaks the same commands; every multi-key call stays in one slot.
-        return cast(Redis, RedisCluster.from_url(url, decode_responses=True, **options))
-    return Redis.from_url(url, decode_responses=True, **options)
+        return cast(
+            Redis,
+            RedisCluster.from_url(
+                url, decode_responses=True, max_connections=max_connections, **options
+            ),
+        )
+    pool = BlockingConnectionPool.from_url(
+        url, decode_responses=True, max_connections=max_connections, timeout=20, **options
+    )
+    return Redis.from_pool(pool)  # the client owns (and closes) its pool
 
 
 @asynccontextmanager
@@ -33,7 +48,11 @@ async def open_redis(settings: Settings) -> AsyncIterator[Redis]:
     if url is None:
         embedded = EmbeddedRedis(settings.data_dir, settings.embedded_appendfsync)
         url = await asyncio.to_thread(embedded.start)
-    client = client_for(url, cluster=settings.redis_cluster and embedded is None)
+    client = client_for(
+        url,
+        cluster=settings.redis_cluster and embedded is None,
+        max_connections=settings.redis_max_connections,
+    )
     try:
         yield client
     finally:

@@ -68,6 +68,11 @@ class TenantKeys:
         return f"{self.base}:webhooks"
 
     @property
+    def fanout_lock(self) -> str:
+        """String: the worker that fans this tenant's feed out now (a lease)."""
+        return f"{self.base}:wh:fanout"
+
+    @property
     def webhook_due(self) -> str:
         """Sorted set: delivery lane (endpoint SEP lane) → when its head is due (ms); claimed
         lanes are pushed into the future by their lease."""

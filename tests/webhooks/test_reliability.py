@@ -14,12 +14,10 @@ What these tests prove, each against the worker as it runs in production (its ow
 * deleting an endpoint with a backlog stops its deliveries at once, the worker keeps running and
   the tenant's other endpoints keep receiving.
 
-Three tests are expected failures (`xfail(strict=True)`), each naming a defect of the worker that
-it demonstrates: a stuck endpoint's backlog keeps the worker busy claiming and releasing lanes;
-the default concurrency outruns redis-py's connection pool (deliveries stall for a lease and are
-sent twice); and a fan-out step that fails after reading the feed lets an order's newer changes
-overtake the ones it had read. Each turns into a failure ("XPASS(strict)") once fixed, so the
-mark is removed with the fix.
+Three more guard against defects these tests found (and that were fixed): a stuck endpoint's
+backlog must not keep the worker busy claiming and releasing lanes; the default concurrency must
+not outrun the Redis connection pool; and a fan-out step that fails after reading the feed must
+not let an order's newer changes overtake the ones it had read.
 
 Timing settings are small (1 s timeout, retries after about 1 s) so the whole file runs in well
 under a minute and a half (about 45 s).
@@ -49,7 +47,6 @@ import redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from standardwebhooks.webhooks import Webhook
 
-import webhooks.worker as worker_module
 from gateway.runtime import Runtime
 from gateway.settings import Settings
 from gateway.storage import client_for
@@ -548,12 +545,6 @@ def cpu_seconds(pid: int) -> float:
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads CPU time from /proc")
-@pytest.mark.xfail(
-    strict=True,
-    reason="worker.py claims lanes of an endpoint already at its in-flight cap and gives each "
-    "back for BUSY_RETRY_MS (200 ms): a backlog on a stuck endpoint keeps the worker claiming "
-    "and releasing the same lanes as fast as it can",
-)
 def test_a_stuck_endpoints_backlog_does_not_keep_the_worker_busy(
     gateway: Gateway, workers: Workers, shop: Shop
 ) -> None:
@@ -654,14 +645,6 @@ def test_deleting_an_endpoint_with_a_backlog_stops_its_deliveries(
     assert lanes == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="up to GATEWAY_WEBHOOK_CONCURRENCY (default 256) delivery tasks share the worker's "
-    "one redis-py pool, which allows 100 connections (redis-py's default): past it Redis calls "
-    "fail with MaxConnectionsError, the worker takes it for an outage and leaves the lane "
-    "leased for a whole lease (timeout + 10 s); the ones that failed after the send are sent "
-    "again when it runs out",
-)
 def test_the_default_concurrency_delivers_promptly_and_once(
     gateway: Gateway, workers: Workers, shop: Shop
 ) -> None:
@@ -692,12 +675,6 @@ def test_the_default_concurrency_delivers_promptly_and_once(
     assert repeats == 0, f"{repeats} deliveries sent twice without any crash"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="fan_out_once reads only new entries (XREADGROUP '>'): entries a failed fan-out step "
-    "had read stay pending until XAUTOCLAIM takes them after RECLAIM_IDLE_MS (30 s), while the "
-    "order's newer changes are queued meanwhile, so the older ones land behind them",
-)
 def test_a_fan_out_step_that_fails_midway_keeps_each_orders_changes_in_order(
     gateway: Gateway, shop: Shop, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -706,7 +683,6 @@ def test_a_fan_out_step_that_fails_midway_keeps_each_orders_changes_in_order(
     overtake the ones that were read: the order's delivery lane keeps the feed's order. Runs the
     worker's fan-out step in this process, with one injected failure."""
     hook = shop.register(f"http://127.0.0.1:{_free_port()}/hook")
-    monkeypatch.setattr(worker_module, "RECLAIM_IDLE_MS", 0)  # no 30 s wait for the reclaim
     keys = TenantKeys(gateway.settings.redis_prefix, shop.tenant.tenant)
     member = lane(hook["id"], order_lane("cscart", "fan1"))
 
@@ -729,7 +705,7 @@ def test_a_fan_out_step_that_fails_midway_keeps_each_orders_changes_in_order(
                 await worker.fan_out_once()  # read, then failed to queue: the entry is pending
             await asyncio.to_thread(shop.post_events, [event("fan1", "P", at(1))])
             await worker.fan_out_once()  # the next step, as the worker's loop runs it
-            await worker.fan_out_once(reclaim=True)  # and the reclaim, 30 s later in real life
+            await worker.fan_out_once()
             entries = cast(list[tuple[str, Any]], await client.xrange(keys.changes))
             feed = [feed_id for feed_id, _ in entries]
             queued = cast(list[str], await client.lrange(keys.webhook_lane(member), 0, -1))
