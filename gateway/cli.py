@@ -54,7 +54,12 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
             worker = Worker(client, settings, runtime.renderer, Metrics())
             await worker.run(stop)
 
-    asyncio.run(run())
+    try:
+        import uvloop  # the same loop uvicorn runs the API on (uvicorn[standard])
+    except ImportError:  # pragma: no cover - uvloop has no Windows build
+        asyncio.run(run())
+    else:
+        uvloop.run(run())
     return 0
 
 

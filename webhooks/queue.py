@@ -21,7 +21,10 @@ from typing import Any, Literal, cast
 
 import orjson
 from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
+from redis.exceptions import NoScriptError
 
+from gateway.storage.autopipeline import AutoPipeline
 from gateway.storage.keys import SEP, TenantKeys, lane
 
 GROUP = "delivery"
@@ -62,6 +65,8 @@ class DeliveryQueue:
         self._fanout = client.register_script(script("fanout.lua"))
         self._claim = client.register_script(script("claim.lua"))
         self._finish = client.register_script(script("finish.lua"))
+        self._head = client.register_script(script("head.lua"))
+        self._pipe = AutoPipeline(client)
 
     def keys(self, tenant: str) -> TenantKeys:
         return TenantKeys(self._prefix, tenant)
@@ -125,21 +130,30 @@ class DeliveryQueue:
         """Give a claimed lane back, due at `due_ms` (its head untouched)."""
         await self._r.zadd(self.keys(tenant).webhook_due, {member: due_ms}, xx=True)
 
-    async def head(self, tenant: str, member: str) -> Head | None:
-        """The message at the lane's head (None for an empty lane, which is then forgotten)."""
+    async def head(self, tenant: str, member: str) -> tuple[Head, dict[str, str]] | None:
+        """The message at the lane's head and its feed entry's fields ({} when it was trimmed
+        from the feed); None for an empty lane, which is then forgotten."""
         k = self.keys(tenant)
-        async with self._r.pipeline(transaction=False) as pipe:
-            pipe.lindex(k.webhook_lane(member), 0)
-            pipe.hget(k.webhook_heads, member)
-            msg, state = await pipe.execute()
-        if msg is None:
-            await self._r.zrem(k.webhook_due, member)
+        keys = [k.webhook_lane(member), k.webhook_heads, k.changes, k.webhook_due]
+        reply = cast(list[str], await self._run(self._head, keys, [member]))
+        if not reply:
             return None
+        msg, state, flat = reply[0], reply[1], reply[2:]
+        fields = dict(zip(flat[::2], flat[1::2], strict=True))
         if state:
             doc = orjson.loads(state)
             if doc.get("msg") == msg:
-                return Head(msg, doc["attempts"], doc["first_ms"])
-        return Head(msg)
+                return Head(msg, doc["attempts"], doc["first_ms"]), fields
+        return Head(msg), fields
+
+    async def _run(self, script: AsyncScript, keys: list[str], args: list[Any]) -> Any:
+        """EVALSHA through the loop turn's pipeline; the script is loaded if Redis lacks it."""
+        command = ("EVALSHA", script.sha, len(keys), *keys, *args)
+        try:
+            return await self._pipe.execute(*command)
+        except NoScriptError:
+            await self._r.script_load(script.script)
+            return await self._pipe.execute(*command)
 
     async def finish(
         self,
@@ -178,7 +192,7 @@ class DeliveryQueue:
             endpoint,
             int(self.history_ms / 1000),
         ]
-        reply = cast(list[str], await self._finish(keys=keys, args=args))
+        reply = cast(list[str], await self._run(self._finish, keys, args))
         if reply[0] == "stale":
             return False, None
         return True, int(reply[1]) if reply[1] else None

@@ -382,17 +382,16 @@ class Worker:
         await self._attempt(tenant, member, endpoint)
 
     async def _attempt(self, tenant: str, member: str, endpoint: Endpoint) -> None:
-        head = await self.queue.head(tenant, member)
-        if head is None:
+        found = await self.queue.head(tenant, member)
+        if found is None:
             return
+        head, fields = found
         started_ms = int(time.time() * 1000)
         head = Head(head.msg, head.attempts, head.first_ms or started_ms)
-        found = await self._r.xrange(self.keys(tenant).changes, head.msg, head.msg)
-        if not found:  # trimmed: older than the history
+        if not fields:  # trimmed: older than the history
             attempt = Attempt(None, 0.0, error="Expired: the change is older than the history")
             await self._record(tenant, member, endpoint, head, {}, attempt, "failed", started_ms)
             return
-        fields = cast(Fields, found[0][1])
         body = event_body(fields, self._renderer, endpoint.lang)
         now = datetime.now(UTC)
         headers = signed_headers(

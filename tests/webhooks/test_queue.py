@@ -42,7 +42,7 @@ def test_a_claimed_lane_is_not_claimed_again_until_its_lease_ends(settings: Sett
         assert await queue.claim(tenant, NOW + 29_999, 30_000, 10) == []
         # the worker died: after the lease the lane is due again, with the same head
         assert await queue.claim(tenant, NOW + 30_000, 30_000, 10) == [MEMBER]
-        assert await queue.head(tenant, MEMBER) == Head("1-0")
+        assert await queue.head(tenant, MEMBER) == (Head("1-0"), {})  # not in the feed: no fields
 
     run(settings, test)
 
@@ -55,8 +55,9 @@ def test_a_lane_delivers_its_messages_in_order_and_is_forgotten_when_empty(
         seen = []
         for step in range(2):
             [member] = await queue.claim(tenant, NOW + step, 30_000, 10)
-            head = await queue.head(tenant, member)
-            assert head is not None
+            found = await queue.head(tenant, member)
+            assert found is not None
+            head, _ = found
             seen.append(head.msg)
             still, _ = await queue.finish(
                 tenant,
@@ -87,7 +88,7 @@ def test_a_retry_keeps_the_head_and_counts_attempts(settings: Settings) -> None:
         assert failing == NOW
         assert await queue.claim(tenant, NOW + 4_999, 30_000, 10) == []
         assert await queue.claim(tenant, NOW + 5_000, 30_000, 10) == [member]
-        assert await queue.head(tenant, member) == Head("1-0", 1, NOW)
+        assert await queue.head(tenant, member) == (Head("1-0", 1, NOW), {})
         assert await queue.pending(tenant, "ep_a") == 2
 
     run(settings, test)
