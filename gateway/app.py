@@ -84,6 +84,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             {"name": "mappings", "description": "A tenant's own native codes."},
             {"name": "webhooks", "description": "Signed deliveries of changes to a shop."},
             {"name": "fbo", "description": "Kak2c FBO shipment deadlines and warnings."},
+            {"name": "connectors", "description": "Pulling changes from platforms' APIs."},
             {"name": "operations", "description": "Health, readiness, metrics."},
         ],
     )

@@ -38,8 +38,10 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
     import signal
 
     from gateway.observability import Metrics, configure_logging
+    from gateway.recording import Recorder
     from gateway.runtime import Runtime
     from gateway.storage import open_redis
+    from gateway.storage.orders import OrderStore
     from webhooks.worker import Worker
 
     configure_logging(args.log_level, json=settings.log_json)
@@ -51,7 +53,12 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         async with open_redis(settings) as client:
-            worker = Worker(client, settings, runtime.renderer, Metrics())
+            metrics = Metrics()
+            orders = OrderStore(client, settings.redis_prefix, settings.history_days)
+            recorder = Recorder(
+                runtime.tables, client, orders, metrics, remember=settings.remembered_orders
+            )
+            worker = Worker(client, settings, runtime.renderer, metrics, recorder=recorder)
             await worker.run(stop)
 
     try:

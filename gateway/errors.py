@@ -231,3 +231,19 @@ class InvalidInput(GatewayError):
     status = 422
     slug = "invalid-input"
     title = "Invalid input"
+
+
+class SecretKeyMissing(GatewayError):
+    """Connector credentials cannot be stored: the server has no GATEWAY_SECRET_KEY."""
+
+    status = 503
+    slug = "secret-key-missing"
+    title = "Secret key not configured"
+
+
+class ConnectorUnavailable(GatewayError):
+    """The platform's API could not be reached or refused the request (a poll that failed)."""
+
+    status = 502
+    slug = "connector-failed"
+    title = "The platform's API failed"

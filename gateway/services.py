@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
 
+from gateway.connectors.service import Connectors
 from gateway.observability import Metrics
 from gateway.recording import Recorder
 from gateway.runtime import Runtime
@@ -40,6 +41,7 @@ class Services:
     deliveries: DeliveryQueue
     sender: Sender
     shipments: ShipmentStore
+    connectors: Connectors
     _verified: dict[tuple[str, str], tuple[str, float]] = field(default_factory=dict)
 
     async def verify(self, value: str, kind: str) -> str | None:
@@ -70,24 +72,27 @@ async def open_services(
             timeout_s=settings.webhook_timeout_s,
             limit=16,  # the API only sends test deliveries
         )
+        recorder = Recorder(
+            runtime.tables, client, orders, metrics, remember=settings.remembered_orders
+        )
         services = Services(
             settings=settings,
             redis=client,
             orders=orders,
             tenants=TenantStore(client, settings.redis_prefix),
-            recorder=Recorder(
-                runtime.tables, client, orders, metrics, remember=settings.remembered_orders
-            ),
+            recorder=recorder,
             metrics=metrics,
             endpoints=EndpointStore(client, settings.redis_prefix),
             deliveries=DeliveryQueue(client, settings.redis_prefix, settings.history_days),
             sender=await sender.open(),
             shipments=ShipmentStore(client, settings.redis_prefix, settings.history_days),
+            connectors=Connectors(client, settings, recorder),
         )
         try:
             yield services
         finally:
             await sender.close()
+            await services.connectors.close()
 
 
 @asynccontextmanager
@@ -98,7 +103,13 @@ async def running_worker(
     if not enabled:
         yield None
         return
-    worker = Worker(services.redis, services.settings, runtime.renderer, services.metrics)
+    worker = Worker(
+        services.redis,
+        services.settings,
+        runtime.renderer,
+        services.metrics,
+        recorder=services.recorder,
+    )
     stop = asyncio.Event()
     task = asyncio.create_task(worker.run(stop), name="webhook-worker")
     try:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _PACKAGE = Path(__file__).resolve().parent
@@ -134,6 +134,14 @@ class Settings(BaseSettings):
     )
     webhook_rotation_overlap_s: float = Field(
         86_400.0, ge=0, description="How long a rotated-out secret keeps signing beside the new."
+    )
+    secret_key: SecretStr | None = Field(
+        None,
+        description="Encrypts connector credentials at rest (Fernet): a Fernet key, or any long "
+        "random passphrase. Without it, connector credentials are refused.",
+    )
+    connector_interval_s: float = Field(
+        60.0, ge=1, description="Default seconds between two polls of a connector."
     )
     worker_in_process: bool = Field(
         False,

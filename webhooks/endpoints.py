@@ -22,10 +22,14 @@ from gateway.tables import Tables
 from webhooks.signing import new_secret
 
 EventType = Literal[
-    "order.status_changed", "fbo.deadline_at_risk", "fbo.deadline_missed", "endpoint.disabled"
+    "order.status_changed",
+    "fbo.deadline_at_risk",
+    "fbo.deadline_missed",
+    "endpoint.disabled",
+    "connector.paused",
 ]
 EVENT_TYPES: tuple[str, ...] = get_args(EventType)
-OPERATIONAL: frozenset[str] = frozenset({"endpoint.disabled"})
+OPERATIONAL: frozenset[str] = frozenset({"endpoint.disabled", "connector.paused"})
 # What an endpoint gets when its filter names no types: every business event, no operations.
 DEFAULT_TYPES: tuple[str, ...] = tuple(t for t in EVENT_TYPES if t not in OPERATIONAL)
 Json = dict[str, Any]

@@ -32,9 +32,11 @@ from typing import Any, Literal, cast
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
+from gateway.connectors.service import Connectors
 from gateway.fbo.timetable import Timetable
 from gateway.fbo.watch import note_change, raise_due
 from gateway.observability import Metrics
+from gateway.recording import Recorder
 from gateway.render import Renderer
 from gateway.settings import Settings
 from gateway.storage.fbo import ShipmentStore
@@ -96,6 +98,7 @@ class Worker:
         metrics: Metrics | None = None,
         *,
         rng: random.Random | None = None,
+        recorder: Recorder | None = None,
     ) -> None:
         self._r = client
         self._settings = settings
@@ -107,6 +110,8 @@ class Worker:
         self.endpoints = EndpointStore(client, settings.redis_prefix)
         self.shipments = ShipmentStore(client, settings.redis_prefix, settings.history_days)
         self.timetable = Timetable.load()
+        # Pull connectors record what they fetch like the API records events (issue 7).
+        self.connectors = Connectors(client, settings, recorder) if recorder else None
         self.sender = Sender(
             allow_private=settings.allow_private_webhooks,
             connect_timeout_s=settings.webhook_connect_timeout_s,
@@ -146,6 +151,8 @@ class Worker:
                 task.cancel()  # its lease runs out and another worker sends it again
             await self._release_leases()
             await self.sender.close()
+            if self.connectors is not None:
+                await self.connectors.close()
 
     async def _pause(self, stop: asyncio.Event, seconds: float) -> None:
         waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._wake.wait())]
@@ -178,6 +185,8 @@ class Worker:
             if now - deadlines >= FBO_EVERY_S:
                 deadlines = now
                 await self._guarded(stop, self.raise_fbo_warnings)
+                if self.connectors is not None:
+                    await self._guarded(stop, partial(self.connectors.run_due, self._tenants))
             moved = await self._guarded(stop, self.fan_out_once)
             if moved:
                 self._wake.set()

@@ -3,6 +3,7 @@
 from fastapi import APIRouter
 
 from gateway.api import (
+    connectors,
     events,
     fbo,
     ingest,
@@ -24,4 +25,5 @@ api_router.include_router(webhooks.router)  # before orders: /v1/orders/{p}/{id}
 api_router.include_router(orders.router)
 api_router.include_router(mappings.router)
 api_router.include_router(fbo.router)
+api_router.include_router(connectors.router)
 api_router.include_router(ops.router)

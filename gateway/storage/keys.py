@@ -105,6 +105,19 @@ class TenantKeys:
         return f"{self.base}:changes:{platform}:{order_id}"
 
     @property
+    def connectors(self) -> str:
+        """Hash: platform → JSON connector (options, sealed credentials, times)."""
+        return f"{self.base}:connectors"
+
+    def connector_health(self, platform: str) -> str:
+        """Hash: runs, last_run_at, last_success_at, last_error, orders_seen, failures_in_row."""
+        return f"{self.base}:connector:{platform}:health"
+
+    def connector_lease(self, platform: str) -> str:
+        """String: the worker polling this connector now (a lease)."""
+        return f"{self.base}:connector:{platform}:lease"
+
+    @property
     def fbo_shipments(self) -> str:
         """Sorted set: FBO shipment ids by registration time (ms)."""
         return f"{self.base}:fbo"

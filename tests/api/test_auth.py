@@ -61,6 +61,11 @@ ROUTES: list[tuple[str, str, Any, str]] = [
     ("GET", "/v1/fbo/shipments/{fbo}", None, "404"),
     ("POST", "/v1/fbo/shipments/{fbo}/steps/labels", None, "404"),
     ("DELETE", "/v1/fbo/shipments/{fbo}", None, "404"),
+    # the test app has no GATEWAY_SECRET_KEY: another tenant's PUT is refused (503) either way
+    ("PUT", "/v1/connectors/measoft", {"login": "l", "password": "p", "extra": "1"}, "503"),
+    ("GET", "/v1/connectors/measoft", None, "404"),
+    ("DELETE", "/v1/connectors/measoft", None, "404"),
+    ("POST", "/v1/connectors/measoft/run", None, "404"),
 ]
 # `{ep}` and `{fbo}` in a path are the owner's webhook endpoint and FBO shipment (their ids are
 # random; the owner fixture sets them)
@@ -222,6 +227,8 @@ def test_another_tenants_key_gets_404_or_its_own_data_never_the_owners(
     assert response.status_code != 403
     if other_gets == "404":
         assert assert_problem(response, 404)["type"] == "/problems/not-found"
+    elif other_gets == "503":
+        assert assert_problem(response, 503)["type"] == "/problems/secret-key-missing"
     else:
         assert response.status_code in (200, 201, 202, 204), response.text
     assert SECRET not in response.text

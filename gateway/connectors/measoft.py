@@ -1,0 +1,129 @@
+"""MeaSoft's change feed: `statusreq` with `changes=ONLY_LAST`, then `commitlaststatus`.
+
+Every order whose status changed since the last *confirmed* pull comes back with its history;
+the gateway records the whole batch (tracking rules: duplicates are dropped, late events kept in
+the timeline only) and confirms with `commitlaststatus` only after that, so a gateway that dies
+in between gets the same changes again and records nothing twice
+(`../shared/reference/platform-apis.md` §1.3).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from xml.sax.saxutils import escape, quoteattr
+from zoneinfo import ZoneInfo
+
+import aiohttp
+from defusedxml import ElementTree as DefusedET
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, SecretStr
+
+from gateway.errors import ConnectorUnavailable, GatewayError, InvalidPayload
+from gateway.ingest import NativeEvent, measoft as measoft_xml
+
+DEFAULT_URL = "https://home.courierexe.ru/api/"
+XML = "text/xml; charset=utf-8"
+AUTH_ERRORS = frozenset({"1", "24", "25"})  # the two published tables' authorisation codes
+
+
+class MeasoftOptions(BaseModel):
+    """What is stored in clear: everything but the password."""
+
+    model_config = ConfigDict(extra="forbid")
+    login: str = Field(min_length=1, max_length=200)
+    extra: str = Field(min_length=1, max_length=32, description="The courier service's code.")
+    stream_id: int | None = Field(
+        None, ge=100, le=10_000, description="`streamid`: a change stream of its own."
+    )
+    api_url: HttpUrl = Field(HttpUrl(DEFAULT_URL), description="MeaSoft API address.")
+    interval_s: float | None = Field(None, ge=5, le=86_400, description="Seconds between polls.")
+
+
+class MeasoftIn(MeasoftOptions):
+    """PUT /v1/connectors/measoft."""
+
+    password: SecretStr = Field(min_length=1, max_length=200)
+
+
+@dataclass(frozen=True, slots=True)
+class Pulled:
+    orders: int
+    events: int
+    changed: int
+
+
+def _auth(options: MeasoftOptions, password: str) -> str:
+    return (
+        f"<auth extra={quoteattr(options.extra)} login={quoteattr(options.login)} "
+        f"pass={quoteattr(password)}/>"
+    )
+
+
+def statusreq(options: MeasoftOptions, password: str) -> bytes:
+    stream = f"<streamid>{options.stream_id}</streamid>" if options.stream_id else ""
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n<statusreq>'
+        f"{_auth(options, password)}<changes>ONLY_LAST</changes>"
+        f"<quickstatus>NO</quickstatus>{stream}</statusreq>"
+    ).encode()
+
+
+def commit(options: MeasoftOptions, password: str) -> bytes:
+    stream = f"<streamid>{options.stream_id}</streamid>" if options.stream_id else ""
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n<commitlaststatus>'
+        f"{_auth(options, password)}<client>{escape('CLIENT')}</client>{stream}"
+        "</commitlaststatus>"
+    ).encode()
+
+
+async def _post(session: aiohttp.ClientSession, url: str, body: bytes, what: str) -> bytes:
+    try:
+        async with session.post(
+            url, data=body, headers={"Content-Type": XML}, allow_redirects=False
+        ) as answer:
+            raw = await answer.read()
+            if answer.status != 200:
+                raise ConnectorUnavailable(f"MeaSoft answered {what} with HTTP {answer.status}")
+            return raw
+    except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+        raise ConnectorUnavailable(
+            f"MeaSoft could not be reached for {what}: {exc.__class__.__name__}: {exc}"
+        ) from exc
+
+
+def _commit_error(raw: bytes) -> None:
+    try:
+        root = DefusedET.fromstring(raw)
+    except Exception as exc:  # defusedxml raises assorted errors for a broken answer
+        raise InvalidPayload(f"MeaSoft's commitlaststatus answer is not XML: {exc}") from exc
+    code = (root.get("error") or "").strip()
+    if code not in ("", "0"):
+        message = root.get("errormsg") or root.get("errormsgru") or "no message"
+        raise InvalidPayload(
+            f"MeaSoft refused commitlaststatus with error {code}: {message}", measoft_error=code
+        )
+
+
+Record = Callable[[Sequence[NativeEvent]], Awaitable[list[object]]]
+
+
+async def pull(
+    session: aiohttp.ClientSession,
+    options: MeasoftOptions,
+    password: str,
+    record: Record,
+    zone: ZoneInfo,
+) -> Pulled:
+    """One cycle: ask for the changes, record them all, then confirm them to MeaSoft."""
+    url = str(options.api_url)
+    raw = await _post(session, url, statusreq(options, password), "statusreq")
+    events = measoft_xml.parse(raw, local_zone=zone)  # InvalidPayload for a root error
+    results = await record(events) if events else []
+    failed = [r for r in results if isinstance(r, GatewayError) and r.status >= 500]
+    if failed:  # not persisted: do not confirm, the same changes come again
+        raise failed[0]
+    _commit_error(await _post(session, url, commit(options, password), "commitlaststatus"))
+    orders = len({e.order_id for e in events})
+    changed = sum(1 for r in results if getattr(r, "changed", False))
+    return Pulled(orders, len(events), changed)

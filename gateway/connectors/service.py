@@ -1,0 +1,243 @@
+"""Connectors of tenants: configuration (credentials sealed), polling under a lease, health.
+
+The API stores and shows a connector and can poll it at once; the delivery worker polls every
+connector that is due, one worker per tenant and platform at a time (a Redis lease), so many
+workers never ask a platform twice for the same changes.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any, cast
+from zoneinfo import ZoneInfo
+
+import aiohttp
+import orjson
+from redis.asyncio import Redis
+
+from gateway.connectors.measoft import AUTH_ERRORS, MeasoftIn, MeasoftOptions, Pulled, pull
+from gateway.connectors.secrets import SecretBox
+from gateway.errors import GatewayError, InvalidPayload, NotFound
+from gateway.ingest import NativeEvent
+from gateway.recording import Recorder
+from gateway.settings import Settings
+from gateway.storage.keys import TenantKeys
+from webhooks.guard import connector as guarded_connector
+from webhooks.operations import record_event
+
+PLATFORMS = ("measoft",)  # CS-Cart polling and CloudCart reconciliation come next
+PAUSE_AFTER_AUTH_FAILURES = 3
+Json = dict[str, Any]
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def check_platform(platform: str) -> str:
+    if platform not in PLATFORMS:
+        raise NotFound(
+            f"no connector for {platform!r}; available: {', '.join(PLATFORMS)}",
+            where="platform",
+            valid=list(PLATFORMS),
+        )
+    return platform
+
+
+class Connectors:
+    def __init__(self, client: Redis, settings: Settings, recorder: Recorder) -> None:
+        self._r = client
+        self._settings = settings
+        self._recorder = recorder
+        key = settings.secret_key.get_secret_value() if settings.secret_key else None
+        self._box = SecretBox(key)
+        self._zone = ZoneInfo(settings.measoft_local_zone)
+        self._session: aiohttp.ClientSession | None = None
+        self._name = f"{settings.worker_id or 'gw'}-{secrets.token_hex(4)}"
+
+    def keys(self, tenant: str) -> TenantKeys:
+        return TenantKeys(self._settings.redis_prefix, tenant)
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def _http(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                connector=guarded_connector(
+                    allow_private=self._settings.allow_private_webhooks, limit=32
+                ),
+                timeout=aiohttp.ClientTimeout(
+                    total=60, sock_connect=self._settings.webhook_connect_timeout_s
+                ),
+                trust_env=False,
+            )
+        return self._session
+
+    # ---------------------------------------------------------------- configuration
+
+    async def put(self, tenant: str, body: MeasoftIn) -> Json:
+        sealed = self._box.seal({"password": body.password.get_secret_value()})
+        k = self.keys(tenant)
+        stored = await self._stored(tenant, "measoft")
+        stamp = now_iso()
+        doc = {
+            "platform": "measoft",
+            "options": MeasoftOptions.model_validate(
+                body.model_dump(exclude={"password"})
+            ).model_dump(mode="json"),
+            "sealed": sealed,
+            "created_at": stored["created_at"] if stored else stamp,
+            "updated_at": stamp,
+            "paused": None,
+        }
+        await self._r.hset(k.connectors, "measoft", orjson.dumps(doc).decode())
+        await self._r.hset(k.connector_health("measoft"), "failures_in_row", 0)
+        return await self.show(tenant, "measoft")
+
+    async def _stored(self, tenant: str, platform: str) -> Json | None:
+        raw = cast(str | None, await self._r.hget(self.keys(tenant).connectors, platform))
+        return cast(Json, orjson.loads(raw)) if raw else None
+
+    async def show(self, tenant: str, platform: str) -> Json:
+        """The connector as the API shows it: options, `password: "set"`, health."""
+        doc = await self._stored(tenant, check_platform(platform))
+        if doc is None:
+            raise NotFound(f"no {platform} connector is configured", where="platform")
+        health = cast(
+            dict[str, str], await self._r.hgetall(self.keys(tenant).connector_health(platform))
+        )
+        last_success = health.get("last_success_at")
+        lag = (
+            round(time.time() - datetime.fromisoformat(last_success).timestamp(), 1)
+            if last_success
+            else None
+        )
+        return {
+            "platform": platform,
+            **doc["options"],
+            "password": "set",
+            "created_at": doc["created_at"],
+            "updated_at": doc["updated_at"],
+            "paused": doc.get("paused"),
+            "health": {
+                "runs": int(health.get("runs", 0)),
+                "last_run_at": health.get("last_run_at"),
+                "last_success_at": last_success,
+                "last_error": orjson.loads(health["last_error"])
+                if health.get("last_error")
+                else None,
+                "lag_s": lag,
+                "orders_seen": int(health.get("orders_seen", 0)),
+                "events_seen": int(health.get("events_seen", 0)),
+                "failures_in_row": int(health.get("failures_in_row", 0)),
+            },
+        }
+
+    async def delete(self, tenant: str, platform: str) -> None:
+        k = self.keys(tenant)
+        if not await self._r.hdel(k.connectors, check_platform(platform)):
+            raise NotFound(f"no {platform} connector is configured", where="platform")
+        await self._r.delete(k.connector_health(platform), k.connector_lease(platform))
+
+    # ---------------------------------------------------------------- polling
+
+    async def run(self, tenant: str, platform: str) -> Json:
+        """Poll now (under the lease, like the worker) and answer the connector's state."""
+        doc = await self._stored(tenant, check_platform(platform))
+        if doc is None:
+            raise NotFound(f"no {platform} connector is configured", where="platform")
+        await self._run_leased(tenant, platform, doc)
+        return await self.show(tenant, platform)
+
+    async def run_due(self, tenants: Sequence[str]) -> int:
+        """Poll every configured, unpaused connector whose interval has passed."""
+        ran = 0
+        for tenant in tenants:
+            raw = cast(dict[str, str], await self._r.hgetall(self.keys(tenant).connectors))
+            for platform, text in raw.items():
+                doc = orjson.loads(text)
+                if doc.get("paused") or platform not in PLATFORMS:
+                    continue
+                health = self.keys(tenant).connector_health(platform)
+                last = cast(str | None, await self._r.hget(health, "last_run_at"))
+                interval = doc["options"].get("interval_s") or self._settings.connector_interval_s
+                if last and time.time() - datetime.fromisoformat(last).timestamp() < interval:
+                    continue
+                ran += await self._run_leased(tenant, platform, doc)
+        return ran
+
+    async def _run_leased(self, tenant: str, platform: str, doc: Json) -> int:
+        lease = self.keys(tenant).connector_lease(platform)
+        if not await self._r.set(lease, self._name, nx=True, px=120_000):
+            return 0  # another worker polls it now
+        try:
+            await self._poll(tenant, platform, doc)
+        finally:
+            if await self._r.get(lease) == self._name:
+                await self._r.delete(lease)
+        return 1
+
+    async def _poll(self, tenant: str, platform: str, doc: Json) -> None:
+        k = self.keys(tenant)
+        health = k.connector_health(platform)
+        started = now_iso()
+        try:
+            password = self._box.open(doc["sealed"])["password"]
+            options = MeasoftOptions.model_validate(doc["options"])
+            pulled = await pull(self._http(), options, password, self._record(tenant), self._zone)
+        except GatewayError as exc:
+            await self._failed(tenant, platform, doc, exc, started)
+            return
+        await self._succeeded(health, pulled, started)
+
+    def _record(self, tenant: str) -> Any:
+        async def record(events: Sequence[NativeEvent]) -> list[object]:
+            return list(await self._recorder.record(tenant, "measoft", events))
+
+        return record
+
+    async def _succeeded(self, health: str, pulled: Pulled, started: str) -> None:
+        async with self._r.pipeline(transaction=True) as pipe:
+            pipe.hincrby(health, "runs", 1)
+            pipe.hincrby(health, "orders_seen", pulled.orders)
+            pipe.hincrby(health, "events_seen", pulled.events)
+            pipe.hset(
+                health,
+                mapping={
+                    "last_run_at": started,
+                    "last_success_at": now_iso(),
+                    "failures_in_row": 0,
+                },
+            )
+            await pipe.execute()
+
+    async def _failed(
+        self, tenant: str, platform: str, doc: Json, exc: GatewayError, started: str
+    ) -> None:
+        k = self.keys(tenant)
+        health = k.connector_health(platform)
+        error = {"class": exc.__class__.__name__, "message": exc.detail, "at": now_iso()}
+        async with self._r.pipeline(transaction=True) as pipe:
+            pipe.hincrby(health, "runs", 1)
+            pipe.hset(health, mapping={"last_run_at": started, "last_error": orjson.dumps(error)})
+            pipe.hincrby(health, "failures_in_row", 1)
+            _, _, in_row = await pipe.execute()
+        auth = (
+            isinstance(exc, InvalidPayload) and exc.extensions.get("measoft_error") in AUTH_ERRORS
+        )
+        if auth and int(in_row) >= PAUSE_AFTER_AUTH_FAILURES:
+            doc = {**doc, "paused": f"{in_row} authorisation failures in a row: {exc.detail}"}
+            await self._r.hset(k.connectors, platform, orjson.dumps(doc).decode())
+            await record_event(
+                self._r,
+                k,
+                "connector.paused",
+                {"platform": platform, "reason": doc["paused"], "error": error},
+                int(self._settings.history_days * 86_400_000),
+            )

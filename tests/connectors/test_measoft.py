@@ -1,0 +1,198 @@
+"""The MeaSoft connector against a MeaSoft-like API on 127.0.0.1: credentials sealed, changes
+pulled into timelines, confirmed only after they are stored, faults recorded in the health."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import redis
+from fastapi.testclient import TestClient
+from pydantic import SecretStr
+
+from gateway.app import create_app
+from gateway.runtime import Runtime
+from gateway.settings import Settings
+from gateway.storage.keys import TenantKeys
+from tests.connectors.measoft_server import MeasoftServer, measoft_api
+from tests.factories import Tenant, assert_problem, changes
+
+Json = dict[str, Any]
+KEY = SecretStr("a long random passphrase for the tests")
+
+
+@pytest.fixture
+def keyed(settings: Settings, runtime: Runtime) -> Iterator[TestClient]:
+    with TestClient(create_app(settings.model_copy(update={"secret_key": KEY}), runtime)) as c:
+        yield c
+
+
+@pytest.fixture
+def api() -> Iterator[MeasoftServer]:
+    with measoft_api() as server:
+        yield server
+
+
+def connect(client: TestClient, tenant: Tenant, api: MeasoftServer, **extra: Any) -> Json:
+    body = {
+        "login": api.login,
+        "password": api.password,
+        "extra": api.extra,
+        "stream_id": 150,
+        "api_url": api.url,
+        **extra,
+    }
+    response = client.put("/v1/connectors/measoft", json=body, headers=tenant.headers)
+    assert response.status_code == 200, response.text
+    shown: Json = response.json()
+    return shown
+
+
+def run(client: TestClient, tenant: Tenant) -> Json:
+    response = client.post("/v1/connectors/measoft/run", headers=tenant.headers)
+    assert response.status_code == 200, response.text
+    health: Json = response.json()["health"]
+    return health
+
+
+def test_without_a_secret_key_credentials_are_refused(
+    client: TestClient, tenant: Tenant, api: MeasoftServer
+) -> None:
+    body = {"login": "l", "password": "p", "extra": "1", "api_url": api.url}
+    response = client.put("/v1/connectors/measoft", json=body, headers=tenant.headers)
+    problem = assert_problem(response, 503)
+    assert problem["type"] == "/problems/secret-key-missing"
+    assert "GATEWAY_SECRET_KEY" in problem["detail"]
+    assert_problem(client.get("/v1/connectors/measoft", headers=tenant.headers), 404)
+
+
+def test_the_password_is_sealed_and_never_shown(
+    keyed: TestClient, tenant: Tenant, api: MeasoftServer, settings: Settings
+) -> None:
+    shown = connect(keyed, tenant, api)
+    assert shown["password"] == "set"
+    assert (shown["login"], shown["extra"], shown["stream_id"]) == (api.login, api.extra, 150)
+    again = keyed.get("/v1/connectors/measoft", headers=tenant.headers)
+    assert api.password not in again.text
+
+    raw = redis.Redis.from_url(settings.redis_url or "", decode_responses=True).hget(
+        TenantKeys(settings.redis_prefix, tenant.tenant).connectors, "measoft"
+    )
+    assert raw
+    assert api.password not in raw
+
+
+@pytest.mark.parametrize("platform", ["cscart", "ozon"])
+def test_other_platforms_have_no_connector_yet(
+    keyed: TestClient, tenant: Tenant, platform: str
+) -> None:
+    response = keyed.get(f"/v1/connectors/{platform}", headers=tenant.headers)
+    assert assert_problem(response, 404)["valid"] == ["measoft"]
+
+
+def test_changes_are_pulled_into_timelines_and_confirmed_after(
+    keyed: TestClient, tenant: Tenant, api: MeasoftServer, settings: Settings
+) -> None:
+    api.add("SHOP-1", "NEW", "2024-05-13 07:15:02")
+    api.add("SHOP-1", "DELIVERY", "2024-05-14 06:40:05")
+    api.add("SHOP-2", "NEW", "2024-05-14 08:00:00")
+    connect(keyed, tenant, api)
+    health = run(keyed, tenant)
+    assert (health["runs"], health["orders_seen"], health["events_seen"]) == (1, 2, 3)
+    assert health["last_error"] is None
+    assert health["lag_s"] is not None
+    assert api.requests == ["statusreq", "commitlaststatus"]
+    order = keyed.get("/v1/orders/measoft/SHOP-1", headers=tenant.headers).json()
+    assert [e["native"]["code"] for e in order["timeline"]] == ["NEW", "DELIVERY"]
+    assert order["current"]["code"] == "out_for_delivery"
+    # nothing changed since: the next poll finds nothing
+    assert run(keyed, tenant)["events_seen"] == 3
+    api.add("SHOP-1", "COMPLETE", "2024-05-14 15:02:13")
+    run(keyed, tenant)
+    order = keyed.get("/v1/orders/measoft/SHOP-1", headers=tenant.headers).json()
+    assert order["sequence"] == 3
+    assert [c["sequence"] for c in changes(settings, tenant) if c["order_id"] == "SHOP-1"] == [
+        "1",
+        "2",
+        "3",
+    ]
+
+
+def test_a_failed_confirmation_brings_the_same_changes_again_and_nothing_twice(
+    keyed: TestClient, tenant: Tenant, api: MeasoftServer, settings: Settings
+) -> None:
+    api.add("SHOP-9", "NEW", "2024-05-13 07:15:02")
+    api.add("SHOP-9", "DELIVERY", "2024-05-14 06:40:05")
+    api.fail_next["commitlaststatus"] = 1  # stored, then the confirmation is lost
+    connect(keyed, tenant, api)
+    failed = run(keyed, tenant)
+    assert failed["last_error"]["class"] == "ConnectorUnavailable"
+    assert "commitlaststatus" in failed["last_error"]["message"]
+    recovered = run(keyed, tenant)  # MeaSoft sends the same changes again
+    assert recovered["failures_in_row"] == 0
+    assert api.requests == ["statusreq", "commitlaststatus"] * 2
+    order = keyed.get("/v1/orders/measoft/SHOP-9", headers=tenant.headers).json()
+    assert len(order["timeline"]) == 2
+    assert order["sequence"] == 2
+    assert len([c for c in changes(settings, tenant) if c["order_id"] == "SHOP-9"]) == 2
+
+
+@pytest.mark.parametrize(
+    ("fault", "error_class"),
+    [("http", "ConnectorUnavailable"), ("xml", "MalformedXml")],
+)
+def test_faults_are_recorded_and_nothing_is_confirmed(
+    keyed: TestClient, tenant: Tenant, api: MeasoftServer, fault: str, error_class: str
+) -> None:
+    api.add("SHOP-3", "NEW", "2024-05-13 07:15:02")
+    if fault == "http":
+        api.fail_next["statusreq"] = 1
+    else:
+        api.broken_next = 1
+    connect(keyed, tenant, api)
+    health = run(keyed, tenant)
+    assert health["last_error"]["class"] == error_class
+    assert api.requests == ["statusreq"]  # no commit after a failed pull
+    assert api.password not in str(health)
+    assert run(keyed, tenant)["last_error"]["class"] == error_class  # the last one stays shown
+    assert keyed.get("/v1/orders/measoft/SHOP-3", headers=tenant.headers).status_code == 200
+
+
+def test_repeated_auth_failures_pause_the_connector_and_tell_operations(
+    keyed: TestClient, tenant: Tenant, api: MeasoftServer, settings: Settings
+) -> None:
+    connect(keyed, tenant, api, extra="999")  # a wrong service code
+    for _ in range(3):
+        health = run(keyed, tenant)
+    assert health["last_error"]["class"] == "InvalidPayload"
+    assert "Authorization error" in health["last_error"]["message"]
+    shown = keyed.get("/v1/connectors/measoft", headers=tenant.headers).json()
+    assert "authorisation failures" in shown["paused"]
+    assert [c["type"] for c in changes(settings, tenant)] == ["connector.paused"]
+    connect(keyed, tenant, api)  # fixed credentials resume it
+    assert keyed.get("/v1/connectors/measoft", headers=tenant.headers).json()["paused"] is None
+
+
+def test_the_worker_polls_without_being_asked(
+    settings: Settings, runtime: Runtime, tenant: Tenant, api: MeasoftServer
+) -> None:
+    live = settings.model_copy(update={"secret_key": KEY, "worker_in_process": True})
+    api.add("SHOP-5", "NEW", "2024-05-13 07:15:02")
+    with TestClient(create_app(live, runtime)) as client:
+        connect(client, tenant, api, interval_s=5)
+        for _ in range(100):
+            found = client.get("/v1/orders/measoft/SHOP-5", headers=tenant.headers)
+            if found.status_code == 200:
+                break
+            time.sleep(0.05)
+        assert found.status_code == 200, "the worker never polled"
+    assert "commitlaststatus" in api.requests
+
+
+def test_delete_disconnects(keyed: TestClient, tenant: Tenant, api: MeasoftServer) -> None:
+    connect(keyed, tenant, api)
+    assert keyed.delete("/v1/connectors/measoft", headers=tenant.headers).status_code == 204
+    assert_problem(keyed.get("/v1/connectors/measoft", headers=tenant.headers), 404)
+    assert_problem(keyed.delete("/v1/connectors/measoft", headers=tenant.headers), 404)
