@@ -11,10 +11,15 @@ from pydantic import BaseModel
 
 from gateway.api.schemas import TranslateBatchIn
 from gateway.api.tracking_schemas import EventIn
+from gateway.connectors.service import CONNECTORS
 from gateway.problems import PROBLEM_JSON
 
 REF = "#/components/schemas/{model}"
-BODY_MODELS: tuple[type[BaseModel], ...] = (TranslateBatchIn, EventIn)
+BODY_MODELS: tuple[type[BaseModel], ...] = (
+    TranslateBatchIn,
+    EventIn,
+    *(c.In for c in CONNECTORS.values()),
+)
 
 OPENAPI_FILE = Path(__file__).resolve().parent.parent / "openapi" / "openapi.json"
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Path, Response
+from fastapi import APIRouter, Path, Request, Response
 from pydantic import BaseModel, Field
 
 from gateway.api.auth import ServicesDep, TenantDep
+from gateway.api.batch import read_json
 from gateway.api.deps import JSON
-from gateway.connectors.measoft import MeasoftIn
-from gateway.connectors.service import check_platform
+from gateway.connectors.service import CONNECTORS, check_platform
 from gateway.problems import responses
 
 router = APIRouter(tags=["connectors"])
@@ -57,15 +57,31 @@ def _json(doc: Any, status: int = 200) -> Response:
     "/v1/connectors/{platform}",
     response_model=ConnectorOut,
     responses=responses(400, 401, 404, 413, 415, 422, 503),
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                JSON: {
+                    "schema": {
+                        "oneOf": [
+                            {"$ref": f"#/components/schemas/{c.In.__name__}"}
+                            for c in CONNECTORS.values()
+                        ]
+                    }
+                }
+            },
+        }
+    },
 )
 async def put_connector(
-    platform: Platform, body: MeasoftIn, tenant: TenantDep, services: ServicesDep
+    platform: Platform, request: Request, tenant: TenantDep, services: ServicesDep
 ) -> Response:
-    """Connect the tenant's MeaSoft account: `login`, `password`, service code `extra`,
-    `stream_id`, `api_url`, `interval_s`. The password is encrypted with GATEWAY_SECRET_KEY
-    (refused without one) and never shown again; the worker then polls MeaSoft's change feed."""
-    check_platform(platform)
-    return _json(await services.connectors.put(tenant, body))
+    """Connect the tenant's account on `platform` (MeaSoft: `login`, `password`, service code
+    `extra`, `stream_id`, `api_url`, `interval_s`). Secret fields are encrypted with
+    GATEWAY_SECRET_KEY (refused without one) and never shown again; the worker then polls."""
+    connector = check_platform(platform)
+    body = await read_json(request, connector.In)
+    return _json(await services.connectors.put(tenant, platform, body))
 
 
 @router.get(

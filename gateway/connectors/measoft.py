@@ -9,8 +9,7 @@ in between gets the same changes again and records nothing twice
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping
 from xml.sax.saxutils import escape, quoteattr
 from zoneinfo import ZoneInfo
 
@@ -18,8 +17,9 @@ import aiohttp
 from defusedxml import ElementTree as DefusedET
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, SecretStr
 
+from gateway.connectors.base import Json, Pulled, Record
 from gateway.errors import ConnectorUnavailable, GatewayError, InvalidPayload
-from gateway.ingest import NativeEvent, measoft as measoft_xml
+from gateway.ingest import measoft as measoft_xml
 
 DEFAULT_URL = "https://home.courierexe.ru/api/"
 XML = "text/xml; charset=utf-8"
@@ -43,13 +43,6 @@ class MeasoftIn(MeasoftOptions):
     """PUT /v1/connectors/measoft."""
 
     password: SecretStr = Field(min_length=1, max_length=200)
-
-
-@dataclass(frozen=True, slots=True)
-class Pulled:
-    orders: int
-    events: int
-    changed: int
 
 
 def _auth(options: MeasoftOptions, password: str) -> str:
@@ -105,17 +98,23 @@ def _commit_error(raw: bytes) -> None:
         )
 
 
-Record = Callable[[Sequence[NativeEvent]], Awaitable[list[object]]]
+PLATFORM = "measoft"
+SECRET_FIELDS = ("password",)
+Options = MeasoftOptions
+In = MeasoftIn
 
 
 async def pull(
     session: aiohttp.ClientSession,
-    options: MeasoftOptions,
-    password: str,
+    options: BaseModel,
+    secrets: Mapping[str, str],
+    cursor: Json,  # noqa: ARG001 - MeaSoft keeps the cursor itself (what was committed)
     record: Record,
     zone: ZoneInfo,
 ) -> Pulled:
     """One cycle: ask for the changes, record them all, then confirm them to MeaSoft."""
+    assert isinstance(options, MeasoftOptions)
+    password = secrets["password"]
     url = str(options.api_url)
     raw = await _post(session, url, statusreq(options, password), "statusreq")
     events = measoft_xml.parse(raw, local_zone=zone)  # InvalidPayload for a root error

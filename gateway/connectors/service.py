@@ -16,10 +16,14 @@ from zoneinfo import ZoneInfo
 
 import aiohttp
 import orjson
+from pydantic import BaseModel
 from redis.asyncio import Redis
 
-from gateway.connectors.measoft import AUTH_ERRORS, MeasoftIn, MeasoftOptions, Pulled, pull
+from gateway.connectors import measoft
+from gateway.connectors.base import Connector, Pulled
+from gateway.connectors.measoft import AUTH_ERRORS
 from gateway.connectors.secrets import SecretBox
+from gateway.custom import field_name
 from gateway.errors import GatewayError, InvalidPayload, NotFound
 from gateway.ingest import NativeEvent
 from gateway.recording import Recorder
@@ -28,7 +32,8 @@ from gateway.storage.keys import TenantKeys
 from webhooks.guard import connector as guarded_connector
 from webhooks.operations import record_event
 
-PLATFORMS = ("measoft",)  # CS-Cart polling and CloudCart reconciliation come next
+CONNECTORS: dict[str, Connector] = {"measoft": measoft}
+PLATFORMS = tuple(CONNECTORS)
 PAUSE_AFTER_AUTH_FAILURES = 3
 Json = dict[str, Any]
 
@@ -37,14 +42,15 @@ def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def check_platform(platform: str) -> str:
-    if platform not in PLATFORMS:
+def check_platform(platform: str) -> Connector:
+    found = CONNECTORS.get(platform)
+    if found is None:
         raise NotFound(
             f"no connector for {platform!r}; available: {', '.join(PLATFORMS)}",
             where="platform",
             valid=list(PLATFORMS),
         )
-    return platform
+    return found
 
 
 class Connectors:
@@ -81,24 +87,31 @@ class Connectors:
 
     # ---------------------------------------------------------------- configuration
 
-    async def put(self, tenant: str, body: MeasoftIn) -> Json:
-        sealed = self._box.seal({"password": body.password.get_secret_value()})
+    async def put(self, tenant: str, platform: str, body: BaseModel) -> Json:
+        """Store a connector: its options in clear, its secret fields sealed."""
+        connector = check_platform(platform)
+        raw = body.model_dump(mode="json")
+        secret_values = {
+            name: getattr(body, name).get_secret_value() for name in connector.SECRET_FIELDS
+        }
+        sealed = self._box.seal(secret_values)
+        options = connector.Options.model_validate(
+            {k: v for k, v in raw.items() if k not in connector.SECRET_FIELDS}
+        )
         k = self.keys(tenant)
-        stored = await self._stored(tenant, "measoft")
+        stored = await self._stored(tenant, platform)
         stamp = now_iso()
         doc = {
-            "platform": "measoft",
-            "options": MeasoftOptions.model_validate(
-                body.model_dump(exclude={"password"})
-            ).model_dump(mode="json"),
+            "platform": platform,
+            "options": options.model_dump(mode="json"),
             "sealed": sealed,
             "created_at": stored["created_at"] if stored else stamp,
             "updated_at": stamp,
             "paused": None,
         }
-        await self._r.hset(k.connectors, "measoft", orjson.dumps(doc).decode())
-        await self._r.hset(k.connector_health("measoft"), "failures_in_row", 0)
-        return await self.show(tenant, "measoft")
+        await self._r.hset(k.connectors, platform, orjson.dumps(doc).decode())
+        await self._r.hset(k.connector_health(platform), "failures_in_row", 0)
+        return await self.show(tenant, platform)
 
     async def _stored(self, tenant: str, platform: str) -> Json | None:
         raw = cast(str | None, await self._r.hget(self.keys(tenant).connectors, platform))
@@ -106,7 +119,8 @@ class Connectors:
 
     async def show(self, tenant: str, platform: str) -> Json:
         """The connector as the API shows it: options, `password: "set"`, health."""
-        doc = await self._stored(tenant, check_platform(platform))
+        check_platform(platform)
+        doc = await self._stored(tenant, platform)
         if doc is None:
             raise NotFound(f"no {platform} connector is configured", where="platform")
         health = cast(
@@ -118,10 +132,11 @@ class Connectors:
             if last_success
             else None
         )
+        connector = check_platform(platform)
         return {
             "platform": platform,
             **doc["options"],
-            "password": "set",
+            **dict.fromkeys(connector.SECRET_FIELDS, "set"),
             "created_at": doc["created_at"],
             "updated_at": doc["updated_at"],
             "paused": doc.get("paused"),
@@ -141,7 +156,8 @@ class Connectors:
 
     async def delete(self, tenant: str, platform: str) -> None:
         k = self.keys(tenant)
-        if not await self._r.hdel(k.connectors, check_platform(platform)):
+        check_platform(platform)
+        if not await self._r.hdel(k.connectors, platform):
             raise NotFound(f"no {platform} connector is configured", where="platform")
         await self._r.delete(k.connector_health(platform), k.connector_lease(platform))
 
@@ -149,7 +165,8 @@ class Connectors:
 
     async def run(self, tenant: str, platform: str) -> Json:
         """Poll now (under the lease, like the worker) and answer the connector's state."""
-        doc = await self._stored(tenant, check_platform(platform))
+        check_platform(platform)
+        doc = await self._stored(tenant, platform)
         if doc is None:
             raise NotFound(f"no {platform} connector is configured", where="platform")
         await self._run_leased(tenant, platform, doc)
@@ -186,19 +203,36 @@ class Connectors:
     async def _poll(self, tenant: str, platform: str, doc: Json) -> None:
         k = self.keys(tenant)
         health = k.connector_health(platform)
+        connector = CONNECTORS[platform]
         started = now_iso()
         try:
-            password = self._box.open(doc["sealed"])["password"]
-            options = MeasoftOptions.model_validate(doc["options"])
-            pulled = await pull(self._http(), options, password, self._record(tenant), self._zone)
+            secret_values = self._box.open(doc["sealed"])
+            options = connector.Options.model_validate(doc["options"])
+            raw_cursor = cast(str | None, await self._r.hget(health, "cursor"))
+            pulled = await connector.pull(
+                self._http(),
+                options,
+                secret_values,
+                orjson.loads(raw_cursor) if raw_cursor else {},
+                self._record(tenant, platform),
+                self._zone,
+            )
         except GatewayError as exc:
             await self._failed(tenant, platform, doc, exc, started)
             return
         await self._succeeded(health, pulled, started)
+        if pulled.suggestions:
+            await self._r.hset(
+                k.suggestions,
+                mapping={
+                    field_name(platform, code): orjson.dumps(s).decode()
+                    for code, s in pulled.suggestions.items()
+                },
+            )
 
-    def _record(self, tenant: str) -> Any:
+    def _record(self, tenant: str, platform: str) -> Any:
         async def record(events: Sequence[NativeEvent]) -> list[object]:
-            return list(await self._recorder.record(tenant, "measoft", events))
+            return list(await self._recorder.record(tenant, platform, events))
 
         return record
 

@@ -109,6 +109,11 @@ class TenantKeys:
         """Hash: platform → JSON connector (options, sealed credentials, times)."""
         return f"{self.base}:connectors"
 
+    @property
+    def suggestions(self) -> str:
+        """Hash: platform SEP code → JSON mapping a connector suggests for a store's own code."""
+        return f"{self.base}:suggestions"
+
     def connector_health(self, platform: str) -> str:
         """Hash: runs, last_run_at, last_success_at, last_error, orders_seen, failures_in_row."""
         return f"{self.base}:connector:{platform}:health"
