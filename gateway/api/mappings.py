@@ -157,26 +157,30 @@ async def list_mappings(tenant: TenantDep, services: ServicesDep) -> Response:
 
 @router.get("/v1/unmapped", response_model=UnmappedListOut, responses=responses(401, 503))
 async def list_unmapped(tenant: TenantDep, services: ServicesDep) -> Response:
-    """Native codes the tables did not know, with how often each came, most frequent first."""
+    """Native codes the tables did not know, with how often each came, most frequent first;
+    also the store's own codes a connector learned before any order carried them (count 0),
+    each with the mapping the connector suggests from what the store says about the code."""
     k = services.orders.keys(tenant)
     async with services.redis.pipeline(transaction=False) as pipe:
         pipe.hgetall(k.unmapped)
         pipe.hgetall(k.unmapped_seen)
         pipe.hgetall(k.mappings)
-        counts, seen, mapped = await pipe.execute()
+        pipe.hgetall(k.suggestions)
+        counts, seen, mapped, suggested = await pipe.execute()
     out = []
-    for name, count in counts.items():
+    for name in {*counts, *suggested}:
         platform, code = split_field_name(name)
         details = orjson.loads(seen.get(name, "{}"))
         out.append(
             {
                 "platform": platform,
                 "code": code,
-                "count": int(count),
+                "count": int(counts.get(name, 0)),
                 "first_seen": details.get("first_seen", ""),
                 "last_seen": details.get("last_seen", ""),
                 "order_id": details.get("order_id", ""),
                 "mapped": name in mapped,
+                "suggested": orjson.loads(suggested[name]) if name in suggested else None,
             }
         )
     out.sort(key=lambda u: (-u["count"], u["platform"], u["code"]))

@@ -204,6 +204,11 @@ class UnmappedOut(BaseModel):
     last_seen: str
     order_id: str = Field(description="The last order that carried it.")
     mapped: bool = Field(description="A tenant mapping exists for it now.")
+    suggested: dict[str, Any] | None = Field(
+        None,
+        description="What a connector suggests mapping it to (`canonical`, `label`, `reason`), "
+        "from the store's own description of the code.",
+    )
 
 
 class UnmappedListOut(BaseModel):

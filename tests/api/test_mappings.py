@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 import pytest
+import redis
 from fastapi.testclient import TestClient
 
+from gateway.custom import field_name
 from gateway.settings import Settings
+from gateway.storage.keys import TenantKeys
 from tests.factories import Tenant, assert_problem, at, event, make_tenant
 
 Json = dict[str, Any]
@@ -293,3 +297,19 @@ def test_a_mapping_body_must_be_json(client: TestClient, tenant: Tenant) -> None
         headers={**tenant.headers, "content-type": "application/json"},
     )
     assert_problem(response, 400)
+
+
+def test_unmapped_lists_a_connectors_suggestion_before_any_order_carries_the_code(
+    client: TestClient, tenant: Tenant, settings: Settings
+) -> None:
+    suggestion = {"canonical": "paid", "label": "Paid by bank", "reason": "payment_received=Y"}
+    key = TenantKeys(settings.redis_prefix, tenant.tenant).suggestions
+    redis.Redis.from_url(settings.redis_url or "", decode_responses=True).hset(
+        key, field_name("cscart", "A"), orjson.dumps(suggestion).decode()
+    )
+    [row] = client.get("/v1/unmapped", headers=tenant.headers).json()["unmapped"]
+    assert (row["platform"], row["code"], row["count"]) == ("cscart", "A", 0)
+    assert row["suggested"] == suggestion
+    post(client, tenant, event("1", "A", at(0)))
+    [row] = client.get("/v1/unmapped", headers=tenant.headers).json()["unmapped"]
+    assert (row["count"], row["suggested"]["canonical"]) == (1, "paid")
