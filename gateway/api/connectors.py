@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Path, Request, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.api.auth import ServicesDep, TenantDep
 from gateway.api.batch import read_json
@@ -15,7 +15,7 @@ from gateway.connectors.service import CONNECTORS, check_platform
 from gateway.problems import responses
 
 router = APIRouter(tags=["connectors"])
-Platform = Annotated[str, Path(max_length=64, description="measoft")]
+Platform = Annotated[str, Path(max_length=64, description="measoft or cscart")]
 
 
 class ConnectorError(BaseModel):
@@ -36,13 +36,12 @@ class ConnectorHealth(BaseModel):
 
 
 class ConnectorOut(BaseModel):
+    """A connector: its platform's options (MeaSoft: login, extra, stream_id, api_url; CS-Cart:
+    store_url, email), each secret field as "set", and its health."""
+
+    model_config = ConfigDict(extra="allow")
     platform: str
-    login: str
-    extra: str
-    stream_id: int | None
-    api_url: str
     interval_s: float | None
-    password: str = Field(description='Always "set": credentials are never shown.')
     created_at: str
     updated_at: str
     paused: str | None = Field(description="Why polling stopped (repeated auth failures).")
@@ -77,8 +76,9 @@ async def put_connector(
     platform: Platform, request: Request, tenant: TenantDep, services: ServicesDep
 ) -> Response:
     """Connect the tenant's account on `platform` (MeaSoft: `login`, `password`, service code
-    `extra`, `stream_id`, `api_url`, `interval_s`). Secret fields are encrypted with
-    GATEWAY_SECRET_KEY (refused without one) and never shown again; the worker then polls."""
+    `extra`, `stream_id`, `api_url`; CS-Cart: `store_url`, admin `email`, `api_key`; both:
+    `interval_s`). Secret fields are encrypted with GATEWAY_SECRET_KEY (refused without one) and
+    never shown again; the worker then polls."""
     connector = check_platform(platform)
     body = await read_json(request, connector.In)
     return _json(await services.connectors.put(tenant, platform, body))

@@ -19,7 +19,7 @@ import orjson
 from pydantic import BaseModel
 from redis.asyncio import Redis
 
-from gateway.connectors import measoft
+from gateway.connectors import cscart, measoft
 from gateway.connectors.base import Connector, Pulled
 from gateway.connectors.measoft import AUTH_ERRORS
 from gateway.connectors.secrets import SecretBox
@@ -32,7 +32,7 @@ from gateway.storage.keys import TenantKeys
 from webhooks.guard import connector as guarded_connector
 from webhooks.operations import record_event
 
-CONNECTORS: dict[str, Connector] = {"measoft": measoft}
+CONNECTORS: dict[str, Connector] = {"measoft": measoft, "cscart": cscart}
 PLATFORMS = tuple(CONNECTORS)
 PAUSE_AFTER_AUTH_FAILURES = 3
 Json = dict[str, Any]
@@ -249,6 +249,8 @@ class Connectors:
                     "failures_in_row": 0,
                 },
             )
+            if pulled.cursor:  # where the next poll starts; only moved on by a success
+                pipe.hset(health, "cursor", orjson.dumps(pulled.cursor))
             await pipe.execute()
 
     async def _failed(
@@ -262,8 +264,9 @@ class Connectors:
             pipe.hset(health, mapping={"last_run_at": started, "last_error": orjson.dumps(error)})
             pipe.hincrby(health, "failures_in_row", 1)
             _, _, in_row = await pipe.execute()
-        auth = (
-            isinstance(exc, InvalidPayload) and exc.extensions.get("measoft_error") in AUTH_ERRORS
+        auth = isinstance(exc, InvalidPayload) and (
+            exc.extensions.get("measoft_error") in AUTH_ERRORS
+            or exc.extensions.get("http_status") in (401, 403)
         )
         if auth and int(in_row) >= PAUSE_AFTER_AUTH_FAILURES:
             doc = {**doc, "paused": f"{in_row} authorisation failures in a row: {exc.detail}"}
