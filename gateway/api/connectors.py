@@ -15,7 +15,7 @@ from gateway.connectors.service import CONNECTORS, check_platform
 from gateway.problems import responses
 
 router = APIRouter(tags=["connectors"])
-Platform = Annotated[str, Path(max_length=64, description="measoft or cscart")]
+Platform = Annotated[str, Path(max_length=64, description="measoft, cscart or cloudcart")]
 
 
 class ConnectorError(BaseModel):
@@ -37,7 +37,7 @@ class ConnectorHealth(BaseModel):
 
 class ConnectorOut(BaseModel):
     """A connector: its platform's options (MeaSoft: login, extra, stream_id, api_url; CS-Cart:
-    store_url, email), each secret field as "set", and its health."""
+    store_url, email; CloudCart: store_url), each secret field as "set", and its health."""
 
     model_config = ConfigDict(extra="allow")
     platform: str
@@ -76,9 +76,9 @@ async def put_connector(
     platform: Platform, request: Request, tenant: TenantDep, services: ServicesDep
 ) -> Response:
     """Connect the tenant's account on `platform` (MeaSoft: `login`, `password`, service code
-    `extra`, `stream_id`, `api_url`; CS-Cart: `store_url`, admin `email`, `api_key`; both:
-    `interval_s`). Secret fields are encrypted with GATEWAY_SECRET_KEY (refused without one) and
-    never shown again; the worker then polls."""
+    `extra`, `stream_id`, `api_url`; CS-Cart: `store_url`, admin `email`, `api_key`;
+    CloudCart: `store_url`, `api_key`; all: `interval_s`). Secret fields are encrypted with
+    GATEWAY_SECRET_KEY (refused without one) and never shown again; the worker then polls."""
     connector = check_platform(platform)
     body = await read_json(request, connector.In)
     return _json(await services.connectors.put(tenant, platform, body))

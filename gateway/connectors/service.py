@@ -19,7 +19,7 @@ import orjson
 from pydantic import BaseModel
 from redis.asyncio import Redis
 
-from gateway.connectors import cscart, measoft
+from gateway.connectors import cloudcart, cscart, measoft
 from gateway.connectors.base import Connector, Pulled
 from gateway.connectors.measoft import AUTH_ERRORS
 from gateway.connectors.secrets import SecretBox
@@ -32,7 +32,11 @@ from gateway.storage.keys import TenantKeys
 from webhooks.guard import connector as guarded_connector
 from webhooks.operations import record_event
 
-CONNECTORS: dict[str, Connector] = {"measoft": measoft, "cscart": cscart}
+CONNECTORS: dict[str, Connector] = {
+    "measoft": measoft,
+    "cscart": cscart,
+    "cloudcart": cloudcart,
+}
 PLATFORMS = tuple(CONNECTORS)
 PAUSE_AFTER_AUTH_FAILURES = 3
 Json = dict[str, Any]
