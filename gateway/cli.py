@@ -1,4 +1,5 @@
-"""The `gateway` command: serve, check-mappings, export-openapi, translate."""
+"""The `gateway` command: serve, worker, check-mappings, export-openapi, translate, tenant,
+fbo, backfill."""
 
 from __future__ import annotations
 
@@ -67,6 +68,89 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
         asyncio.run(run())
     else:
         uvloop.run(run())
+    return 0
+
+
+def _progress_line(job: dict[str, object], elapsed: float, this_run: int) -> str:
+    """`cscart backfill: page 3, 300 orders, 300 events, 120.5 orders/s, 300/1000, ETA 6s`."""
+    orders, total = job["orders"], job["total"]
+    assert isinstance(orders, int)
+    rate = this_run / max(elapsed, 1e-6)
+    line = (
+        f"{job['platform']} backfill: page {job['pages']}, {orders} orders, {job['events']} "
+        f"events, {rate:.1f} orders/s"
+    )
+    if isinstance(total, int) and total > 0:
+        left = max(total - orders, 0)
+        eta = f"{left / rate:.0f}s" if rate > 0 else "?"
+        line += f", {min(orders, total)}/{total}, ETA {eta}"
+    return line
+
+
+def _backfill(args: argparse.Namespace, settings: Settings) -> int:
+    """Import a connector's history since a day; Ctrl-C stops after the current page and a
+    later run with the same --since resumes from there."""
+    import asyncio
+    import signal
+    import time
+    from datetime import UTC, date, datetime, timedelta
+
+    from gateway.connectors.service import Connectors
+    from gateway.observability import Metrics
+    from gateway.recording import Recorder
+    from gateway.runtime import Runtime
+    from gateway.storage import open_redis
+    from gateway.storage.orders import OrderStore
+
+    try:
+        today = datetime.now(UTC).date()
+        since = date.fromisoformat(args.since) if args.since else today - timedelta(days=90)
+    except ValueError:
+        print(f"error: {args.since!r} is not a date (YYYY-MM-DD)", file=sys.stderr)
+        return 2
+    runtime = Runtime.load(settings)
+
+    async def run() -> dict[str, object]:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGINT, stop.set)
+        started = time.monotonic()
+        this_run = [0]  # orders imported by this run (a resumed job counts the earlier ones)
+
+        def progress(job: dict[str, object]) -> None:
+            page = job.pop("page")
+            assert isinstance(page, dict)
+            this_run[0] += int(page["orders"])
+            line = _progress_line(job, time.monotonic() - started, this_run[0])
+            print(line, file=sys.stderr, flush=True)
+
+        try:
+            async with open_redis(settings) as client:
+                orders = OrderStore(client, settings.redis_prefix, settings.history_days)
+                recorder = Recorder(
+                    runtime.tables,
+                    client,
+                    orders,
+                    Metrics(),
+                    remember=settings.remembered_orders,
+                )
+                connectors = Connectors(client, settings, recorder)
+                try:
+                    return await connectors.backfill(
+                        args.tenant, args.platform, since, on_progress=progress, stop=stop
+                    )
+                finally:
+                    await connectors.close()
+        finally:
+            loop.remove_signal_handler(signal.SIGINT)
+
+    job = asyncio.run(run())
+    print(json.dumps(job, ensure_ascii=False))
+    if job["error"]:
+        return 1
+    if not job["finished_at"]:
+        print("stopped; run the same command again to resume", file=sys.stderr)
+        return 130
     return 0
 
 
@@ -293,6 +377,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="special goods or delivery by Kak2c (repeatable)",
     )
     sched.set_defaults(run=_fbo_schedule)
+
+    backfill = verbs.add_parser(
+        "backfill", help="import a connector's history since a day (resumable; Ctrl-C stops)"
+    )
+    backfill.add_argument("platform", help="measoft, cscart or cloudcart")
+    backfill.add_argument("--tenant", required=True, help="tenant id")
+    backfill.add_argument("--since", help="first day, YYYY-MM-DD (default 90 days ago)")
+    backfill.set_defaults(run=_backfill)
     return parser
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
 
 import orjson
@@ -12,6 +13,7 @@ from gateway.api.auth import ServicesDep, TenantDep
 from gateway.api.batch import read_json
 from gateway.api.deps import JSON
 from gateway.connectors.service import CONNECTORS, check_platform
+from gateway.errors import InvalidInput
 from gateway.problems import responses
 
 router = APIRouter(tags=["connectors"])
@@ -110,3 +112,55 @@ async def run_connector(platform: Platform, tenant: TenantDep, services: Service
     """Poll now and answer the connector with its health after the poll (a failed poll shows in
     `health.last_error`, not as an error of this call)."""
     return _json(await services.connectors.run(tenant, platform))
+
+
+class BackfillIn(BaseModel):
+    """POST /v1/connectors/{platform}/backfill."""
+
+    model_config = ConfigDict(extra="forbid")
+    since: date = Field(description="Import the history from this day (YYYY-MM-DD).")
+
+
+class BackfillOut(BaseModel):
+    """A backfill job and its progress."""
+
+    platform: str
+    since: str
+    running: bool
+    state: dict[str, Any] = Field(description="Where the next page starts (resumed from here).")
+    pages: int
+    orders: int
+    events: int
+    total: int | None = Field(description="Orders to import in all, when the platform says.")
+    started_at: str
+    updated_at: str
+    finished_at: str | None
+    error: ConnectorError | None = Field(description="Why the last run stopped (it resumes).")
+
+
+@router.post(
+    "/v1/connectors/{platform}/backfill",
+    status_code=202,
+    response_model=BackfillOut,
+    responses=responses(400, 401, 404, 409, 413, 415, 422, 503),
+)
+async def start_backfill(
+    platform: Platform, body: BackfillIn, tenant: TenantDep, services: ServicesDep
+) -> Response:
+    """Import the connector's history since `since`, in the background, page by page; the job
+    is saved after every page, and a job with the same `since` that did not finish resumes
+    from its last page. 409 while a backfill (or a poll) of the connector runs."""
+    if body.since > datetime.now(UTC).date() + timedelta(days=1):
+        raise InvalidInput("`since` is in the future", where="since")
+    return _json(await services.connectors.start_backfill(tenant, platform, body.since), 202)
+
+
+@router.get(
+    "/v1/connectors/{platform}/backfill",
+    response_model=BackfillOut,
+    responses=responses(401, 404, 503),
+)
+async def get_backfill(platform: Platform, tenant: TenantDep, services: ServicesDep) -> Response:
+    """The connector's last backfill: pages, orders and events imported, whether it runs,
+    finished or stopped with an error."""
+    return _json(await services.connectors.backfill_status(tenant, platform))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
@@ -25,6 +26,19 @@ class Pulled:
     changed: int
     cursor: Json = field(default_factory=dict)  # where the next poll starts (stored for it)
     suggestions: Mapping[str, Json] = field(default_factory=dict)  # code → suggested mapping
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """What one page of a backfill did; `state` is where the next page starts (saved by the
+    service after every page, so an interrupted backfill resumes from the last saved page)."""
+
+    orders: int
+    events: int
+    changed: int
+    state: Json
+    done: bool
+    total: int | None = None  # orders to import in all, when the platform says
 
 
 class Connector(Protocol):
@@ -51,3 +65,14 @@ class Connector(Protocol):
         record: Record,
         zone: ZoneInfo,
     ) -> Pulled: ...
+
+    async def backfill_page(
+        self,
+        session: aiohttp.ClientSession,
+        options: BaseModel,
+        secrets: Mapping[str, str],
+        since: date,
+        state: Json,
+        record: Record,
+        zone: ZoneInfo,
+    ) -> Page: ...

@@ -21,7 +21,7 @@ be listed twice (harmless), never skipped.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -29,7 +29,7 @@ import aiohttp
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, SecretStr
 
-from gateway.connectors.base import Json, Pulled, Record
+from gateway.connectors.base import Json, Page, Pulled, Record
 from gateway.errors import ConnectorUnavailable, GatewayError, InvalidPayload
 from gateway.ingest import NativeEvent
 from gateway.translate import CloudCartStatus
@@ -288,3 +288,52 @@ async def pull(
         changed=changed,
         cursor={"updated_since": next_since, "last": last},
     )
+
+
+async def backfill_page(
+    session: aiohttp.ClientSession,
+    options: BaseModel,
+    secrets: Mapping[str, str],
+    since: date,
+    state: Json,
+    record: Record,
+    zone: ZoneInfo,  # noqa: ARG001 - CloudCart's times carry an offset (naive ones are UTC)
+) -> Page:
+    """One page of orders, newest first, down to `since` (midnight UTC); `state` is the page to
+    read (1 at first). Each order's status is recorded at its `updated_at` (tracking drops
+    repeats)."""
+    assert isinstance(options, CloudcartOptions)
+    url = str(options.store_url).rstrip("/") + "/api/v2/orders"
+    number = state.get("page")
+    number = number if isinstance(number, int) and 1 <= number <= MAX_PAGES else 1
+    start = datetime.combine(since, datetime.min.time(), UTC)
+    what = f"orders page {number}"
+    params = {
+        "sort": "-updated_at",
+        "include": "payment",
+        "page[number]": str(number),
+        "page[size]": str(PER_PAGE),
+    }
+    doc = await _get(session, url, params, secrets["api_key"], what)
+    rows = _page(doc, what)
+    listed: dict[str, tuple[CloudCartStatus, datetime, str]] = {}
+    older = False
+    for order_id, status, updated, where in rows:
+        if updated < start:
+            older = True  # newest first: every later order is older still
+        elif order_id not in listed:
+            listed[order_id] = (status, updated, where)
+    ordered = sorted(listed.items(), key=lambda item: item[1][1])
+    events = [
+        NativeEvent(order_id, status, updated, None, where)
+        for order_id, (status, updated, where) in ordered
+    ]
+    results = await record(events) if events else []
+    failed = [r for r in results if isinstance(r, GatewayError) and r.status >= 500]
+    if failed:  # not stored: the state is not moved on, the page is read again
+        raise failed[0]
+    links = doc.get("links")
+    last_page = isinstance(links, dict) and "next" in links and not links["next"]
+    done = older or len(rows) < PER_PAGE or last_page or number >= MAX_PAGES
+    changed = sum(1 for r in results if getattr(r, "changed", False))
+    return Page(len(listed), len(events), changed, {"page": number + 1}, done=done)

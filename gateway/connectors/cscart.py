@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import time
 from collections.abc import Mapping
+from datetime import UTC, date, datetime
 from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -24,7 +25,7 @@ import aiohttp
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, SecretStr
 
-from gateway.connectors.base import Json, Pulled, Record
+from gateway.connectors.base import Json, Page, Pulled, Record
 from gateway.errors import ConnectorUnavailable, GatewayError, InvalidPayload
 from gateway.ingest import NativeEvent
 from gateway.settings import Settings
@@ -177,14 +178,20 @@ async def _orders(
         params["updated_at_from"] = updated_from
     orders: dict[str, tuple[str, str]] = {}
     for page, i, order in await _all_pages(session, base + "orders/", params, auth, "orders"):
-        where = f"orders page {page} #/orders/{i}"
-        order_id = order.get("order_id")
-        if isinstance(order_id, int) and not isinstance(order_id, bool):
-            order_id = str(order_id)
-        if not isinstance(order_id, str) or not order_id.strip():
-            raise InvalidPayload(f"CS-Cart's {where}/order_id is not an id: {order_id!r}")
-        orders[order_id] = (_letter(order.get("status"), f"{where}/status"), where)
+        order_id, letter, where = _order(page, i, order)
+        orders[order_id] = (letter, where)
     return orders
+
+
+def _order(page: int, i: int, order: Json) -> tuple[str, str, str]:
+    """(order id, letter, where) of one listed order."""
+    where = f"orders page {page} #/orders/{i}"
+    order_id = order.get("order_id")
+    if isinstance(order_id, int) and not isinstance(order_id, bool):
+        order_id = str(order_id)
+    if not isinstance(order_id, str) or not order_id.strip():
+        raise InvalidPayload(f"CS-Cart's {where}/order_id is not an id: {order_id!r}")
+    return order_id, _letter(order.get("status"), f"{where}/status"), where
 
 
 def suggest(status: Json, known: PlatformFile) -> Json:
@@ -224,6 +231,11 @@ def _remembered(cursor: Json) -> dict[str, str]:
     return {k: v for k, v in last.items() if isinstance(k, str) and isinstance(v, str)}
 
 
+def _auth(options: CscartOptions, secrets: Mapping[str, str]) -> str:
+    token = f"{options.email}:{secrets['api_key']}".encode()
+    return "Basic " + base64.b64encode(token).decode("ascii")  # the e-mail has no ':'
+
+
 async def pull(
     session: aiohttp.ClientSession,
     options: BaseModel,
@@ -234,8 +246,7 @@ async def pull(
 ) -> Pulled:
     """One poll: the store's statuses when due, the orders changed since the last poll."""
     assert isinstance(options, CscartOptions)
-    token = f"{options.email}:{secrets['api_key']}".encode()
-    auth = "Basic " + base64.b64encode(token).decode("ascii")  # the e-mail has no ':'
+    auth = _auth(options, secrets)
     base = str(options.store_url).rstrip("/") + "/api/2/"
     started = int(time.time())
 
@@ -276,3 +287,47 @@ async def pull(
         },
         suggestions=suggestions,
     )
+
+
+async def backfill_page(
+    session: aiohttp.ClientSession,
+    options: BaseModel,
+    secrets: Mapping[str, str],
+    since: date,
+    state: Json,
+    record: Record,
+    zone: ZoneInfo,  # noqa: ARG001 - no local times: the list has no time of the change
+) -> Page:
+    """One page of the orders updated since `since` (midnight UTC), oldest first; `state` is the
+    page to read (1 at first). Every order's letter is recorded once (tracking drops repeats)."""
+    assert isinstance(options, CscartOptions)
+    page = state.get("page")
+    page = page if isinstance(page, int) and 1 <= page <= MAX_PAGES else 1
+    start = int(datetime.combine(since, datetime.min.time(), UTC).timestamp())
+    params = {
+        "sort_order": "asc",
+        "updated_at_from": str(start),
+        "items_per_page": str(PER_PAGE),
+        "page": str(page),
+    }
+    what = f"orders page {page}"
+    base = str(options.store_url).rstrip("/") + "/api/2/"
+    doc = await _get(session, base + "orders/", params, _auth(options, secrets), what)
+    items, total = _page(doc, "orders", what)
+    listed: dict[str, tuple[str, str]] = {}
+    for i, item in enumerate(items):
+        order_id, letter, where = _order(page, i, item)
+        listed[order_id] = (letter, where)
+    # no time of its own, so the letter is the event id: a page read again (or a backfill run
+    # again) repeats it as a duplicate, recorded once per order and letter
+    events = [
+        NativeEvent(o, letter, None, f"backfill:{letter}", where)
+        for o, (letter, where) in listed.items()
+    ]
+    results = await record(events) if events else []
+    failed = [r for r in results if isinstance(r, GatewayError) and r.status >= 500]
+    if failed:  # not stored: the state is not moved on, the page is read again
+        raise failed[0]
+    done = not items or total is None or page * PER_PAGE >= total or page >= MAX_PAGES
+    changed = sum(1 for r in results if getattr(r, "changed", False))
+    return Page(len(listed), len(events), changed, {"page": page + 1}, done=done, total=total)

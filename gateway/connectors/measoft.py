@@ -10,6 +10,7 @@ in between gets the same changes again and records nothing twice
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import date, datetime
 from xml.sax.saxutils import escape, quoteattr
 from zoneinfo import ZoneInfo
 
@@ -17,7 +18,7 @@ import aiohttp
 from defusedxml import ElementTree as DefusedET
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, SecretStr
 
-from gateway.connectors.base import Json, Pulled, Record
+from gateway.connectors.base import Json, Page, Pulled, Record
 from gateway.errors import ConnectorUnavailable, GatewayError, InvalidPayload
 from gateway.ingest import measoft as measoft_xml
 
@@ -58,6 +59,17 @@ def statusreq(options: MeasoftOptions, password: str) -> bytes:
         '<?xml version="1.0" encoding="UTF-8"?>\n<statusreq>'
         f"{_auth(options, password)}<changes>ONLY_LAST</changes>"
         f"<quickstatus>NO</quickstatus>{stream}</statusreq>"
+    ).encode()
+
+
+def history_req(options: MeasoftOptions, password: str, since: date, until: date) -> bytes:
+    """`statusreq` for every order created from `since` to `until` (no `changes`: MeaSoft's
+    change feed and its confirmation are left alone)."""
+    stream = f"<streamid>{options.stream_id}</streamid>" if options.stream_id else ""
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n<statusreq>'
+        f"{_auth(options, password)}<datefrom>{since.isoformat()}</datefrom>"
+        f"<dateto>{until.isoformat()}</dateto><quickstatus>NO</quickstatus>{stream}</statusreq>"
     ).encode()
 
 
@@ -126,3 +138,28 @@ async def pull(
     orders = len({e.order_id for e in events})
     changed = sum(1 for r in results if getattr(r, "changed", False))
     return Pulled(orders, len(events), changed)
+
+
+async def backfill_page(
+    session: aiohttp.ClientSession,
+    options: BaseModel,
+    secrets: Mapping[str, str],
+    since: date,
+    state: Json,  # noqa: ARG001 - MeaSoft has no paging: one page, then done
+    record: Record,
+    zone: ZoneInfo,
+) -> Page:
+    """The history of every order created since `since`, in one `statusreq` (no
+    `commitlaststatus`: the change feed the worker polls is not touched)."""
+    assert isinstance(options, MeasoftOptions)
+    until = datetime.now(zone).date()
+    body = history_req(options, secrets["password"], since, until)
+    raw = await _post(session, str(options.api_url), body, "statusreq")
+    events = measoft_xml.parse(raw, local_zone=zone)
+    results = await record(events) if events else []
+    failed = [r for r in results if isinstance(r, GatewayError) and r.status >= 500]
+    if failed:
+        raise failed[0]
+    orders = len({e.order_id for e in events})
+    changed = sum(1 for r in results if getattr(r, "changed", False))
+    return Page(orders, len(events), changed, {}, done=True, total=orders)

@@ -122,6 +122,11 @@ class TenantKeys:
         """String: the worker polling this connector now (a lease)."""
         return f"{self.base}:connector:{platform}:lease"
 
+    def connector_backfill(self, platform: str) -> str:
+        """Hash: the connector's backfill job: since, state (JSON), pages, orders, events, total,
+        runner, started_at, updated_at, finished_at, error (JSON)."""
+        return f"{self.base}:connector:{platform}:backfill"
+
     @property
     def fbo_shipments(self) -> str:
         """Sorted set: FBO shipment ids by registration time (ms)."""

@@ -66,6 +66,8 @@ ROUTES: list[tuple[str, str, Any, str]] = [
     ("GET", "/v1/connectors/measoft", None, "404"),
     ("DELETE", "/v1/connectors/measoft", None, "404"),
     ("POST", "/v1/connectors/measoft/run", None, "404"),
+    ("POST", "/v1/connectors/measoft/backfill", {"since": "2026-01-01"}, "404"),
+    ("GET", "/v1/connectors/measoft/backfill", None, "404"),
 ]
 # `{ep}` and `{fbo}` in a path are the owner's webhook endpoint and FBO shipment (their ids are
 # random; the owner fixture sets them)

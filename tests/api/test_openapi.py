@@ -66,6 +66,8 @@ def test_contract_paths_and_operation_ids(app: FastAPI) -> None:
         ("get", "/v1/connectors/{platform}"): "get_connector",
         ("delete", "/v1/connectors/{platform}"): "delete_connector",
         ("post", "/v1/connectors/{platform}/run"): "run_connector",
+        ("post", "/v1/connectors/{platform}/backfill"): "start_backfill",
+        ("get", "/v1/connectors/{platform}/backfill"): "get_backfill",
         ("get", "/healthz"): "healthz",
         ("get", "/readyz"): "readyz",
         ("get", "/metrics"): "metrics",

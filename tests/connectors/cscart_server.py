@@ -9,7 +9,7 @@ import asyncio
 import base64
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -43,6 +43,9 @@ class CscartServer:
     statuses: list[tuple[str, str, str, str]] = field(default_factory=lambda: DEFAULT_STATUSES)
     requests: list[tuple[str, dict[str, str]]] = field(default_factory=list)  # path, query
     fail_next: list[int | str] = field(default_factory=list)  # HTTP codes, or "json"
+    fail_pages: dict[int, int] = field(default_factory=dict)  # orders page -> 500s to answer
+    delay_s: float = 0.0  # every answer waits this long (a slow store)
+    on_orders: Callable[[int], None] | None = None  # called with each orders page asked for
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def set(self, order_id: str, letter: str, updated: int | None = None) -> None:
@@ -58,6 +61,12 @@ class CscartServer:
                     return 200, b'{"orders": [{"order_id": "1", '
                 assert isinstance(fault, int)
                 return fault, b'{"message": "failed"}'
+            page = int(query.get("page", "1"))
+            if path == "/api/2/orders/" and self.fail_pages.get(page, 0) > 0:
+                self.fail_pages[page] -= 1
+                return 500, b'{"message": "failed"}'
+            if path == "/api/2/orders/" and self.on_orders is not None:
+                self.on_orders(page)
             expected = base64.b64encode(f"{self.email}:{self.api_key}".encode()).decode()
             if auth != f"Basic {expected}":
                 return 401, b'{"message": "Unauthorized"}'
@@ -118,6 +127,8 @@ def cscart_api() -> Iterator[CscartServer]:
     holder: dict[str, Any] = {}
 
     async def handle(request: web.Request) -> web.Response:
+        if server.delay_s:
+            await asyncio.sleep(server.delay_s)
         status, body = server.answer(
             request.path, dict(request.query), request.headers.get("Authorization")
         )

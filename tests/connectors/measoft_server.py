@@ -26,6 +26,7 @@ class MeasoftServer:
     orders: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
     changed: set[str] = field(default_factory=set)
     requests: list[str] = field(default_factory=list)  # root tags, in order
+    bodies: list[bytes] = field(default_factory=list)  # request bodies, in order
     fail_next: dict[str, int] = field(default_factory=dict)  # root tag -> HTTP 500s to answer
     broken_next: int = 0  # answers that are not XML
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -45,6 +46,7 @@ class MeasoftServer:
         root = ElementTree.fromstring(body)
         with self.lock:
             self.requests.append(root.tag)
+            self.bodies.append(body)
             if self.fail_next.get(root.tag, 0) > 0:
                 self.fail_next[root.tag] -= 1
                 return 500, "internal error"
@@ -62,7 +64,9 @@ class MeasoftServer:
                 self.changed.clear()
                 return 200, '<commitlaststatus error="0"/>'
             orders = []
-            for orderno in sorted(self.changed):
+            # with `changes`: the change feed; without: every order (a date range)
+            wanted = self.changed if root.find("changes") is not None else set(self.orders)
+            for orderno in sorted(wanted):
                 history = self.orders[orderno]
                 statuses = "".join(self._status(c, t) for c, t in history)
                 orders.append(
