@@ -69,6 +69,18 @@ class Metrics:
             buckets=DURATION_BUCKETS,
             registry=self.registry,
         )
+        self.connector_polls = Counter(
+            "gateway_connector_polls_total",
+            "Polls of platforms' APIs by pull connectors, by platform and result (ok, failed).",
+            ["platform", "result"],
+            registry=self.registry,
+        )
+        self.connector_events = Counter(
+            "gateway_connector_events_total",
+            "Status observations pulled by connectors, by platform.",
+            ["platform"],
+            registry=self.registry,
+        )
         self.requests = Histogram(
             "gateway_http_request_duration_seconds",
             "Time from receiving an HTTP request to the end of its response body,"

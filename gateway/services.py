@@ -86,7 +86,7 @@ async def open_services(
             deliveries=DeliveryQueue(client, settings.redis_prefix, settings.history_days),
             sender=await sender.open(),
             shipments=ShipmentStore(client, settings.redis_prefix, settings.history_days),
-            connectors=Connectors(client, settings, recorder),
+            connectors=Connectors(client, settings, recorder, metrics),
         )
         try:
             yield services

@@ -111,7 +111,9 @@ class Worker:
         self.shipments = ShipmentStore(client, settings.redis_prefix, settings.history_days)
         self.timetable = Timetable.load()
         # Pull connectors record what they fetch like the API records events (issue 7).
-        self.connectors = Connectors(client, settings, recorder) if recorder else None
+        self.connectors = (
+            Connectors(client, settings, recorder, self._metrics) if recorder else None
+        )
         self.sender = Sender(
             allow_private=settings.allow_private_webhooks,
             connect_timeout_s=settings.webhook_connect_timeout_s,

@@ -33,6 +33,7 @@ from gateway.connectors.base import Json, Page, Pulled, Record
 from gateway.errors import ConnectorUnavailable, GatewayError, InvalidPayload
 from gateway.ingest import NativeEvent
 from gateway.translate import CloudCartStatus
+from webhooks.schedule import parse_retry_after
 
 PER_PAGE = 100  # `page[size]` is 1 to 100 (§4.1)
 MAX_PAGES = 10_000  # a store that ignores `page[number]` cannot keep a poll going for ever
@@ -99,7 +100,11 @@ async def _get(
             503: " (the store is unavailable or in maintenance)",
         }.get(status, "")
         retry = f"; Retry-After: {retry_after}" if retry_after else ""
-        raise ConnectorUnavailable(f"CloudCart answered {what} with HTTP {status}{why}{retry}")
+        raise ConnectorUnavailable(
+            f"CloudCart answered {what} with HTTP {status}{why}{retry}",
+            http_status=status,
+            retry_after_s=parse_retry_after(retry_after, datetime.now(UTC)),
+        )
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError as exc:

@@ -31,6 +31,7 @@ from gateway.ingest import NativeEvent
 from gateway.settings import Settings
 from gateway.tables.loader import load_platform
 from gateway.tables.schema import PlatformFile
+from webhooks.schedule import parse_retry_after
 
 PER_PAGE = 100
 MAX_PAGES = 10_000  # a store that ignores `page` cannot keep a poll going for ever
@@ -108,7 +109,11 @@ async def _get(
             503: " (the store is closed or being upgraded)",
         }.get(status, "")
         retry = f"; Retry-After: {retry_after}" if retry_after else ""
-        raise ConnectorUnavailable(f"CS-Cart answered {what} with HTTP {status}{why}{retry}")
+        raise ConnectorUnavailable(
+            f"CS-Cart answered {what} with HTTP {status}{why}{retry}",
+            http_status=status,
+            retry_after_s=parse_retry_after(retry_after, datetime.now(UTC)),
+        )
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError as exc:

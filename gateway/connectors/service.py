@@ -27,6 +27,7 @@ from gateway.connectors.secrets import SecretBox
 from gateway.custom import field_name
 from gateway.errors import Conflict, GatewayError, InvalidPayload, NotFound
 from gateway.ingest import NativeEvent
+from gateway.observability import Metrics
 from gateway.recording import Recorder
 from gateway.settings import Settings
 from gateway.storage.keys import TenantKeys
@@ -40,6 +41,7 @@ CONNECTORS: dict[str, Connector] = {
 }
 PLATFORMS = tuple(CONNECTORS)
 PAUSE_AFTER_AUTH_FAILURES = 3
+MAX_BACKOFF_S = 3600.0
 LEASE_MS = 120_000
 Json = dict[str, Any]
 Progress = Callable[[Json], Awaitable[None] | None]
@@ -61,7 +63,14 @@ def check_platform(platform: str) -> Connector:
 
 
 class Connectors:
-    def __init__(self, client: Redis, settings: Settings, recorder: Recorder) -> None:
+    def __init__(
+        self,
+        client: Redis,
+        settings: Settings,
+        recorder: Recorder,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self._metrics = metrics or Metrics()
         self._r = client
         self._settings = settings
         self._recorder = recorder
@@ -198,10 +207,14 @@ class Connectors:
                 if doc.get("paused") or platform not in PLATFORMS:
                     continue
                 health = self.keys(tenant).connector_health(platform)
-                last = cast(str | None, await self._r.hget(health, "last_run_at"))
+                last, later = cast(
+                    list[str | None], await self._r.hmget(health, ["last_run_at", "next_poll_at"])
+                )
                 interval = doc["options"].get("interval_s") or self._settings.connector_interval_s
                 if last and time.time() - datetime.fromisoformat(last).timestamp() < interval:
                     continue
+                if later and time.time() < datetime.fromisoformat(later).timestamp():
+                    continue  # backing off after failures (or as the platform's Retry-After says)
                 ran += await self._run_leased(tenant, platform, doc)
         return ran
 
@@ -267,7 +280,11 @@ class Connectors:
             )
             if pulled.cursor:  # where the next poll starts; only moved on by a success
                 pipe.hset(health, "cursor", orjson.dumps(pulled.cursor))
+            pipe.hdel(health, "next_poll_at")
             await pipe.execute()
+        platform = health.split(":connector:")[1].split(":")[0]
+        self._metrics.connector_polls.labels(platform=platform, result="ok").inc()
+        self._metrics.connector_events.labels(platform=platform).inc(pulled.events)
 
     async def _failed(
         self, tenant: str, platform: str, doc: Json, exc: GatewayError, started: str
@@ -280,6 +297,16 @@ class Connectors:
             pipe.hset(health, mapping={"last_run_at": started, "last_error": orjson.dumps(error)})
             pipe.hincrby(health, "failures_in_row", 1)
             _, _, in_row = await pipe.execute()
+        # Back off: the interval doubles per failure in a row (up to an hour), or longer when the
+        # platform says so (CS-Cart 509/503, CloudCart 429 with Retry-After).
+        interval = doc["options"].get("interval_s") or self._settings.connector_interval_s
+        wait = min(interval * 2 ** (int(in_row) - 1), MAX_BACKOFF_S)
+        retry_after = exc.extensions.get("retry_after_s")
+        if isinstance(retry_after, int | float):
+            wait = max(wait, float(retry_after))
+        later = datetime.fromtimestamp(time.time() + wait, UTC).isoformat(timespec="seconds")
+        await self._r.hset(health, "next_poll_at", later)
+        self._metrics.connector_polls.labels(platform=platform, result="failed").inc()
         auth = isinstance(exc, InvalidPayload) and (
             exc.extensions.get("measoft_error") in AUTH_ERRORS
             or exc.extensions.get("http_status") in (401, 403)

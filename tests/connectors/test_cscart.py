@@ -3,7 +3,9 @@ nothing recorded twice, the store's own letters suggested, faults recorded in th
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -173,3 +175,22 @@ def test_a_wrong_api_key_pauses_the_connector_after_three_runs(
     assert "authorisation failures" in shown["paused"]
     assert "not-the-key" not in str(shown)
     assert [c["type"] for c in changes(settings, tenant)] == ["connector.paused"]
+
+
+def test_a_rate_limited_store_is_left_alone_as_long_as_it_asks(
+    keyed: TestClient, tenant: Tenant, api: CscartServer, settings: Settings
+) -> None:
+    connect(keyed, tenant, api, interval_s=5)
+    api.fail_next.append(509)  # answers with Retry-After: 3600
+    run(keyed, tenant)
+    health_key = TenantKeys(settings.redis_prefix, tenant.tenant).connector_health("cscart")
+    store = redis.Redis.from_url(settings.redis_url or "", decode_responses=True)
+    later = datetime.fromisoformat(str(store.hget(health_key, "next_poll_at")))
+    assert later.timestamp() - time.time() > 3500  # the store's Retry-After, not the interval
+    metrics = keyed.get("/metrics").text
+    assert 'gateway_connector_polls_total{platform="cscart",result="failed"} 1.0' in metrics
+    run(keyed, tenant)  # asked for explicitly: polls anyway, and a success clears the wait
+    assert store.hget(health_key, "next_poll_at") is None
+    assert 'gateway_connector_polls_total{platform="cscart",result="ok"} 1.0' in (
+        keyed.get("/metrics").text
+    )
