@@ -143,6 +143,9 @@ class Settings(BaseSettings):
     connector_interval_s: float = Field(
         60.0, ge=1, description="Default seconds between two polls of a connector."
     )
+    connector_timeout_s: float = Field(
+        60.0, gt=0, le=600, description="Seconds one request to a platform's API may take."
+    )
     worker_in_process: bool = Field(
         False,
         description="Run a webhook delivery worker inside the API process (`gateway serve` "

@@ -100,7 +100,8 @@ class Connectors:
                     allow_private=self._settings.allow_private_webhooks, limit=32
                 ),
                 timeout=aiohttp.ClientTimeout(
-                    total=60, sock_connect=self._settings.webhook_connect_timeout_s
+                    total=self._settings.connector_timeout_s,
+                    sock_connect=self._settings.webhook_connect_timeout_s,
                 ),
                 trust_env=False,
             )

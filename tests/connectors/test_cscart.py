@@ -194,3 +194,20 @@ def test_a_rate_limited_store_is_left_alone_as_long_as_it_asks(
     assert 'gateway_connector_polls_total{platform="cscart",result="ok"} 1.0' in (
         keyed.get("/metrics").text
     )
+
+
+def test_a_store_that_does_not_answer_in_time_is_a_recorded_timeout(
+    settings: Settings, runtime: Runtime, tenant: Tenant, api: CscartServer
+) -> None:
+    impatient = settings.model_copy(update={"secret_key": KEY, "connector_timeout_s": 0.3})
+    api.set("3", "O")
+    with TestClient(create_app(impatient, runtime)) as client:
+        connect(client, tenant, api)
+        api.delay_s = 1.0
+        health = run(client, tenant)
+        assert health["last_error"]["class"] == "ConnectorUnavailable"
+        assert "Timeout" in health["last_error"]["message"]
+        assert client.get("/v1/orders/cscart/3", headers=tenant.headers).status_code == 404
+        api.delay_s = 0.0
+        assert run(client, tenant)["failures_in_row"] == 0
+        assert client.get("/v1/orders/cscart/3", headers=tenant.headers).status_code == 200
