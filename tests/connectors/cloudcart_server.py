@@ -6,7 +6,6 @@ faults (429, 503, 500, a body that is not JSON)."""
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import time
 from collections.abc import Iterator
@@ -17,6 +16,8 @@ from typing import Any
 
 import orjson
 from aiohttp import web
+
+from tests.loopback import serving
 
 SOFIA = timezone(timedelta(hours=3))
 
@@ -142,9 +143,6 @@ class CloudcartServer:
 @contextmanager
 def cloudcart_api() -> Iterator[CloudcartServer]:
     server = CloudcartServer()
-    loop = asyncio.new_event_loop()
-    ready = threading.Event()
-    holder: dict[str, Any] = {}
 
     async def handle(request: web.Request) -> web.Response:
         status, body = server.answer(dict(request.query), request.headers.get("X-CloudCart-ApiKey"))
@@ -153,30 +151,9 @@ def cloudcart_api() -> Iterator[CloudcartServer]:
             status=status, body=body, content_type="application/vnd.api+json", headers=headers
         )
 
-    async def start() -> None:
-        app = web.Application()
+    def routes(app: web.Application) -> None:
         app.router.add_get("/api/v2/orders", handle)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        holder["runner"] = runner
-        server.url = f"http://127.0.0.1:{port}/"
-        ready.set()
 
-    def serve() -> None:
-        asyncio.set_event_loop(loop)
-        loop.run_until_complete(start())
-        loop.run_forever()
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    ready.wait(10)
-    try:
+    with serving(routes) as base:
+        server.url = f"{base}/"
         yield server
-    finally:
-        asyncio.run_coroutine_threadsafe(holder["runner"].cleanup(), loop).result(10)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
-        loop.close()

@@ -17,6 +17,8 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from tests.loopback import serving
+
 DEFAULT_STATUSES: list[tuple[str, str, str, str]] = [
     # letter, description, inventory, payment_received
     ("P", "Processed", "D", "Y"),
@@ -122,9 +124,6 @@ class CscartServer:
 @contextmanager
 def cscart_api() -> Iterator[CscartServer]:
     server = CscartServer()
-    loop = asyncio.new_event_loop()
-    ready = threading.Event()
-    holder: dict[str, Any] = {}
 
     async def handle(request: web.Request) -> web.Response:
         if server.delay_s:
@@ -137,31 +136,10 @@ def cscart_api() -> Iterator[CscartServer]:
             status=status, body=body, content_type="application/json", headers=headers
         )
 
-    async def start() -> None:
-        app = web.Application()
+    def routes(app: web.Application) -> None:
         app.router.add_get("/api/2/orders/", handle)
         app.router.add_get("/api/2/statuses/", handle)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        holder["runner"] = runner
-        server.url = f"http://127.0.0.1:{port}/"
-        ready.set()
 
-    def serve() -> None:
-        asyncio.set_event_loop(loop)
-        loop.run_until_complete(start())
-        loop.run_forever()
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    ready.wait(10)
-    try:
+    with serving(routes) as base:
+        server.url = f"{base}/"
         yield server
-    finally:
-        asyncio.run_coroutine_threadsafe(holder["runner"].cleanup(), loop).result(10)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
-        loop.close()

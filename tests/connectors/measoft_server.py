@@ -4,16 +4,16 @@ orders changed since the last `commitlaststatus`; wrong credentials answer a roo
 
 from __future__ import annotations
 
-import asyncio
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
 from xml.sax.saxutils import quoteattr
 
 from aiohttp import web
 from defusedxml import ElementTree
+
+from tests.loopback import serving
 
 
 @dataclass
@@ -79,38 +79,14 @@ class MeasoftServer:
 @contextmanager
 def measoft_api() -> Iterator[MeasoftServer]:
     server = MeasoftServer()
-    loop = asyncio.new_event_loop()
-    ready = threading.Event()
-    holder: dict[str, Any] = {}
 
     async def handle(request: web.Request) -> web.Response:
         status, text = server.answer(await request.read())
         return web.Response(status=status, text=text, content_type="text/xml")
 
-    async def start() -> None:
-        app = web.Application()
+    def routes(app: web.Application) -> None:
         app.router.add_post("/api/", handle)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        holder["runner"] = runner
-        server.url = f"http://127.0.0.1:{port}/api/"
-        ready.set()
 
-    def serve() -> None:
-        asyncio.set_event_loop(loop)
-        loop.run_until_complete(start())
-        loop.run_forever()
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    ready.wait(10)
-    try:
+    with serving(routes) as base:
+        server.url = f"{base}/api/"
         yield server
-    finally:
-        asyncio.run_coroutine_threadsafe(holder["runner"].cleanup(), loop).result(10)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
-        loop.close()

@@ -6,7 +6,6 @@ the TestClient's own loop) can use it alike.
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -16,6 +15,8 @@ from typing import Any
 
 import orjson
 from aiohttp import web
+
+from tests.loopback import serving
 
 
 @dataclass(frozen=True)
@@ -69,9 +70,6 @@ class Receiver:
 @contextmanager
 def receiving(responder: Responder | None = None) -> Iterator[Receiver]:
     """A receiver listening on 127.0.0.1 (a free port) for the duration of the block."""
-    loop = asyncio.new_event_loop()
-    ready = threading.Event()
-    holder: dict[str, Any] = {}
     receiver = Receiver(url="", responder=responder or always())
 
     async def handle(request: web.Request) -> web.StreamResponse:
@@ -86,30 +84,9 @@ def receiving(responder: Responder | None = None) -> Iterator[Receiver]:
         status, headers = answer
         return web.Response(status=status, headers=headers)
 
-    async def start() -> None:
-        app = web.Application()
+    def routes(app: web.Application) -> None:
         app.router.add_route("POST", "/{tail:.*}", handle)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        holder["runner"] = runner
-        receiver.url = f"http://127.0.0.1:{port}/hook"
-        ready.set()
 
-    def serve() -> None:
-        asyncio.set_event_loop(loop)
-        loop.run_until_complete(start())
-        loop.run_forever()
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    ready.wait(10)
-    try:
+    with serving(routes) as base:
+        receiver.url = f"{base}/hook"
         yield receiver
-    finally:
-        asyncio.run_coroutine_threadsafe(holder["runner"].cleanup(), loop).result(10)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
-        loop.close()
