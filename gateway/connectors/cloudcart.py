@@ -26,14 +26,13 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import aiohttp
-import orjson
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, SecretStr
 
 from gateway.connectors.base import Json, Page, Pulled, Record
-from gateway.errors import ConnectorUnavailable, GatewayError, InvalidPayload
+from gateway.connectors.http import get_json
+from gateway.errors import GatewayError, InvalidPayload
 from gateway.ingest import NativeEvent
 from gateway.translate import CloudCartStatus
-from webhooks.schedule import parse_retry_after
 
 PER_PAGE = 100  # `page[size]` is 1 to 100 (§4.1)
 MAX_PAGES = 10_000  # a store that ignores `page[number]` cannot keep a poll going for ever
@@ -74,41 +73,20 @@ In = CloudcartIn
 async def _get(
     session: aiohttp.ClientSession, url: str, params: Mapping[str, str], key: str, what: str
 ) -> Any:
-    try:
-        async with session.get(
-            url,
-            params=params,
-            allow_redirects=False,
-            headers={"Accept": "application/vnd.api+json", "X-CloudCart-ApiKey": key},
-        ) as answer:
-            raw = await answer.read()
-            status = answer.status
-            retry_after = answer.headers.get("Retry-After")
-    except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-        raise ConnectorUnavailable(
-            f"CloudCart could not be reached for {what}: {exc.__class__.__name__}: {exc}"
-        ) from exc
-    if status in (401, 403):
-        raise InvalidPayload(
-            f"CloudCart refused {what} with HTTP {status}: check the API key and that it is active",
-            http_status=status,
-        )
-    if status != 200:
-        why = {
-            429: " (too many API requests)",
-            509: " (the store's API request limit is reached)",
-            503: " (the store is unavailable or in maintenance)",
-        }.get(status, "")
-        retry = f"; Retry-After: {retry_after}" if retry_after else ""
-        raise ConnectorUnavailable(
-            f"CloudCart answered {what} with HTTP {status}{why}{retry}",
-            http_status=status,
-            retry_after_s=parse_retry_after(retry_after, datetime.now(UTC)),
-        )
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidPayload(f"CloudCart's answer to {what} is not JSON: {exc}") from exc
+    return await get_json(
+        session,
+        url,
+        params=params,
+        headers={"Accept": "application/vnd.api+json", "X-CloudCart-ApiKey": key},
+        platform="CloudCart",
+        what=what,
+        auth_hint="check the API key and that it is active",
+        reasons={
+            429: "too many API requests",
+            509: "the store's API request limit is reached",
+            503: "the store is unavailable or in maintenance",
+        },
+    )
 
 
 def _time(value: object, where: str) -> datetime:

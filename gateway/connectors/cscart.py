@@ -22,16 +22,15 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import aiohttp
-import orjson
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, SecretStr
 
 from gateway.connectors.base import Json, Page, Pulled, Record
-from gateway.errors import ConnectorUnavailable, GatewayError, InvalidPayload
+from gateway.connectors.http import get_json
+from gateway.errors import GatewayError, InvalidPayload
 from gateway.ingest import NativeEvent
 from gateway.settings import Settings
 from gateway.tables.loader import load_platform
 from gateway.tables.schema import PlatformFile
-from webhooks.schedule import parse_retry_after
 
 PER_PAGE = 100
 MAX_PAGES = 10_000  # a store that ignores `page` cannot keep a poll going for ever
@@ -83,41 +82,20 @@ async def _get(
     auth: str,
     what: str,
 ) -> Any:
-    try:
-        async with session.get(
-            url,
-            params=params,
-            allow_redirects=False,
-            headers={"Accept": "application/json", "Authorization": auth},
-        ) as answer:
-            raw = await answer.read()
-            status = answer.status
-            retry_after = answer.headers.get("Retry-After")
-    except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-        raise ConnectorUnavailable(
-            f"CS-Cart could not be reached for {what}: {exc.__class__.__name__}: {exc}"
-        ) from exc
-    if status in (401, 403):
-        raise InvalidPayload(
-            f"CS-Cart refused {what} with HTTP {status}: check the administrator's e-mail, "
-            "the API key and that the administrator's API access is on",
-            http_status=status,
-        )
-    if status != 200:
-        why = {
-            509: " (the store's limit of API requests per hour is reached)",
-            503: " (the store is closed or being upgraded)",
-        }.get(status, "")
-        retry = f"; Retry-After: {retry_after}" if retry_after else ""
-        raise ConnectorUnavailable(
-            f"CS-Cart answered {what} with HTTP {status}{why}{retry}",
-            http_status=status,
-            retry_after_s=parse_retry_after(retry_after, datetime.now(UTC)),
-        )
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidPayload(f"CS-Cart's answer to {what} is not JSON: {exc}") from exc
+    return await get_json(
+        session,
+        url,
+        params=params,
+        headers={"Accept": "application/json", "Authorization": auth},
+        platform="CS-Cart",
+        what=what,
+        auth_hint="check the administrator's e-mail, the API key and that the administrator's "
+        "API access is on",
+        reasons={
+            509: "the store's limit of API requests per hour is reached",
+            503: "the store is closed or being upgraded",
+        },
+    )
 
 
 def _count(value: object, what: str) -> int:
