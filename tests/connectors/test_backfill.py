@@ -13,25 +13,16 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from pydantic import SecretStr
 
-from gateway.app import create_app
 from gateway.cli import main
-from gateway.runtime import Runtime
 from gateway.settings import Settings
+from tests.connectors.conftest import KEY
 from tests.connectors.cscart_server import CscartServer, cscart_api
 from tests.connectors.measoft_server import MeasoftServer, measoft_api
 from tests.factories import Tenant, assert_problem
 
 Json = dict[str, Any]
-KEY = SecretStr("a long random passphrase for the tests")
 SINCE = (datetime.now(UTC).date() - timedelta(days=30)).isoformat()
-
-
-@pytest.fixture
-def keyed(settings: Settings, runtime: Runtime) -> Iterator[TestClient]:
-    with TestClient(create_app(settings.model_copy(update={"secret_key": KEY}), runtime)) as c:
-        yield c
 
 
 @pytest.fixture

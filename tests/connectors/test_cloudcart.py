@@ -11,16 +11,13 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from pydantic import SecretStr
 
-from gateway.app import create_app
-from gateway.runtime import Runtime
 from gateway.settings import Settings
 from tests.connectors.cloudcart_server import CloudcartServer, cloudcart_api
+from tests.connectors.conftest import order as shared_order, poll, put_connector
 from tests.factories import Tenant, changes
 
 Json = dict[str, Any]
-KEY = SecretStr("a long random passphrase for the tests")
 # (order status, payment status, fulfilment status) → canonical
 TRIPLES: list[tuple[tuple[str, str | None, str], str]] = [
     (("pending", "requested", "not_fulfilled"), "pending"),
@@ -31,12 +28,6 @@ TRIPLES: list[tuple[tuple[str, str | None, str], str]] = [
 
 
 @pytest.fixture
-def keyed(settings: Settings, runtime: Runtime) -> Iterator[TestClient]:
-    with TestClient(create_app(settings.model_copy(update={"secret_key": KEY}), runtime)) as c:
-        yield c
-
-
-@pytest.fixture
 def api() -> Iterator[CloudcartServer]:
     with cloudcart_api() as server:
         yield server
@@ -44,24 +35,15 @@ def api() -> Iterator[CloudcartServer]:
 
 def connect(client: TestClient, tenant: Tenant, api: CloudcartServer, **extra: Any) -> Json:
     body = {"store_url": api.url, "api_key": api.api_key, **extra}
-    response = client.put("/v1/connectors/cloudcart", json=body, headers=tenant.headers)
-    assert response.status_code == 200, response.text
-    shown: Json = response.json()
-    return shown
+    return put_connector(client, tenant, "cloudcart", body)
 
 
 def run(client: TestClient, tenant: Tenant) -> Json:
-    response = client.post("/v1/connectors/cloudcart/run", headers=tenant.headers)
-    assert response.status_code == 200, response.text
-    health: Json = response.json()["health"]
-    return health
+    return poll(client, tenant, "cloudcart")
 
 
 def order(client: TestClient, tenant: Tenant, order_id: str) -> Json:
-    response = client.get(f"/v1/orders/cloudcart/{order_id}", headers=tenant.headers)
-    assert response.status_code == 200, response.text
-    found: Json = response.json()
-    return found
+    return shared_order(client, tenant, "cloudcart", order_id)
 
 
 def test_the_api_key_is_sealed_and_never_shown(

@@ -12,24 +12,17 @@ import orjson
 import pytest
 import redis
 from fastapi.testclient import TestClient
-from pydantic import SecretStr
 
 from gateway.app import create_app
 from gateway.custom import field_name
 from gateway.runtime import Runtime
 from gateway.settings import Settings
 from gateway.storage.keys import TenantKeys
+from tests.connectors.conftest import KEY, order as shared_order, poll, put_connector
 from tests.connectors.cscart_server import CscartServer, cscart_api
 from tests.factories import Tenant, changes
 
 Json = dict[str, Any]
-KEY = SecretStr("a long random passphrase for the tests")
-
-
-@pytest.fixture
-def keyed(settings: Settings, runtime: Runtime) -> Iterator[TestClient]:
-    with TestClient(create_app(settings.model_copy(update={"secret_key": KEY}), runtime)) as c:
-        yield c
 
 
 @pytest.fixture
@@ -40,24 +33,15 @@ def api() -> Iterator[CscartServer]:
 
 def connect(client: TestClient, tenant: Tenant, api: CscartServer, **extra: Any) -> Json:
     body = {"store_url": api.url, "email": api.email, "api_key": api.api_key, **extra}
-    response = client.put("/v1/connectors/cscart", json=body, headers=tenant.headers)
-    assert response.status_code == 200, response.text
-    shown: Json = response.json()
-    return shown
+    return put_connector(client, tenant, "cscart", body)
 
 
 def run(client: TestClient, tenant: Tenant) -> Json:
-    response = client.post("/v1/connectors/cscart/run", headers=tenant.headers)
-    assert response.status_code == 200, response.text
-    health: Json = response.json()["health"]
-    return health
+    return poll(client, tenant, "cscart")
 
 
 def order(client: TestClient, tenant: Tenant, order_id: str) -> Json:
-    response = client.get(f"/v1/orders/cscart/{order_id}", headers=tenant.headers)
-    assert response.status_code == 200, response.text
-    found: Json = response.json()
-    return found
+    return shared_order(client, tenant, "cscart", order_id)
 
 
 def test_the_api_key_is_sealed_and_never_shown(

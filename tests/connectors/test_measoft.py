@@ -10,23 +10,16 @@ from typing import Any
 import pytest
 import redis
 from fastapi.testclient import TestClient
-from pydantic import SecretStr
 
 from gateway.app import create_app
 from gateway.runtime import Runtime
 from gateway.settings import Settings
 from gateway.storage.keys import TenantKeys
+from tests.connectors.conftest import KEY, poll, put_connector
 from tests.connectors.measoft_server import MeasoftServer, measoft_api
 from tests.factories import Tenant, assert_problem, changes
 
 Json = dict[str, Any]
-KEY = SecretStr("a long random passphrase for the tests")
-
-
-@pytest.fixture
-def keyed(settings: Settings, runtime: Runtime) -> Iterator[TestClient]:
-    with TestClient(create_app(settings.model_copy(update={"secret_key": KEY}), runtime)) as c:
-        yield c
 
 
 @pytest.fixture
@@ -44,17 +37,11 @@ def connect(client: TestClient, tenant: Tenant, api: MeasoftServer, **extra: Any
         "api_url": api.url,
         **extra,
     }
-    response = client.put("/v1/connectors/measoft", json=body, headers=tenant.headers)
-    assert response.status_code == 200, response.text
-    shown: Json = response.json()
-    return shown
+    return put_connector(client, tenant, "measoft", body)
 
 
 def run(client: TestClient, tenant: Tenant) -> Json:
-    response = client.post("/v1/connectors/measoft/run", headers=tenant.headers)
-    assert response.status_code == 200, response.text
-    health: Json = response.json()["health"]
-    return health
+    return poll(client, tenant, "measoft")
 
 
 def test_without_a_secret_key_credentials_are_refused(
