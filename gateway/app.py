@@ -23,6 +23,7 @@ from gateway.response_cache import ResponseCache
 from gateway.runtime import Runtime
 from gateway.services import open_services, running_worker
 from gateway.settings import Settings
+from gateway.web.routes import WebAssets, router as web_router
 
 DESCRIPTION = """\
 Translates the order and shipment statuses of **Kak2c** (LK `ORDER_INFO_*`), the **MeaSoft** courier
@@ -107,6 +108,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     )
     app.add_middleware(RequestTelemetry, metrics=app.state.metrics)
     app.include_router(api_router)
+    app.state.web = WebAssets(runtime.catalogs, settings.cache_max_age)
+    app.include_router(web_router)
     openapi.install(app)
 
     @app.get("/problems/{slug}", include_in_schema=False, response_class=HTMLResponse)

@@ -23,12 +23,13 @@ SCRIPTS = {"ru": re.compile("[\u0401\u0410-\u044f\u0451]"), "el": re.compile("[\
 
 # Texts that are not in a mapping table but are translated the same way.
 FBO_MESSAGES = Path(__file__).resolve().parent / "fbo" / "messages.toml"
+UI_MESSAGES = sorted((Path(__file__).resolve().parent / "web").glob("*_messages.toml"))
 
 
 def expected_messages(mappings_dir: Path) -> dict[Key, str]:
-    """Every (context, msgid) the tables (and the FBO texts) need, with the file that needs it."""
+    """Every (context, msgid) the tables (and the FBO and browser texts) need, with the file that needs it."""
     found: dict[Key, str] = {}
-    for path in [*sorted(mappings_dir.glob("*.toml")), FBO_MESSAGES]:
+    for path in [*sorted(mappings_dir.glob("*.toml")), FBO_MESSAGES, *UI_MESSAGES]:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
         for _, _, (context, msgid), _ in iter_messages(data):
             found.setdefault((context, msgid), path.name)

@@ -1,5 +1,5 @@
-"""Babel extraction method for mappings/*.toml (and gateway/fbo/messages.toml), so `pybabel
-extract` sees every table label.
+"""Babel extraction method for mappings/*.toml (and the texts of gateway/fbo/messages.toml and
+gateway/web/*_messages.toml), so `pybabel extract` sees every table label.
 
 Registered as the `mapping_labels` extractor (entry point `babel.extractors`, used by the
 `[tool.babel]` mapping in pyproject.toml). Each label and description becomes a `pgettext`
@@ -55,7 +55,12 @@ FBO_CONTEXTS = {
 
 
 def iter_messages(data: Mapping[str, Any]) -> Iterator[Message]:
-    """Every (context, msgid) of one parsed mapping file (or the FBO texts), in file order."""
+    """Every (context, msgid) of one parsed mapping file (or the FBO or browser texts), in file
+    order."""
+    if data.get("ui"):
+        for key, text in data.get("texts", {}).items():
+            yield 0, "pgettext", (f"ui.{data['ui']}", text), [f"{data['ui']} {key}"]
+        return
     if data.get("fbo"):
         for table, context in FBO_CONTEXTS.items():
             for key, row in data.get(table, {}).items():

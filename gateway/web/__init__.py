@@ -1,0 +1,1 @@
+"""In the browser: the storefront widget, the demo page and the operator console."""

@@ -1,0 +1,2 @@
+// <order-status>: placeholder, being written.
+const STRINGS = /*STRINGS*/{}/*END STRINGS*/;
