@@ -86,6 +86,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             {"name": "webhooks", "description": "Signed deliveries of changes to a shop."},
             {"name": "fbo", "description": "Kak2c FBO shipment deadlines and warnings."},
             {"name": "connectors", "description": "Pulling changes from platforms' APIs."},
+            {"name": "public", "description": "Read-only views opened by a share token."},
             {"name": "operations", "description": "Health, readiness, metrics."},
         ],
     )

@@ -27,7 +27,8 @@ UI_MESSAGES = sorted((Path(__file__).resolve().parent / "web").glob("*_messages.
 
 
 def expected_messages(mappings_dir: Path) -> dict[Key, str]:
-    """Every (context, msgid) the tables (and the FBO and browser texts) need, with the file that needs it."""
+    """Every (context, msgid) the tables (and the FBO and browser texts) need, with the file
+    that needs it."""
     found: dict[Key, str] = {}
     for path in [*sorted(mappings_dir.glob("*.toml")), FBO_MESSAGES, *UI_MESSAGES]:
         data = tomllib.loads(path.read_text(encoding="utf-8"))

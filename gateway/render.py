@@ -138,6 +138,30 @@ class Renderer:
             "mapping_version": self.tables.version,
         }
 
+    def public_order(self, state: OrderState, timeline: list[Json], lang: str) -> Json:
+        """What a buyer may see of an order: its canonical states over time, localized; no
+        native codes, no event ids, no other order."""
+        changes = sorted(
+            (e for e in timeline if e["changed"] and e["sequence"] is not None),
+            key=lambda e: int(e["sequence"]),
+        )
+        return {
+            "lang": lang,
+            "order_id": state.order_id,
+            "sequence": state.sequence,
+            "current": self.stored_canonical(state.current.canonical, lang),
+            "occurred_at": state.current.occurred_at,
+            "updated_at": state.updated_at,
+            "timeline": [
+                {
+                    "sequence": e["sequence"],
+                    "occurred_at": e["occurred_at"],
+                    "status": self.stored_canonical(e["canonical"], lang),
+                }
+                for e in changes
+            ],
+        }
+
     # ---- vocabularies ----
 
     def _labels(self, context: str, row: NativeLabels | Labelled, lang: str) -> Json:

@@ -22,6 +22,7 @@ from gateway.settings import Settings
 from gateway.storage import open_redis
 from gateway.storage.fbo import ShipmentStore
 from gateway.storage.orders import OrderStore
+from gateway.storage.shares import ShareStore
 from gateway.storage.tenants import TenantStore
 from webhooks.endpoints import EndpointStore
 from webhooks.queue import DeliveryQueue
@@ -42,6 +43,7 @@ class Services:
     sender: Sender
     shipments: ShipmentStore
     connectors: Connectors
+    shares: ShareStore
     _verified: dict[tuple[str, str], tuple[str, float]] = field(default_factory=dict)
 
     async def verify(self, value: str, kind: str) -> str | None:
@@ -87,6 +89,7 @@ async def open_services(
             sender=await sender.open(),
             shipments=ShipmentStore(client, settings.redis_prefix, settings.history_days),
             connectors=Connectors(client, settings, recorder, metrics),
+            shares=ShareStore(client, settings.redis_prefix),
         )
         try:
             yield services

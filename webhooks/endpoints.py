@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import secrets as random_tokens
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal, cast, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 from redis.asyncio import Redis
 
 from gateway.canonical import Code, Stage
+from gateway.clock import now_iso
 from gateway.errors import InvalidFilter
 from gateway.storage.keys import TenantKeys
 from gateway.tables import Tables
@@ -33,10 +34,6 @@ OPERATIONAL: frozenset[str] = frozenset({"endpoint.disabled", "connector.paused"
 # What an endpoint gets when its filter names no types: every business event, no operations.
 DEFAULT_TYPES: tuple[str, ...] = tuple(t for t in EVENT_TYPES if t not in OPERATIONAL)
 Json = dict[str, Any]
-
-
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class Filter(BaseModel):

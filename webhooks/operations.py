@@ -8,8 +8,9 @@ from typing import Any
 import orjson
 from redis.asyncio import Redis
 
+from gateway.clock import now_iso
 from gateway.storage.keys import TenantKeys
-from webhooks.endpoints import Endpoint, EndpointStore, disabled, now_iso
+from webhooks.endpoints import Endpoint, EndpointStore, disabled
 from webhooks.queue import DeliveryQueue
 
 

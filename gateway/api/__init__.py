@@ -10,6 +10,7 @@ from gateway.api import (
     mappings,
     ops,
     orders,
+    shares,
     translate,
     vocabulary,
     webhooks,
@@ -22,6 +23,8 @@ api_router.include_router(translate.router)
 api_router.include_router(vocabulary.router)
 api_router.include_router(ingest.router)
 api_router.include_router(webhooks.router)  # before orders: /v1/orders/{p}/{id}/deliveries
+api_router.include_router(shares.router)  # before orders, for the same reason
+api_router.include_router(shares.public)
 api_router.include_router(orders.router)
 api_router.include_router(mappings.router)
 api_router.include_router(fbo.router)

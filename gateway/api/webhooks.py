@@ -28,13 +28,14 @@ from gateway.api.webhook_schemas import (
     WebhookPatch,
     WebhooksOut,
 )
+from gateway.clock import now_iso
 from gateway.errors import InvalidCursor, InvalidStatus, InvalidWebhookUrl, NotFound
 from gateway.i18n import choose_language
 from gateway.problems import responses
 from gateway.runtime import Runtime
 from gateway.services import Services
 from webhooks import log as delivery_log
-from webhooks.endpoints import Endpoint, Filter, checked_filter, enabled, now_iso, rotated
+from webhooks.endpoints import Endpoint, Filter, checked_filter, enabled, rotated
 from webhooks.guard import UnsafeUrl, check_url, resolve_public
 from webhooks.payloads import current_of, message_id, order_of
 from webhooks.queue import OPS_LANE, order_lane

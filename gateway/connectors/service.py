@@ -20,6 +20,7 @@ import orjson
 from pydantic import BaseModel
 from redis.asyncio import Redis
 
+from gateway.clock import now_iso
 from gateway.connectors import cloudcart, cscart, measoft
 from gateway.connectors.base import Connector, Pulled
 from gateway.connectors.measoft import AUTH_ERRORS
@@ -45,10 +46,6 @@ MAX_BACKOFF_S = 3600.0
 LEASE_MS = 120_000
 Json = dict[str, Any]
 Progress = Callable[[Json], Awaitable[None] | None]
-
-
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def check_platform(platform: str) -> Connector:

@@ -146,6 +146,19 @@ class TenantKeys:
         """Hash: doc (the registration as JSON), done:<step> (ISO time), warned:<step>:<kind>."""
         return f"{self.base}:fbo:s:{shipment_id}"
 
+    @property
+    def share_key(self) -> str:
+        """String: the tenant's key for signing share tokens (hex)."""
+        return f"{self.base}:share:key"
+
+    def share(self, share_id: str) -> str:
+        """Hash: platform, order_id, created_at, expires_at; expires with the share."""
+        return f"{self.base}:share:{share_id}"
+
+    def shares_of(self, platform: str, order_id: str) -> str:
+        """Sorted set: the order's share ids → expiry (Unix seconds)."""
+        return f"{self.base}:shares:{platform}:{order_id}"
+
     def order(self, platform: str, order_id: str) -> str:
         """Hash: rev, doc (the order state as JSON)."""
         return f"{self.base}:order:{platform}:{order_id}"

@@ -56,6 +56,9 @@ ROUTES: list[tuple[str, str, Any, str]] = [
     ("GET", "/v1/webhooks/{ep}/deliveries", None, "404"),
     ("POST", "/v1/webhooks/{ep}/replay", {"platform": "cscart", "order_id": "1207"}, "404"),
     ("GET", "/v1/orders/cscart/1207/deliveries", None, "own"),
+    ("POST", "/v1/orders/cscart/1207/share", {"days": 1}, "404"),
+    ("GET", "/v1/orders/cscart/1207/shares", None, "own"),
+    ("DELETE", "/v1/shares/{sh}", None, "404"),
     ("POST", "/v1/fbo/shipments", {"order_id": "theirs", "shipment_date": IN_TWO_WEEKS}, "own"),
     ("GET", "/v1/fbo/shipments", None, "own"),
     ("GET", "/v1/fbo/shipments/{fbo}", None, "404"),
@@ -69,8 +72,8 @@ ROUTES: list[tuple[str, str, Any, str]] = [
     ("POST", "/v1/connectors/measoft/backfill", {"since": "2026-01-01"}, "404"),
     ("GET", "/v1/connectors/measoft/backfill", None, "404"),
 ]
-# `{ep}` and `{fbo}` in a path are the owner's webhook endpoint and FBO shipment (their ids are
-# random; the owner fixture sets them)
+# `{ep}`, `{fbo}` and `{sh}` in a path are the owner's webhook endpoint, FBO shipment and order
+# share (their ids are random; the owner fixture sets them)
 OWNER: dict[str, str] = {}
 IDS = [f"{method} {path}" for method, path, _, _ in ROUTES]
 
@@ -94,6 +97,9 @@ def owner(client: TestClient, tenant: Tenant) -> Tenant:
         event(SECRET, "Q", at(0)),
     ):
         assert client.post("/v1/events", json=body, headers=tenant.headers).status_code == 202
+    response = client.post("/v1/orders/cscart/1207/share", headers=tenant.headers)
+    assert response.status_code == 201, response.text
+    OWNER["sh"] = response.json()["id"]
     return tenant
 
 
@@ -108,13 +114,20 @@ def snapshot(client: TestClient, tenant: Tenant) -> Json:
             "/v1/unmapped",
             "/v1/webhooks",
             "/v1/fbo/shipments",
+            "/v1/orders/cscart/1207/shares",
         )
     }
 
 
-def call(client: TestClient, method: str, path: str, body: Any, headers: dict[str, str]) -> Any:
+def call_path(path: str) -> str:
+    """`path` with the owner's ids in place of its placeholders."""
     for name, value in OWNER.items():
         path = path.replace(f"{{{name}}}", value)
+    return path
+
+
+def call(client: TestClient, method: str, path: str, body: Any, headers: dict[str, str]) -> Any:
+    path = call_path(path)
     if isinstance(body, bytes):
         headers = {**headers, "content-type": "application/json"}
         return client.request(method, path, content=body, headers=headers)
@@ -172,7 +185,7 @@ def test_a_tenant_route_without_a_valid_key_is_401_and_changes_nothing(
     )
     problem = assert_problem(response, 401)
     assert problem["type"] == "/problems/unauthorized"
-    assert problem["instance"] == path.replace("{ep}", OWNER["ep"]).replace("{fbo}", OWNER["fbo"])
+    assert problem["instance"] == call_path(path)
     assert response.headers["www-authenticate"] == 'Bearer realm="gateway"'
     assert SECRET not in response.text
     assert snapshot(client, owner) == before
