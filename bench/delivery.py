@@ -31,7 +31,7 @@ Measured, in one run:
    `--rate` (500) events/s for `--latency-seconds` (10); post-to-receipt time per event (the
    post's send time to the receiver's receive time, matched by order id): p50 / p99 / max.
 3. **baseline**: the gateway processes are stopped, then a bare aiohttp sender (one
-   `ClientSession`, `TCPConnector(limit=64)`, the default asyncio loop like `gateway worker`)
+   `ClientSession`, `TCPConnector(limit=64)`, on uvloop like `gateway worker`)
    posts the very requests phase 1 delivered (same signed bodies and headers) to the same
    receiver with `--concurrency` (64) in flight: requests/s, after a short warm-up.
 
@@ -633,7 +633,8 @@ def run_receiver(directory: Path) -> int:
 
 
 def run_fast(main: Coroutine[Any, Any, T]) -> T:
-    """`main` on uvloop when it is installed (the receiver and this load generator)."""
+    """`main` on uvloop when it is installed (the receiver, this load generator, the bare
+    sender)."""
     try:
         import uvloop
     except ImportError:
@@ -694,7 +695,7 @@ def run_bare(dump: Path, url: str, concurrency: int) -> int:
         ok, bad, seconds = await bare_send(url, requests, concurrency)
         return {"requests": len(requests), "ok": ok, "bad": bad, "seconds": seconds}
 
-    print(orjson.dumps(asyncio.run(main())).decode(), flush=True)  # the worker's loop: asyncio
+    print(orjson.dumps(run_fast(main())).decode(), flush=True)  # uvloop, as `gateway worker`
     return 0
 
 

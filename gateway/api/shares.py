@@ -49,7 +49,7 @@ def _share(share: Share) -> dict[str, str]:
     "/orders/{platform}/{order_id:path}/share",
     response_model=ShareCreatedOut,
     status_code=201,
-    responses=responses(401, 404, 422, 503),
+    responses=responses(400, 401, 404, 413, 415, 422, 503),
 )
 async def share_order(
     tenant: TenantDep,
@@ -71,7 +71,7 @@ async def share_order(
 
 
 @router.get(
-    "/orders/{platform}/{order_id:path}/shares",
+    "/orders/{platform}/{order_id:path}/share",
     response_model=SharesOut,
     responses=responses(401, 422, 503),
 )

@@ -57,7 +57,7 @@ ROUTES: list[tuple[str, str, Any, str]] = [
     ("POST", "/v1/webhooks/{ep}/replay", {"platform": "cscart", "order_id": "1207"}, "404"),
     ("GET", "/v1/orders/cscart/1207/deliveries", None, "own"),
     ("POST", "/v1/orders/cscart/1207/share", {"days": 1}, "404"),
-    ("GET", "/v1/orders/cscart/1207/shares", None, "own"),
+    ("GET", "/v1/orders/cscart/1207/share", None, "own"),
     ("DELETE", "/v1/shares/{sh}", None, "404"),
     ("POST", "/v1/fbo/shipments", {"order_id": "theirs", "shipment_date": IN_TWO_WEEKS}, "own"),
     ("GET", "/v1/fbo/shipments", None, "own"),
@@ -114,7 +114,7 @@ def snapshot(client: TestClient, tenant: Tenant) -> Json:
             "/v1/unmapped",
             "/v1/webhooks",
             "/v1/fbo/shipments",
-            "/v1/orders/cscart/1207/shares",
+            "/v1/orders/cscart/1207/share",
         )
     }
 

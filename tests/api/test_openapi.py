@@ -57,7 +57,7 @@ def test_contract_paths_and_operation_ids(app: FastAPI) -> None:
         ("post", "/v1/webhooks/{endpoint_id}/replay"): "replay",
         ("get", "/v1/orders/{platform}/{order_id}/deliveries"): "order_deliveries",
         ("post", "/v1/orders/{platform}/{order_id}/share"): "share_order",
-        ("get", "/v1/orders/{platform}/{order_id}/shares"): "list_shares",
+        ("get", "/v1/orders/{platform}/{order_id}/share"): "list_shares",
         ("delete", "/v1/shares/{share_id}"): "revoke_share",
         ("get", "/v1/public/orders/{token}"): "public_order",
         ("post", "/v1/fbo/schedule"): "fbo_schedule",

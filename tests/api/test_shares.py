@@ -100,14 +100,14 @@ def test_an_order_id_with_a_slash_can_be_shared(client: TestClient, tenant: Tena
 def test_a_revoked_token_is_404_at_once(client: TestClient, tenant: Tenant) -> None:
     order_with_history(client, tenant)
     first, second = share(client, tenant), share(client, tenant, days=7)
-    listed = client.get("/v1/orders/cscart/1207/shares", headers=tenant.headers).json()
+    listed = client.get("/v1/orders/cscart/1207/share", headers=tenant.headers).json()
     assert [s["id"] for s in listed["shares"]] == [first["id"], second["id"]]
     assert "token" not in listed["shares"][0]
     assert client.delete(f"/v1/shares/{first['id']}", headers=tenant.headers).status_code == 204
     problem = assert_problem(client.get(str(first["url"])), 404)
     assert problem["type"] == "/problems/not-found"
     assert client.get(str(second["url"])).status_code == 200
-    listed = client.get("/v1/orders/cscart/1207/shares", headers=tenant.headers).json()
+    listed = client.get("/v1/orders/cscart/1207/share", headers=tenant.headers).json()
     assert [s["id"] for s in listed["shares"]] == [second["id"]]
     assert_problem(client.delete(f"/v1/shares/{first['id']}", headers=tenant.headers), 404)
 
@@ -172,7 +172,7 @@ def test_a_bad_lifetime_is_a_422_and_nothing_is_shared(
         "/v1/orders/cscart/1207/share", json={"days": days}, headers=tenant.headers
     )
     assert_problem(response, 422)
-    listed = client.get("/v1/orders/cscart/1207/shares", headers=tenant.headers).json()
+    listed = client.get("/v1/orders/cscart/1207/share", headers=tenant.headers).json()
     assert listed["shares"] == []
 
 
