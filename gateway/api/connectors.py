@@ -35,6 +35,13 @@ class ConnectorHealth(BaseModel):
     orders_seen: int
     events_seen: int
     failures_in_row: int
+    mode: str | None = Field(
+        None,
+        description="How the connector finds the changed orders, where the platform has several "
+        "ways: CS-Cart `updated_at_from`, or `by_date` for a store whose version lacks that "
+        "filter (its recent orders are compared with the statuses seen last; asked on the first "
+        "poll and daily). null for the others, and before the first poll.",
+    )
 
 
 class ConnectorOut(BaseModel):
@@ -57,7 +64,7 @@ def _json(doc: Any, status: int = 200) -> Response:
 @router.put(
     "/v1/connectors/{platform}",
     response_model=ConnectorOut,
-    responses=responses(400, 401, 404, 413, 415, 422, 503),
+    responses=responses(400, 401, 404, 409, 413, 415, 422, 503),
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -80,7 +87,11 @@ async def put_connector(
     """Connect the tenant's account on `platform` (MeaSoft: `login`, `password`, service code
     `extra`, `stream_id`, `api_url`; CS-Cart: `store_url`, admin `email`, `api_key`;
     CloudCart: `store_url`, `api_key`; all: `interval_s`). Secret fields are encrypted with
-    GATEWAY_SECRET_KEY (refused without one) and never shown again; the worker then polls."""
+    GATEWAY_SECRET_KEY (refused without one) and never shown again; the worker then polls.
+    Stored for another account (store or API address, MeaSoft login, service code or stream),
+    the connector starts over: the old account's cursor, back-off, suggestions and backfill are
+    dropped (409 while a poll or a backfill of it runs); new credentials or a new interval keep
+    them."""
     connector = check_platform(platform)
     body = await read_json(request, connector.In)
     return _json(await services.connectors.put(tenant, platform, body))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Protocol
@@ -26,6 +26,7 @@ class Pulled:
     changed: int
     cursor: Json = field(default_factory=dict)  # where the next poll starts (stored for it)
     suggestions: Mapping[str, Json] = field(default_factory=dict)  # code → suggested mapping
+    mode: str | None = None  # how the changes were found, where a platform has several ways
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +42,16 @@ class Page:
     total: int | None = None  # orders to import in all, when the platform says
 
 
+class Memory(Protocol):
+    """The status a connector recorded last for each order, kept between polls outside the
+    cursor, so a poll reads and writes only the orders it touches (see
+    `gateway.connectors.memory`)."""
+
+    async def recall(self, order_ids: Collection[str]) -> dict[str, str]: ...
+
+    async def remember(self, values: Mapping[str, str]) -> None: ...
+
+
 class Connector(Protocol):
     """A platform's connector module (see `gateway.connectors.measoft`)."""
 
@@ -49,6 +60,12 @@ class Connector(Protocol):
 
     @property
     def SECRET_FIELDS(self) -> tuple[str, ...]: ...
+
+    @property
+    def SOURCE_FIELDS(self) -> tuple[str, ...]:
+        """The options that say which account is read: changing one starts the connector over
+        (cursor, memory, back-off and suggestions belong to the old account)."""
+        ...
 
     @property
     def Options(self) -> type[BaseModel]: ...
@@ -64,6 +81,7 @@ class Connector(Protocol):
         cursor: Json,
         record: Record,
         zone: ZoneInfo,
+        memory: Memory,
     ) -> Pulled: ...
 
     async def backfill_page(

@@ -6,7 +6,7 @@ platform-apis.md` §4.3, §5), so the gateway also polls: every order changed si
 read with the `X-CloudCart-ApiKey` header (§4.1). Each order's three-part status
 (`status`, the included payment's status, `status_fulfillment`) is recorded at the order's
 `updated_at`, and only when the triple differs from the one the connector recorded last for that
-order (kept in the cursor, bounded like CS-Cart's).
+order (its memory, `gateway.connectors.memory`, read and written only for the orders listed).
 
 Which orders changed: the reference documents `sort` on `updated_at` but no filter on it (the
 `filter[start_date]` / `filter[end_date]` filters are on `date_added`, and every other
@@ -26,9 +26,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import aiohttp
+import orjson
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, SecretStr
 
-from gateway.connectors.base import Json, Page, Pulled, Record
+from gateway.connectors.base import Json, Memory, Page, Pulled, Record
 from gateway.connectors.http import get_json
 from gateway.errors import GatewayError, InvalidPayload
 from gateway.ingest import NativeEvent
@@ -39,10 +40,6 @@ MAX_PAGES = 10_000  # a store that ignores `page[number]` cannot keep a poll goi
 OVERLAP_S = 60  # the next poll reads the last minute again: clocks and slow saves
 MAX_CODE = 128
 MAX_ORDER_ID = 200
-# The cursor remembers the triple recorded last for at most this many orders (the most recently
-# recorded ones), so it stays bounded. An order dropped from it that changes again is recorded
-# as usual; one dropped that is merely listed again is recorded once more, as an unchanged status.
-MAX_REMEMBERED = 50_000
 
 
 class CloudcartOptions(BaseModel):
@@ -66,6 +63,7 @@ class CloudcartIn(CloudcartOptions):
 
 PLATFORM = "cloudcart"
 SECRET_FIELDS = ("api_key",)
+SOURCE_FIELDS = ("store_url",)
 Options = CloudcartOptions
 In = CloudcartIn
 
@@ -203,16 +201,18 @@ async def _orders(
     return orders
 
 
-def _triple(status: CloudCartStatus) -> list[str | None]:
-    return [status.order, status.payment, status.fulfillment]
+def remembered(status: CloudCartStatus) -> str:
+    """The triple as the memory keeps it (JSON: `["paid", "completed", null]`)."""
+    return orjson.dumps([status.order, status.payment, status.fulfillment]).decode()
 
 
-def _remembered(cursor: Json) -> dict[str, list[str | None]]:
+def _legacy(cursor: Json) -> dict[str, str]:
+    """The triples a cursor from before the memory kept (`last`), to move them into it."""
     last = cursor.get("last")
     if not isinstance(last, dict):
         return {}
     return {
-        k: v
+        k: orjson.dumps(v).decode()
         for k, v in last.items()
         if isinstance(k, str)
         and isinstance(v, list)
@@ -228,6 +228,7 @@ async def pull(
     cursor: Json,
     record: Record,
     zone: ZoneInfo,  # noqa: ARG001 - CloudCart's times carry an offset (naive ones are UTC)
+    memory: Memory,
 ) -> Pulled:
     """One poll: every order updated since the last poll, recorded when its status changed."""
     assert isinstance(options, CloudcartOptions)
@@ -240,24 +241,22 @@ async def pull(
         except InvalidPayload:
             since = None  # a broken cursor: read everything once more (deduplicated below)
     listed = await _orders(session, url, secrets["api_key"], since)
-    last = _remembered(cursor)
+    legacy = _legacy(cursor)
+    if legacy:  # a cursor from before the memory: its triples move there once
+        await memory.remember(legacy)
+    last = await memory.recall(listed)
     # oldest change first, so an order's timeline and the webhooks follow the store's order
     ordered = sorted(listed.items(), key=lambda item: item[1][1])
     events = [
         NativeEvent(order_id, status, updated, None, where)
         for order_id, (status, updated, where) in ordered
-        if last.get(order_id) != _triple(status)
+        if last.get(order_id) != remembered(status)
     ]
     results = await record(events) if events else []
     failed = [r for r in results if isinstance(r, GatewayError) and r.status >= 500]
-    if failed:  # not stored: the cursor is not moved on, the next poll asks again
+    if failed:  # not stored: neither remembered nor the cursor moved on, the next poll asks again
         raise failed[0]
-    for event in events:  # most recently recorded last, so the oldest are dropped first
-        assert isinstance(event.status, CloudCartStatus)
-        last.pop(event.order_id, None)
-        last[event.order_id] = _triple(event.status)
-    if len(last) > MAX_REMEMBERED:
-        last = dict(list(last.items())[-MAX_REMEMBERED:])
+    await memory.remember({o: remembered(listed[o][0]) for o in (e.order_id for e in events)})
     newest = max((updated for _, updated, _ in listed.values()), default=None)
     next_since = since.isoformat() if since is not None else None
     if newest is not None:
@@ -269,7 +268,7 @@ async def pull(
         orders=len(listed),
         events=len(events),
         changed=changed,
-        cursor={"updated_since": next_since, "last": last},
+        cursor={"updated_since": next_since},
     )
 
 

@@ -18,7 +18,7 @@ import aiohttp
 from defusedxml import ElementTree as DefusedET
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, SecretStr
 
-from gateway.connectors.base import Json, Page, Pulled, Record
+from gateway.connectors.base import Json, Memory, Page, Pulled, Record
 from gateway.errors import ConnectorUnavailable, GatewayError, InvalidPayload
 from gateway.ingest import measoft as measoft_xml
 
@@ -112,6 +112,8 @@ def _commit_error(raw: bytes) -> None:
 
 PLATFORM = "measoft"
 SECRET_FIELDS = ("password",)
+# another address, account, service or change stream is another feed to confirm changes on
+SOURCE_FIELDS = ("api_url", "login", "extra", "stream_id")
 Options = MeasoftOptions
 In = MeasoftIn
 
@@ -123,6 +125,7 @@ async def pull(
     cursor: Json,  # noqa: ARG001 - MeaSoft keeps the cursor itself (what was committed)
     record: Record,
     zone: ZoneInfo,
+    memory: Memory,  # noqa: ARG001 - MeaSoft's feed sends only the changes
 ) -> Pulled:
     """One cycle: ask for the changes, record them all, then confirm them to MeaSoft."""
     assert isinstance(options, MeasoftOptions)

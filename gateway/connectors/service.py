@@ -2,7 +2,9 @@
 
 The API stores and shows a connector and can poll it at once; the delivery worker polls every
 connector that is due, one worker per tenant and platform at a time (a Redis lease), so many
-workers never ask a platform twice for the same changes.
+workers never ask a platform twice for the same changes. A poll reads the connector again once
+it holds the lease, and storing a connector for another account (`SOURCE_FIELDS`) takes the
+lease while it drops the old account's state, so no poll of the old account writes after it.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from typing import Any, cast
 from zoneinfo import ZoneInfo
@@ -19,11 +21,13 @@ import aiohttp
 import orjson
 from pydantic import BaseModel
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 
 from gateway.clock import now_iso
 from gateway.connectors import cloudcart, cscart, measoft
 from gateway.connectors.base import Connector, Pulled
 from gateway.connectors.measoft import AUTH_ERRORS
+from gateway.connectors.memory import RedisMemory
 from gateway.connectors.secrets import SecretBox
 from gateway.custom import field_name
 from gateway.errors import Conflict, GatewayError, InvalidPayload, NotFound
@@ -46,6 +50,27 @@ MAX_BACKOFF_S = 3600.0
 LEASE_MS = 120_000
 Json = dict[str, Any]
 Progress = Callable[[Json], Awaitable[None] | None]
+
+
+def source(connector: Connector, options: Mapping[str, Any]) -> tuple[str, ...]:
+    """Which account a connector's options read (`SOURCE_FIELDS`); an address with or without
+    its trailing slash is the same."""
+    return tuple(
+        "" if options.get(name) is None else str(options[name]).rstrip("/")
+        for name in connector.SOURCE_FIELDS
+    )
+
+
+def moved(connector: Connector, stored: Json | None, options: Mapping[str, Any]) -> bool:
+    """Whether a connector stored again reads another account than before (options that no
+    longer validate count as another)."""
+    if stored is None:
+        return False
+    try:
+        before = connector.Options.model_validate(stored["options"]).model_dump(mode="json")
+    except ValueError:
+        return True
+    return source(connector, before) != source(connector, options)
 
 
 def check_platform(platform: str) -> Connector:
@@ -107,7 +132,10 @@ class Connectors:
     # ---------------------------------------------------------------- configuration
 
     async def put(self, tenant: str, platform: str, body: BaseModel) -> Json:
-        """Store a connector: its options in clear, its secret fields sealed."""
+        """Store a connector: its options in clear, its secret fields sealed. For another
+        account (store, API address, login, stream) the connector starts over: the old one's
+        cursor, memory, back-off, last error, suggestions and backfill are dropped, under the
+        lease (409 while a poll or a backfill runs). New credentials or interval keep them."""
         connector = check_platform(platform)
         raw = body.model_dump(mode="json")
         secret_values = {
@@ -119,18 +147,57 @@ class Connectors:
         )
         k = self.keys(tenant)
         stored = await self._stored(tenant, platform)
-        stamp = now_iso()
-        doc = {
-            "platform": platform,
-            "options": options.model_dump(mode="json"),
-            "sealed": sealed,
-            "created_at": stored["created_at"] if stored else stamp,
-            "updated_at": stamp,
-            "paused": None,
-        }
-        await self._r.hset(k.connectors, platform, orjson.dumps(doc).decode())
-        await self._r.hset(k.connector_health(platform), "failures_in_row", 0)
+        shown = options.model_dump(mode="json")
+        lease = k.connector_lease(platform)
+        holder = None
+        if moved(connector, stored, shown):
+            holder = f"{self._name}-put-{secrets.token_hex(4)}"
+            if not await self._r.set(lease, holder, nx=True, px=LEASE_MS):
+                raise Conflict(
+                    f"the {platform} connector is busy (a backfill or a poll runs); store it "
+                    "for another account when that has finished"
+                )
+        try:
+            forget = await self._forgetting(tenant, platform) if holder else None
+            stamp = now_iso()
+            doc = {
+                "platform": platform,
+                "options": shown,
+                "sealed": sealed,
+                "created_at": stored["created_at"] if stored else stamp,
+                "updated_at": stamp,
+                "paused": None,
+            }
+            async with self._r.pipeline(transaction=True) as pipe:
+                pipe.hset(k.connectors, platform, orjson.dumps(doc).decode())
+                pipe.hset(k.connector_health(platform), "failures_in_row", 0)
+                if forget is not None:
+                    forget(pipe)
+                await pipe.execute()
+        finally:
+            if holder and await self._r.get(lease) == holder:
+                await self._r.delete(lease)
         return await self.show(tenant, platform)
+
+    async def _forgetting(self, tenant: str, platform: str) -> Callable[[Pipeline], None]:
+        """What belongs to the account a connector read until now, as steps to add to the
+        transaction that stores it for another: where its next poll starts and how (the
+        cursor, the mode), its memory of each order, its back-off and last error, the mappings
+        it suggested and its backfill job."""
+        k = self.keys(tenant)
+        suggested = [
+            name
+            async for name, _ in self._r.hscan_iter(k.suggestions, match=field_name(platform, "*"))
+        ]
+        memory = RedisMemory(self._r, k, platform)
+
+        def steps(pipe: Pipeline) -> None:
+            pipe.hdel(k.connector_health(platform), "cursor", "mode", "next_poll_at", "last_error")
+            pipe.delete(*memory.keys(), k.connector_backfill(platform))
+            if suggested:
+                pipe.hdel(k.suggestions, *suggested)
+
+        return steps
 
     async def _stored(self, tenant: str, platform: str) -> Json | None:
         raw = cast(str | None, await self._r.hget(self.keys(tenant).connectors, platform))
@@ -170,6 +237,7 @@ class Connectors:
                 "orders_seen": int(health.get("orders_seen", 0)),
                 "events_seen": int(health.get("events_seen", 0)),
                 "failures_in_row": int(health.get("failures_in_row", 0)),
+                "mode": health.get("mode") or None,
             },
         }
 
@@ -178,21 +246,20 @@ class Connectors:
         check_platform(platform)
         if not await self._r.hdel(k.connectors, platform):
             raise NotFound(f"no {platform} connector is configured", where="platform")
-        await self._r.delete(
-            k.connector_health(platform),
-            k.connector_lease(platform),
-            k.connector_backfill(platform),
-        )
+        forget = await self._forgetting(tenant, platform)
+        async with self._r.pipeline(transaction=True) as pipe:
+            forget(pipe)
+            pipe.delete(k.connector_health(platform), k.connector_lease(platform))
+            await pipe.execute()
 
     # ---------------------------------------------------------------- polling
 
     async def run(self, tenant: str, platform: str) -> Json:
         """Poll now (under the lease, like the worker) and answer the connector's state."""
         check_platform(platform)
-        doc = await self._stored(tenant, platform)
-        if doc is None:
+        if await self._stored(tenant, platform) is None:
             raise NotFound(f"no {platform} connector is configured", where="platform")
-        await self._run_leased(tenant, platform, doc)
+        await self._run_leased(tenant, platform)
         return await self.show(tenant, platform)
 
     async def run_due(self, tenants: Sequence[str]) -> int:
@@ -213,14 +280,18 @@ class Connectors:
                     continue
                 if later and time.time() < datetime.fromisoformat(later).timestamp():
                     continue  # backing off after failures (or as the platform's Retry-After says)
-                ran += await self._run_leased(tenant, platform, doc)
+                ran += await self._run_leased(tenant, platform)
         return ran
 
-    async def _run_leased(self, tenant: str, platform: str, doc: Json) -> int:
+    async def _run_leased(self, tenant: str, platform: str) -> int:
         lease = self.keys(tenant).connector_lease(platform)
         if not await self._r.set(lease, self._name, nx=True, px=LEASE_MS):
             return 0  # another worker polls it now
         try:
+            # read again under the lease: it may have been stored for another account since
+            doc = await self._stored(tenant, platform)
+            if doc is None:
+                return 0
             await self._poll(tenant, platform, doc)
         finally:
             if await self._r.get(lease) == self._name:
@@ -243,6 +314,7 @@ class Connectors:
                 orjson.loads(raw_cursor) if raw_cursor else {},
                 self._record(tenant, platform),
                 self._zone,
+                RedisMemory(self._r, k, platform),
             )
         except GatewayError as exc:
             await self._failed(tenant, platform, doc, exc, started)
@@ -278,6 +350,8 @@ class Connectors:
             )
             if pulled.cursor:  # where the next poll starts; only moved on by a success
                 pipe.hset(health, "cursor", orjson.dumps(pulled.cursor))
+            if pulled.mode:
+                pipe.hset(health, "mode", pulled.mode)
             pipe.hdel(health, "next_poll_at")
             await pipe.execute()
         platform = health.split(":connector:")[1].split(":")[0]
@@ -374,8 +448,7 @@ class Connectors:
     async def _begin_backfill(self, tenant: str, platform: str, since: date) -> tuple[Json, str]:
         """Take the lease and create (or resume) the job: (connector, lease holder)."""
         check_platform(platform)
-        doc = await self._stored(tenant, platform)
-        if doc is None:
+        if await self._stored(tenant, platform) is None:
             raise NotFound(f"no {platform} connector is configured", where="platform")
         k = self.keys(tenant)
         runner = f"{self._name}-backfill-{secrets.token_hex(4)}"
@@ -383,6 +456,11 @@ class Connectors:
             raise Conflict(
                 f"the {platform} connector is busy (a backfill or a poll runs); try again later"
             )
+        doc = await self._stored(tenant, platform)  # again, under the lease
+        if doc is None:
+            if await self._r.get(k.connector_lease(platform)) == runner:
+                await self._r.delete(k.connector_lease(platform))
+            raise NotFound(f"no {platform} connector is configured", where="platform")
         key = k.connector_backfill(platform)
         job = cast(dict[str, str], await self._r.hgetall(key))
         stamp = now_iso()

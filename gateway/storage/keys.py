@@ -122,6 +122,15 @@ class TenantKeys:
         """String: the worker polling this connector now (a lease)."""
         return f"{self.base}:connector:{platform}:lease"
 
+    def connector_last(self, platform: str) -> str:
+        """Hash: order id → the status the connector recorded last for it (the newer of two
+        generations; see `gateway.connectors.memory`)."""
+        return f"{self.base}:connector:{platform}:last"
+
+    def connector_last_old(self, platform: str) -> str:
+        """Hash: the older generation of `connector_last` (read, never written)."""
+        return f"{self.base}:connector:{platform}:last:old"
+
     def connector_backfill(self, platform: str) -> str:
         """Hash: the connector's backfill job: since, state (JSON), pages, orders, events, total,
         runner, started_at, updated_at, finished_at, error (JSON)."""

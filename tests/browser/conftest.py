@@ -15,6 +15,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -58,13 +59,15 @@ def ensure_chromium() -> Path:
     return CHROMIUM
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: Playwright's sync API keeps an event loop running in this thread
+# while it is open, and any other test's `asyncio.run` would then be refused.
+@pytest.fixture(scope="module")
 def playwright() -> Iterator[Playwright]:
     with sync_playwright() as p:
         yield p
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(playwright: Playwright) -> Iterator[Browser]:
     chromium = playwright.chromium.launch(executable_path=ensure_chromium(), args=CHROMIUM_ARGS)
     yield chromium
@@ -117,7 +120,10 @@ def live_url(settings: Settings, runtime: Runtime) -> Iterator[str]:
 
 @pytest.fixture
 def shop(settings: Settings) -> Tenant:
-    return make_tenant(settings)
+    """A fresh tenant, made in a thread of its own: `asyncio.run` (in make_tenant) is refused
+    in this one while Playwright's loop runs here."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(make_tenant, settings).result()
 
 
 def screenshot(page: Page, name: str) -> None:

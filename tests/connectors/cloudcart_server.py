@@ -2,7 +2,7 @@
 (`../shared/reference/platform-apis.md` §4.1): the `X-CloudCart-ApiKey` header, `/api/v2/orders`
 with `page[number]` / `page[size]` (1 to 100), `sort` on `updated_at` (`-` for newest first),
 exact-equality `filter[column]`, `include=payment`, JSON:API errors (401), and switches for
-faults (429, 503, 500, a body that is not JSON)."""
+faults (429, 503, 500 on any request or on a given page, a body that is not JSON)."""
 
 from __future__ import annotations
 
@@ -39,6 +39,7 @@ class CloudcartServer:
     requests: list[dict[str, str]] = field(default_factory=list)  # the query of each request
     keys_seen: list[str | None] = field(default_factory=list)
     fail_next: list[int | str] = field(default_factory=list)  # HTTP codes, or "json"
+    fail_pages: dict[int, int] = field(default_factory=dict)  # page[number] -> 500s to answer
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def set(
@@ -93,6 +94,9 @@ class CloudcartServer:
             if key != self.api_key:
                 return 401, b'{"errors":[{"status":"401","title":"Unauthenticated"}]}'
             number = int(query.get("page[number]", "1"))
+            if self.fail_pages.get(number, 0) > 0:
+                self.fail_pages[number] -= 1
+                return 500, b'{"errors":[{"status":"500","title":"Server Error"}]}'
             size = int(query.get("page[size]", "20"))
             if not 1 <= size <= 100:
                 return 400, b'{"errors":[{"status":"400","title":"Invalid page size"}]}'

@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import time
+from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -16,10 +17,12 @@ from fastapi.testclient import TestClient
 
 from gateway.cli import main
 from gateway.settings import Settings
-from tests.connectors.conftest import KEY
+from tests.connectors.cloudcart_server import CloudcartServer, cloudcart_api
+from tests.connectors.conftest import KEY, put_connector
 from tests.connectors.cscart_server import CscartServer, cscart_api
 from tests.connectors.measoft_server import MeasoftServer, measoft_api
-from tests.factories import Tenant, assert_problem
+from tests.connectors.test_cloudcart import TRIPLES
+from tests.factories import Tenant, assert_problem, changes
 
 Json = dict[str, Any]
 SINCE = (datetime.now(UTC).date() - timedelta(days=30)).isoformat()
@@ -28,6 +31,12 @@ SINCE = (datetime.now(UTC).date() - timedelta(days=30)).isoformat()
 @pytest.fixture
 def shop() -> Iterator[CscartServer]:
     with cscart_api() as server:
+        yield server
+
+
+@pytest.fixture
+def cloud() -> Iterator[CloudcartServer]:
+    with cloudcart_api() as server:
         yield server
 
 
@@ -71,7 +80,7 @@ def current(client: TestClient, tenant: Tenant, platform: str, order_id: str) ->
 
 
 def order_pages(shop: CscartServer) -> list[str]:
-    return [q["page"] for p, q in shop.requests if p == "/api/2/orders/"]
+    return shop.pages()
 
 
 def fill(shop: CscartServer, count: int = 250) -> None:
@@ -93,7 +102,8 @@ def test_cscart_backfill_records_every_order_of_every_page(
     assert job["finished_at"] is not None
     assert (job["pages"], job["orders"], job["events"], job["total"]) == (3, 250, 250, 250)
     assert order_pages(shop) == ["1", "2", "3"]
-    queries = [q for p, q in shop.requests if p == "/api/2/orders/"]
+    assert shop.probes() == 1  # is updated_at_from supported: asked before the first page
+    queries = shop.listings()
     since_ts = int(datetime.fromisoformat(SINCE).replace(tzinfo=UTC).timestamp())
     assert all(q["updated_at_from"] == str(since_ts) for q in queries)
     assert current(keyed, tenant, "cscart", "1") == "confirmed"  # P
@@ -113,7 +123,8 @@ def test_an_interrupted_backfill_resumes_from_the_page_it_stopped_at(
     assert job["finished_at"] is None
     assert job["error"]["class"] == "ConnectorUnavailable"
     assert "500" in job["error"]["message"]
-    assert (job["pages"], job["orders"], job["state"]) == (2, 200, {"page": 3})
+    assert (job["pages"], job["orders"]) == (2, 200)
+    assert job["state"] == {"page": 3, "mode": "updated_at_from"}
 
     shop.requests.clear()
     resumed = start(keyed, tenant, "cscart")
@@ -134,6 +145,74 @@ def test_an_interrupted_backfill_resumes_from_the_page_it_stopped_at(
     assert order_pages(shop) == ["1", "2", "3"]
     timeline = keyed.get("/v1/orders/cscart/1", headers=tenant.headers).json()["timeline"]
     assert len(timeline) == 1
+
+
+def test_cscart_backfill_of_a_store_without_updated_at_from_reads_by_date(
+    keyed: TestClient, tenant: Tenant, shop: CscartServer
+) -> None:
+    shop.ignores_updated_at_from = True
+    now = int(time.time())
+    for n in range(1, 251):  # one every 4 hours, over 41 days
+        at = now - n * 4 * 3600
+        shop.set(str(n), "OPCIDFBY"[n % 8], updated=at, placed=at)
+    since_ts = int(datetime.fromisoformat(SINCE).replace(tzinfo=UTC).timestamp())
+    expected = [str(n) for n in range(1, 251) if now - n * 4 * 3600 >= since_ts]
+    connect_cscart(keyed, tenant, shop)
+    shop.fail_pages[2] = 1
+    start(keyed, tenant, "cscart")
+    job = wait(keyed, tenant, "cscart")
+    assert job["error"]["class"] == "ConnectorUnavailable"
+    assert (job["pages"], job["orders"], job["total"]) == (1, 100, None)
+    assert (job["state"]["page"], job["state"]["mode"]) == (2, "by_date")
+
+    shop.requests.clear()
+    start(keyed, tenant, "cscart")
+    job = wait(keyed, tenant, "cscart")
+    assert job["error"] is None
+    assert job["finished_at"] is not None
+    # page 2 reaches the orders placed before `since`: the last one read, and none of those
+    assert (job["pages"], job["orders"], job["events"]) == (2, len(expected), len(expected))
+    assert (order_pages(shop), shop.probes()) == (["2"], 0)  # the mode is in the job's state
+    assert all((q["sort_by"], q["sort_order"]) == ("date", "desc") for q in shop.listings())
+    assert current(keyed, tenant, "cscart", expected[-1])
+    older = keyed.get(f"/v1/orders/cscart/{len(expected) + 1}", headers=tenant.headers)
+    assert older.status_code == 404
+
+
+@pytest.mark.parametrize("failing", [2, 3], ids=["after-one-page", "after-two-pages"])
+def test_an_interrupted_cloudcart_backfill_resumes_and_imports_every_order_once(
+    keyed: TestClient, tenant: Tenant, cloud: CloudcartServer, settings: Settings, failing: int
+) -> None:
+    now = int(time.time())
+    for n in range(1, 251):
+        (status, payment, fulfillment), _ = TRIPLES[n % len(TRIPLES)]
+        cloud.set(str(n), status, payment, fulfillment, updated=now - n * 600)
+    cloud.set("9999", "paid", "completed", updated=0)  # changed long before `since`
+    put_connector(keyed, tenant, "cloudcart", {"store_url": cloud.url, "api_key": cloud.api_key})
+    cloud.fail_pages[failing] = 1
+    first = start(keyed, tenant, "cloudcart")
+    job = wait(keyed, tenant, "cloudcart")
+    assert job["finished_at"] is None
+    assert job["error"]["class"] == "ConnectorUnavailable"
+    assert "500" in job["error"]["message"]
+    done = failing - 1
+    assert (job["pages"], job["orders"], job["state"]) == (done, 100 * done, {"page": failing})
+
+    cloud.requests.clear()
+    resumed = start(keyed, tenant, "cloudcart")
+    assert resumed["started_at"] == first["started_at"]
+    job = wait(keyed, tenant, "cloudcart")
+    assert job["error"] is None
+    assert job["finished_at"] is not None
+    assert (job["pages"], job["orders"], job["events"]) == (3, 250, 250)
+    assert cloud.pages() == [str(p) for p in range(failing, 4)]  # none read twice
+    assert all(q["sort"] == "-updated_at" for q in cloud.requests)
+    for n in (1, 100, 101, 200, 201, 250):
+        assert current(keyed, tenant, "cloudcart", str(n)) == TRIPLES[n % len(TRIPLES)][1]
+    missing = keyed.get("/v1/orders/cloudcart/9999", headers=tenant.headers)
+    assert missing.status_code == 404
+    fed = Counter(c["order_id"] for c in changes(settings, tenant))
+    assert fed == dict.fromkeys((str(n) for n in range(1, 251)), 1)  # each order exactly once
 
 
 def test_a_second_backfill_while_one_runs_is_refused(

@@ -64,8 +64,9 @@ def test_every_page_is_pulled_and_nothing_is_recorded_twice(
     assert health["last_error"] is None
     assert (health["orders_seen"], health["events_seen"]) == (250, 250)
     assert api.paths() == ["/api/2/statuses/"] + ["/api/2/orders/"] * 3
-    pages = [q for p, q in api.requests if p == "/api/2/orders/"]
-    assert [q["page"] for q in pages] == ["1", "2", "3"]
+    assert (api.probes(), health["mode"]) == (1, "updated_at_from")  # asked once, remembered
+    pages = api.listings()
+    assert api.pages() == ["1", "2", "3"]
     assert all(q["items_per_page"] == "100" and q["sort_order"] == "asc" for q in pages)
     assert "updated_at_from" not in pages[0]
     assert order(keyed, tenant, "1")["current"]["code"] == "confirmed"  # P
@@ -77,6 +78,7 @@ def test_every_page_is_pulled_and_nothing_is_recorded_twice(
     health = run(keyed, tenant)
     assert health["events_seen"] == 250
     assert api.paths() == ["/api/2/orders/"] * 3  # the statuses are read once a day
+    assert api.probes() == 0  # so is the mode
     assert all("updated_at_from" in q for _, q in api.requests)
     assert len(order(keyed, tenant, "1")["timeline"]) == 1
 
