@@ -154,18 +154,25 @@ function day(isoDay) {
 
 const num = (n) => new Intl.NumberFormat(state.lang).format(n);
 
+// Units are CLDR's (Intl), not catalog texts: "12 ms", "12 мс", "12 ms", "12 χλστ.δ.".
+const unit = (n, name, digits = 0) =>
+  new Intl.NumberFormat(state.lang, {
+    style: "unit",
+    unit: name,
+    unitDisplay: "short",
+    maximumFractionDigits: digits,
+  }).format(n);
+
 function duration(ms) {
   if (ms === null || ms === undefined) return "—";
-  const digits = ms < 10 ? 1 : 0;
-  const n = new Intl.NumberFormat(state.lang, { maximumFractionDigits: digits }).format(ms);
-  return t("unit_ms", { n });
+  return unit(ms, "millisecond", ms < 10 ? 1 : 0);
 }
 
 function seconds(s) {
   if (s === null || s === undefined) return "—";
-  if (s < 120) return t("unit_s", { n: num(Math.round(s)) });
-  if (s < 7200) return t("unit_min", { n: num(Math.round(s / 60)) });
-  return t("unit_h", { n: num(Math.round(s / 360) / 10) });
+  if (s < 120) return unit(Math.round(s), "second");
+  if (s < 7200) return unit(Math.round(s / 60), "minute");
+  return unit(Math.round(s / 360) / 10, "hour", 1);
 }
 
 function trunc(text, max) {
@@ -1076,7 +1083,7 @@ function testResult(r) {
     ),
     r.error ? h("p", { class: "error-text" }, r.error) : null,
     r.response ? h("pre", { class: "response" }, trunc(r.response, 1024)) : null,
-    h("p", { class: "small muted" }, t("test_msg_id", { id: r.msg_id })),
+    h("p", { class: "small muted" }, `webhook-id: ${r.msg_id}`),
   );
 }
 
@@ -1114,7 +1121,7 @@ function deliveryRow(d, { replay, showEndpoint } = {}) {
           d.sequence ? ` · ${t("delivery_seq", { n: d.sequence })}` : "",
         )
       : null,
-    h("p", { class: "small muted mono", title: t("delivery_msg_id") }, d.msg_id),
+    h("p", { class: "small muted mono", title: "webhook-id" }, d.msg_id),
   );
   const result = h(
     "td",
