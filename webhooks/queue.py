@@ -166,8 +166,12 @@ class DeliveryQueue:
         next_ms: int,
         entry: Json,
         order: tuple[str, str] | None,
-    ) -> tuple[bool, int | None]:
-        """Record an attempt and move the lane on: (still the head?, first failure ms)."""
+        keep_until_ms: int | None = None,
+    ) -> tuple[bool, int | None, bool]:
+        """Record an attempt and move the lane on: (still the head?, first failure ms, more?).
+
+        With `keep_until_ms`, a lane that has a next message stays leased to the caller until
+        then and `more` is True: the caller sends that message at once, without a new claim."""
         k = self.keys(tenant)
         endpoint, _ = split_lane(member)
         log = k.webhook_log(endpoint)
@@ -191,11 +195,12 @@ class DeliveryQueue:
             self.keep_from(now_ms),
             endpoint,
             int(self.history_ms / 1000),
+            keep_until_ms if keep_until_ms is not None else "",
         ]
         reply = cast(list[str], await self._run(self._finish, keys, args))
         if reply[0] == "stale":
-            return False, None
-        return True, int(reply[1]) if reply[1] else None
+            return False, None, False
+        return True, int(reply[1]) if reply[1] else None, reply[0] == "more"
 
     async def drop_lane(self, tenant: str, member: str) -> None:
         """Forget a lane and what waits in it (its endpoint is gone or disabled)."""

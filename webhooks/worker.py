@@ -66,6 +66,9 @@ FBO_EVERY_S = 1.0  # how often FBO deadlines are looked at
 FANOUT_LEASE_MS = 10_000  # a fan-out owner that stops renewing for this long is replaced
 READ_COUNT = 500
 LEASE_MARGIN_MS = 10_000
+# Messages one claim of a lane may send back to back before the lane goes back to the due set
+# (so a long backlog of one order cannot hold a slot for ever).
+LANE_RUN = 50
 BUSY_RETRY_MS = 200  # a lane of an endpoint at its in-flight cap is looked at again after this
 Fields = Mapping[str, str]
 
@@ -133,6 +136,7 @@ class Worker:
         self._busy: dict[tuple[str, str], int] = {}
         self._inflight: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
+        self._stop = asyncio.Event()
         self._taking_over: set[str] = set()
         self._lock = client.register_script(script("lock.lua"))
 
@@ -144,6 +148,7 @@ class Worker:
     async def run(self, stop: asyncio.Event) -> None:
         """Deliver until `stop` is set; in-flight attempts get a moment to finish."""
         await self.sender.open()
+        self._stop = stop
         try:
             await asyncio.gather(self._fanout_loop(stop), self._delivery_loop(stop))
         finally:
@@ -381,28 +386,38 @@ class Worker:
             log.exception("webhook delivery of %s failed unexpectedly", member)
 
     async def deliver(self, tenant: str, member: str) -> None:
-        """Attempt the head of one claimed lane and record what happened."""
+        """Attempt the head of one claimed lane and record what happened; while the lane has a
+        next message, send it at once under the same lease (up to LANE_RUN in a row), instead
+        of giving the lane back and claiming it again."""
         endpoint_id, _ = split_lane(member)
-        endpoint = (await self._endpoints(tenant)).get(endpoint_id)
-        if endpoint is None:
-            endpoint = (await self._endpoints(tenant, fresh=True)).get(endpoint_id)
-        if endpoint is None or not endpoint.enabled:
-            await self.queue.drop_lane(tenant, member)
-            self._metrics.deliveries.labels(result="dropped").inc()
-            return
-        await self._attempt(tenant, member, endpoint)
+        for sent in range(1, LANE_RUN + 1):
+            endpoint = (await self._endpoints(tenant)).get(endpoint_id)
+            if endpoint is None:
+                endpoint = (await self._endpoints(tenant, fresh=True)).get(endpoint_id)
+            if endpoint is None or not endpoint.enabled:
+                await self.queue.drop_lane(tenant, member)
+                self._metrics.deliveries.labels(result="dropped").inc()
+                return
+            go_on = sent < LANE_RUN and not self._stop.is_set()
+            if not await self._attempt(tenant, member, endpoint, go_on=go_on):
+                return
 
-    async def _attempt(self, tenant: str, member: str, endpoint: Endpoint) -> None:
+    async def _attempt(
+        self, tenant: str, member: str, endpoint: Endpoint, *, go_on: bool = False
+    ) -> bool:
+        """One attempt at the lane's head; True when the lane's next message is this worker's
+        to send now (`go_on` asked for it and there is one)."""
         found = await self.queue.head(tenant, member)
         if found is None:
-            return
+            return False
         head, fields = found
         started_ms = int(time.time() * 1000)
         head = Head(head.msg, head.attempts, head.first_ms or started_ms)
         if not fields:  # trimmed: older than the history
             attempt = Attempt(None, 0.0, error="Expired: the change is older than the history")
-            await self._record(tenant, member, endpoint, head, {}, attempt, "failed", started_ms)
-            return
+            return await self._record(
+                tenant, member, endpoint, head, {}, attempt, "failed", started_ms, go_on=go_on
+            )
         body = event_body(fields, self._renderer, endpoint.lang)
         now = datetime.now(UTC)
         headers = signed_headers(
@@ -416,8 +431,10 @@ class Worker:
         self._metrics.delivery_seconds.observe(attempt.duration_ms / 1000)
         outcome = classify(attempt.status)
         if outcome == "delivered":
-            await self._record(tenant, member, endpoint, head, fields, attempt, "delivered")
-        elif outcome == "gone":
+            return await self._record(
+                tenant, member, endpoint, head, fields, attempt, "delivered", go_on=go_on
+            )
+        if outcome == "gone":
             await self._record(tenant, member, endpoint, head, fields, attempt, "gone")
             await disable_endpoint(
                 self._r,
@@ -429,6 +446,7 @@ class Worker:
             )
         else:
             await self._record(tenant, member, endpoint, head, fields, attempt, "retry")
+        return False
 
     async def _record(
         self,
@@ -440,7 +458,11 @@ class Worker:
         attempt: Attempt,
         verdict: Literal["delivered", "retry", "failed", "gone"],
         now_ms: int | None = None,
-    ) -> None:
+        *,
+        go_on: bool = False,
+    ) -> bool:
+        """Log the attempt and move the lane on; True when the lane's next message stays this
+        worker's to send at once (see `DeliveryQueue.finish`)."""
         now_ms = now_ms or int(time.time() * 1000)
         number = head.attempts + 1
         first_ms = head.first_ms or now_ms
@@ -479,7 +501,7 @@ class Worker:
         outcome: Literal["delivered", "retry", "failed"] = (
             "retry" if verdict == "retry" else "delivered" if verdict == "delivered" else "failed"
         )
-        still, failing_since = await self.queue.finish(
+        still, failing_since, more = await self.queue.finish(
             tenant,
             member,
             Head(head.msg, head.attempts, first_ms),
@@ -488,6 +510,7 @@ class Worker:
             next_ms=next_ms or now_ms,
             entry=entry,
             order=order,
+            keep_until_ms=now_ms + self._lease_ms if go_on and verdict != "retry" else None,
         )
         self._metrics.deliveries.labels(result=result).inc()
         if (
@@ -506,3 +529,4 @@ class Worker:
                 f"every delivery failed since {iso_ms(failing_since)}",
             )
             self._cache.pop(tenant, None)
+        return more

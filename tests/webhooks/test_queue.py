@@ -59,7 +59,7 @@ def test_a_lane_delivers_its_messages_in_order_and_is_forgotten_when_empty(
             assert found is not None
             head, _ = found
             seen.append(head.msg)
-            still, _ = await queue.finish(
+            still, _, _ = await queue.finish(
                 tenant,
                 member,
                 head,
@@ -77,12 +77,56 @@ def test_a_lane_delivers_its_messages_in_order_and_is_forgotten_when_empty(
     run(settings, test)
 
 
+def test_a_worker_going_on_with_a_lane_keeps_it_leased_until_the_lane_is_empty(
+    settings: Settings,
+) -> None:
+    async def test(queue: DeliveryQueue, tenant: str) -> None:
+        await queue.enqueue(tenant, [("ep_a", LANE, "1-0"), ("ep_a", LANE, "2-0")], NOW)
+        [member] = await queue.claim(tenant, NOW, 30_000, 10)
+        lease_end = NOW + 30_000
+        for msg, more_expected in (("1-0", True), ("2-0", False)):
+            found = await queue.head(tenant, member)
+            assert found is not None
+            assert found[0].msg == msg
+            still, _, more = await queue.finish(
+                tenant,
+                member,
+                found[0],
+                "delivered",
+                now_ms=NOW,
+                next_ms=NOW,
+                entry={},
+                order=None,
+                keep_until_ms=lease_end,
+            )
+            assert still
+            assert more is more_expected
+            # nobody else can claim the lane while it is this worker's to go on with
+            assert await queue.claim(tenant, lease_end - 1, 30_000, 10) == []
+        assert await queue.pending(tenant, "ep_a") == 0
+
+    run(settings, test)
+
+
+def test_a_lane_a_worker_does_not_go_on_with_is_due_again_at_once(settings: Settings) -> None:
+    async def test(queue: DeliveryQueue, tenant: str) -> None:
+        await queue.enqueue(tenant, [("ep_a", LANE, "1-0"), ("ep_a", LANE, "2-0")], NOW)
+        [member] = await queue.claim(tenant, NOW, 30_000, 10)
+        _, _, more = await queue.finish(
+            tenant, member, Head("1-0"), "delivered", now_ms=NOW, next_ms=NOW, entry={}, order=None
+        )
+        assert not more
+        assert await queue.claim(tenant, NOW, 30_000, 10) == [member]
+
+    run(settings, test)
+
+
 def test_a_retry_keeps_the_head_and_counts_attempts(settings: Settings) -> None:
     async def test(queue: DeliveryQueue, tenant: str) -> None:
         await queue.enqueue(tenant, [("ep_a", LANE, "1-0"), ("ep_a", LANE, "2-0")], NOW)
         [member] = await queue.claim(tenant, NOW, 30_000, 10)
         head = Head("1-0", 0, NOW)
-        _, failing = await queue.finish(
+        _, failing, _ = await queue.finish(
             tenant, member, head, "retry", now_ms=NOW, next_ms=NOW + 5_000, entry={}, order=None
         )
         assert failing == NOW
@@ -98,7 +142,7 @@ def test_finishing_a_lane_that_was_dropped_meanwhile_changes_nothing(settings: S
     async def test(queue: DeliveryQueue, tenant: str) -> None:
         await queue.enqueue(tenant, [("ep_a", LANE, "1-0"), ("ep_b", LANE, "1-0")], NOW)
         assert await queue.drop_endpoint(tenant, "ep_a") == 1
-        still, _ = await queue.finish(
+        still, _, _ = await queue.finish(
             tenant, MEMBER, Head("1-0"), "delivered", now_ms=NOW, next_ms=NOW, entry={}, order=None
         )
         assert not still
