@@ -150,7 +150,9 @@ class Worker:
         await self.sender.open()
         self._stop = stop
         try:
-            await asyncio.gather(self._fanout_loop(stop), self._delivery_loop(stop))
+            await asyncio.gather(
+                self._fanout_loop(stop), self._delivery_loop(stop), self._connector_loop(stop)
+            )
         finally:
             if self._inflight:
                 await asyncio.wait(self._inflight, timeout=2.0)
@@ -192,13 +194,24 @@ class Worker:
             if now - deadlines >= FBO_EVERY_S:
                 deadlines = now
                 await self._guarded(stop, self.raise_fbo_warnings)
-                if self.connectors is not None:
-                    await self._guarded(stop, partial(self.connectors.run_due, self._tenants))
             moved = await self._guarded(stop, self.fan_out_once)
             if moved:
                 self._wake.set()
             else:
                 await self._pause(stop, POLL_S)
+
+    async def _connector_loop(self, stop: asyncio.Event) -> None:
+        """Polls the platforms' APIs that are due, on a loop of its own: a slow or silent
+        platform (up to `connector_timeout_s`) never holds up the fan-out of changes."""
+        if self.connectors is None:
+            return
+        while not stop.is_set():
+            await self._guarded(stop, partial(self.connectors.run_due, self._tenants))
+            await self._pause_only(stop, FBO_EVERY_S)
+
+    async def _pause_only(self, stop: asyncio.Event, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), seconds)
 
     async def _refresh_tenants(self) -> bool:
         found = cast(set[str], await self._r.smembers(tenants(self._settings.redis_prefix)))
@@ -291,7 +304,7 @@ class Worker:
     async def raise_fbo_warnings(self) -> int:
         """Put every FBO deadline warning that is due into its tenant's feed (once each)."""
         raised = 0
-        for tenant in self._tenants:
+        for tenant in await self.shipments.with_due(self._tenants, int(time.time() * 1000)):
             raised += await raise_due(self.shipments, self.timetable, tenant)
         return raised
 

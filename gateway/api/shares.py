@@ -73,7 +73,7 @@ async def share_order(
 @router.get(
     "/orders/{platform}/{order_id:path}/share",
     response_model=SharesOut,
-    responses=responses(401, 422, 503),
+    responses=responses(401, 404, 422, 503),
 )
 async def list_shares(
     tenant: TenantDep,

@@ -265,8 +265,13 @@ class Connectors:
     async def run_due(self, tenants: Sequence[str]) -> int:
         """Poll every configured, unpaused connector whose interval has passed."""
         ran = 0
-        for tenant in tenants:
-            raw = cast(dict[str, str], await self._r.hgetall(self.keys(tenant).connectors))
+        if not tenants:
+            return 0
+        async with self._r.pipeline(transaction=False) as pipe:  # one round trip for all
+            for tenant in tenants:
+                pipe.hgetall(self.keys(tenant).connectors)
+            configured = cast(list[dict[str, str]], await pipe.execute())
+        for tenant, raw in zip(tenants, configured, strict=True):
             for platform, text in raw.items():
                 doc = orjson.loads(text)
                 if doc.get("paused") or platform not in PLATFORMS:

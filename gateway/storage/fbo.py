@@ -119,6 +119,16 @@ class ShipmentStore:
             pipe.hdel(k.fbo_orders, shipment.doc["order_id"])
             await pipe.execute()
 
+    async def with_due(self, tenants: Sequence[str], now_ms: int) -> list[str]:
+        """The tenants that have a warning due, in one round trip for all of them."""
+        if not tenants:
+            return []
+        async with self._r.pipeline(transaction=False) as pipe:
+            for tenant in tenants:
+                pipe.zrangebyscore(self.keys(tenant).fbo_due, "-inf", now_ms, 0, 1)
+            found = cast(list[list[str]], await pipe.execute())
+        return [tenant for tenant, due in zip(tenants, found, strict=True) if due]
+
     async def due(self, tenant: str, now_ms: int, most: int = 200) -> list[str]:
         return cast(
             list[str],
