@@ -68,12 +68,20 @@ def self_read(body: str) -> dict[str, Any]:
     }
 
 
-def cached(request: Request, rendered: Rendered, lang: str | None, max_age: int) -> Response:
-    """A GET answer with ETag and Cache-Control; 304 when the client's copy is current."""
+def cached(
+    request: Request,
+    rendered: Rendered,
+    lang: str | None,
+    max_age: int,
+    extra: dict[str, str] | None = None,
+) -> Response:
+    """A GET answer with ETag and Cache-Control (`max_age` 0: revalidated on every use); 304
+    when the client's copy is current. `extra` headers go on both."""
     headers = {
         "ETag": rendered.etag,
-        "Cache-Control": f"public, max-age={max_age}",
+        "Cache-Control": f"public, max-age={max_age}" if max_age else "no-cache",
         "Vary": "Accept-Language",
+        **(extra or {}),
     }
     if lang:
         headers["Content-Language"] = lang

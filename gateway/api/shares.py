@@ -13,7 +13,7 @@ import orjson
 from fastapi import APIRouter, Body, Path, Request, Response
 
 from gateway.api.auth import ServicesDep, TenantDep
-from gateway.api.deps import JSON, LangDep, RuntimeDep
+from gateway.api.deps import JSON, LangDep, RuntimeDep, cached
 from gateway.api.share_schemas import (
     PublicOrderOut,
     ShareCreatedOut,
@@ -32,6 +32,7 @@ public = APIRouter(prefix="/v1/public", tags=["public"])
 
 PlatformPath = Annotated[str, Path(max_length=64)]
 OrderPath = Annotated[str, Path(min_length=1, max_length=200)]
+PUBLIC_HEADERS = {"X-Robots-Tag": "noindex", "Referrer-Policy": "no-referrer"}
 GONE = "no order is shared under this token (it may have expired or been revoked)"
 
 
@@ -119,15 +120,5 @@ async def public_order(
     timeline = await services.orders.timeline(claims.tenant, claims.platform, claims.order_id)
     document = runtime.renderer.public_order(state, timeline, lang)
     rendered = render({**document, "expires_at": iso(claims.expires)})
-    headers = {
-        "ETag": rendered.etag,
-        # revalidated on every read, so a polling widget costs a 304 until the order changes
-        "Cache-Control": "no-cache",
-        "Vary": "Accept-Language",
-        "Content-Language": lang,
-        "X-Robots-Tag": "noindex",
-        "Referrer-Policy": "no-referrer",
-    }
-    if request.headers.get("if-none-match") == rendered.etag:
-        return Response(status_code=304, headers=headers)
-    return Response(rendered.body, media_type=JSON, headers=headers)
+    # max_age 0: revalidated on every read, so a polling widget costs a 304 until it changes
+    return cached(request, rendered, lang, 0, PUBLIC_HEADERS)

@@ -17,6 +17,7 @@ from fastapi import APIRouter, Path, Request, Response
 
 from gateway.errors import NotFound
 from gateway.i18n import LANGUAGES, Catalogs
+from gateway.response_cache import etag_matches
 from gateway.web.texts import every_language, localized
 
 STATIC = files("gateway.web") / "static"
@@ -53,7 +54,8 @@ class Asset:
         if self.csp:
             headers["Content-Security-Policy"] = self.csp
             headers["Referrer-Policy"] = "no-referrer"
-        if request.headers.get("if-none-match") == self.etag:
+        if_none_match = request.headers.get("if-none-match")
+        if if_none_match and etag_matches(if_none_match.encode(), self.etag.encode()):
             return Response(status_code=304, headers=headers)
         return Response(self.body, media_type=self.media_type, headers=headers)
 
