@@ -94,10 +94,11 @@ def _free_port() -> int:
         return port
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def live_url(settings: Settings, runtime: Runtime) -> Iterator[str]:
     """A gateway serving on 127.0.0.1 with its in-process worker (fast retries), as
-    `gateway serve` runs it."""
+    `gateway serve` runs it. Module scope: its worker serves every tenant of the suite's Redis
+    (polls their connectors too), so it must not outlive the browser tests."""
     live = settings.model_copy(
         update={"worker_in_process": True, "webhook_retry_base_s": 0.05, "webhook_timeout_s": 2.0}
     )
