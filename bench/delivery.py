@@ -30,14 +30,20 @@ Measured, in one run:
 2. **latency**: single `POST /v1/events` (each a new order) from an aiohttp client paced at
    `--rate` (500) events/s for `--latency-seconds` (10); post-to-receipt time per event (the
    post's send time to the receiver's receive time, matched by order id): p50 / p99 / max.
-3. **baseline**: the gateway processes are stopped, then a bare aiohttp sender (one
+3. **delivery alone**: the worker is stopped (SIGSTOP) while another `--events` changes are
+   posted, then resumed: events/s from its resumption to the last receipt, the worker's and
+   Redis's CPU per delivery. This is the worker's own speed against the bare sender's, without
+   the API's ingest sharing its core.
+4. **baseline**: the gateway processes are stopped, then a bare aiohttp sender (one
    `ClientSession`, `TCPConnector(limit=64)`, on uvloop like `gateway worker`)
    posts the very requests phase 1 delivered (same signed bodies and headers) to the same
    receiver with `--concurrency` (64) in flight: requests/s, after a short warm-up.
 
 Printed: each figure, the ratio gateway events/s / bare requests/s, and PASS/FAIL for the targets
-(>= 2,000 events/s, ratio >= 0.5, p99 < 250 ms at 500 events/s), any WARNING/ERROR the worker
-logged, and a correctness line. The machine is noisy (about ±30 % between identical runs): the
+(>= 2,000 events/s, ratio >= 0.5, p99 < 250 ms at 500 events/s); the delivery-alone ratio and the
+CPU each side spends per event (the API, the worker and redis-server per change; the bare sender
+per request), which say where the time goes; any WARNING/ERROR the worker logged, and a
+correctness line. The machine is noisy (about ±30 % between identical runs): the
 ratio, measured in the same run, is the figure to compare. `--keep-temp` keeps the logs and the
 received requests (one JSON line each) for a closer look.
 
@@ -507,13 +513,22 @@ def cpu_snapshot(state: Stack) -> dict[str, float | None]:
     }
 
 
-def cpu_text(before: dict[str, float | None], after: dict[str, float | None], wall: float) -> str:
-    parts = []
+def cpu_used(before: dict[str, float | None], after: dict[str, float | None]) -> dict[str, float]:
+    """CPU seconds each process used between two snapshots."""
+    used = {}
     for name, start in before.items():
         end = after.get(name)
-        if start is not None and end is not None and wall > 0:
-            parts.append(f"{name} {100 * (end - start) / wall:.0f} %")
-    return ", ".join(parts) + " of one core"
+        if start is not None and end is not None:
+            used[name] = end - start
+    return used
+
+
+def cpu_text(used: dict[str, float], wall: float, events: int) -> str:
+    shares = ", ".join(f"{name} {100 * sec / wall:.0f} %" for name, sec in used.items())
+    per_event = ", ".join(
+        f"{name} {1e6 * sec / events:.0f}" for name, sec in used.items() if name != "receiver"
+    )
+    return f"{shares} of one core; CPU per event (µs): {per_event}"
 
 
 # ---------------------------------------------------------------------------- the receiver
@@ -692,8 +707,10 @@ def run_bare(dump: Path, url: str, concurrency: int) -> int:
 
     async def main() -> Json:
         await bare_send(url, requests[:BARE_WARMUP], concurrency)  # connections, code paths
+        cpu = time.process_time()
         ok, bad, seconds = await bare_send(url, requests, concurrency)
-        return {"requests": len(requests), "ok": ok, "bad": bad, "seconds": seconds}
+        cpu = time.process_time() - cpu
+        return {"requests": len(requests), "ok": ok, "bad": bad, "seconds": seconds, "cpu": cpu}
 
     print(orjson.dumps(run_fast(main())).decode(), flush=True)  # uvloop, as `gateway worker`
     return 0
@@ -782,10 +799,25 @@ class Throughput:
     total_s: float
     verified: str
     cpu: str
+    cpu_us: float  # CPU of the API, the worker and redis-server per change, in µs
 
     @property
     def events_per_s(self) -> float:
         return self.changes / self.total_s if self.total_s > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class Drain:
+    """Delivery alone: a backlog queued while the worker was stopped, then sent."""
+
+    changes: int
+    seconds: float
+    cpu: str
+    worker_us: float  # the worker's CPU per delivery, in µs
+
+    @property
+    def events_per_s(self) -> float:
+        return self.changes / self.seconds if self.seconds > 0 else 0.0
 
 
 @dataclass(frozen=True)
@@ -805,10 +837,15 @@ class Bare:
     ok: int
     bad: int
     seconds: float
+    cpu_s: float  # the sender's CPU time over `seconds`
 
     @property
     def rps(self) -> float:
         return self.ok / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def cpu_us(self) -> float:
+        return 1e6 * self.cpu_s / self.requests if self.requests else float("nan")
 
 
 def verify_sample(records: list[Json], secret: str) -> str:
@@ -845,7 +882,8 @@ async def throughput(client: Client, plan: Plan, state: Stack, secret: str) -> T
         print(f"   note: {other:,} events were not changes (late or duplicate)")
     await client.drain(changed, "throughput")
     cpu_wall = time.monotonic() - started
-    cpu = cpu_text(before, cpu_snapshot(state), cpu_wall)
+    used = cpu_used(before, cpu_snapshot(state))
+    cpu = cpu_text(used, cpu_wall, changed)
     path = await client.dump("throughput")
     records = load_dump(path)
     last = max((float(r["t"]) for r in records), default=started)
@@ -859,6 +897,33 @@ async def throughput(client: Client, plan: Plan, state: Stack, secret: str) -> T
         total_s=last - started,
         verified=verify_sample(records, secret),
         cpu=cpu,
+        cpu_us=1e6 * sum(sec for name, sec in used.items() if name != "receiver") / changed,
+    )
+
+
+async def drain(client: Client, plan: Plan, state: Stack) -> Drain:
+    """The worker is stopped (SIGSTOP) while the changes are posted, then resumed: how fast it
+    works off the backlog (fan-out included) on its own, against the same receiver."""
+    assert state.worker is not None
+    events = rounds("d", plan.events, plan.orders)
+    os.kill(state.worker.pid, signal.SIGSTOP)
+    try:
+        changed, _ = await client.post_batches(events)
+    finally:
+        os.kill(state.worker.pid, signal.SIGCONT)
+    before = cpu_snapshot(state)
+    resumed = time.monotonic()
+    await client.drain(changed, "drain")
+    wall = time.monotonic() - resumed
+    used = cpu_used(before, cpu_snapshot(state))
+    used.pop("api", None)  # idle meanwhile
+    records = load_dump(await client.dump("drain"))
+    last = max((float(r["t"]) for r in records), default=resumed)
+    return Drain(
+        changes=changed,
+        seconds=last - resumed,
+        cpu=cpu_text(used, wall, changed),
+        worker_us=1e6 * used.get("worker", 0.0) / changed,
     )
 
 
@@ -945,6 +1010,7 @@ def bare(plan: Plan, state: Stack, dump: Path) -> Bare:
         ok=int(figures["ok"]),
         bad=int(figures["bad"]),
         seconds=float(figures["seconds"]),
+        cpu_s=float(figures["cpu"]),
     )
 
 
@@ -953,7 +1019,7 @@ def bare(plan: Plan, state: Stack, dump: Path) -> Bare:
 
 async def gateway_phases(
     plan: Plan, state: Stack, key: str
-) -> tuple[Throughput, Latency, Path, str]:
+) -> tuple[Throughput, Latency, Drain, Path]:
     headers = {"Authorization": f"Bearer {key}"}
     connector = aiohttp.TCPConnector(limit=64)
     async with aiohttp.ClientSession(
@@ -994,11 +1060,20 @@ async def gateway_phases(
             f"{lat.post_rate:,.0f}/s)",
             flush=True,
         )
-    return tp, lat, state.workdir / "throughput.jsonl", secret
+        print(f"   delivery alone: {plan.events:,} events queued with the worker stopped ...")
+        dr = await drain(client, plan, state)
+        print(
+            f"   -> {dr.events_per_s:,.0f} events/s ({dr.changes:,} delivered in "
+            f"{dr.seconds:.2f} s after the worker resumed)",
+            flush=True,
+        )
+        print(f"      CPU: {dr.cpu}", flush=True)
+    return tp, lat, dr, state.workdir / "throughput.jsonl"
 
 
-def summary(plan: Plan, tp: Throughput, lat: Latency, base: Bare) -> None:
+def summary(plan: Plan, tp: Throughput, lat: Latency, dr: Drain, base: Bare) -> None:
     ratio = tp.events_per_s / base.rps if base.rps else float("nan")
+    alone = dr.events_per_s / base.rps if base.rps else float("nan")
     print(
         "\n== Summary (one API process, one worker, one endpoint; absolute numbers are "
         "±30 % on this VM)"
@@ -1023,6 +1098,16 @@ def summary(plan: Plan, tp: Throughput, lat: Latency, base: Bare) -> None:
             f"p99 target < {P99_TARGET_MS:.0f} ms",
             lat.p99_ms < P99_TARGET_MS,
         ),
+        ("delivery alone", f"{dr.events_per_s:,.0f} events/s", "worker + redis, backlog", None),
+        ("ratio alone/bare", f"{alone:.2f}", "no target", None),
+        (
+            "CPU per event",
+            f"{tp.cpu_us:,.0f} µs",
+            "api + worker + redis",
+            None,
+        ),
+        ("  of which the worker", f"{dr.worker_us:,.0f} µs", "(delivery alone)", None),
+        ("CPU per bare request", f"{base.cpu_us:,.0f} µs", "aiohttp, same bodies", None),
     ]
     for name, value, target, ok in rows:
         verdict = "" if ok is None else ("PASS" if ok else "FAIL")
@@ -1091,7 +1176,7 @@ def run(plan: Plan, workdir: Path, patterns: list[str]) -> None:
             f"{state.receiver.pid if state.receiver else '?'}",
             flush=True,
         )
-        tp, lat, dump, _ = run_fast(gateway_phases(plan, state, key))
+        tp, lat, dr, dump = run_fast(gateway_phases(plan, state, key))
         worker_alive = state.worker.proc.poll() is None
         print(f"   gateway worker stopped ({exit_text(stop_process(state.worker))})")
         complaints = log_complaints(state.worker.log)
@@ -1108,7 +1193,7 @@ def run(plan: Plan, workdir: Path, patterns: list[str]) -> None:
             f"{base.seconds:.2f} s)",
             flush=True,
         )
-    summary(plan, tp, lat, base)
+    summary(plan, tp, lat, dr, base)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

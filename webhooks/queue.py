@@ -3,12 +3,14 @@
 A *lane* is one endpoint and one order (or `ops` for events of no order). Its list holds the
 change-feed ids still to deliver, oldest first; only its head is ever in flight, so one order's
 changes reach an endpoint in `sequence` order and a failing delivery holds back that order alone.
-The tenant's `due` set scores each non-empty lane with the time its head may be tried; claiming a
-lane moves its score to the end of a lease, which is how many workers share the work without
-doing one delivery twice at once, and how a dead worker's lanes come back.
+Each endpoint's `due` set scores its non-empty lanes with the time their head may be tried, and
+the tenant's `ready` set scores each endpoint with its earliest lane. Claiming a lane moves its
+score to the end of a lease, which is how many workers share the work without doing one delivery
+twice at once, and how a dead worker's lanes come back. An endpoint at its in-flight cap is simply
+not asked for more: its lanes stay due in its own set and never hide another endpoint's.
 
-The three steps that must not be torn apart (fan-out + acknowledge, claim, record + advance) are
-Lua scripts over one tenant's keys (one Redis Cluster slot).
+The steps that must not be torn apart (fan-out + acknowledge, claim + read the head, record +
+advance + go on) are Lua scripts over one tenant's keys (one Redis Cluster slot).
 """
 
 from __future__ import annotations
@@ -45,6 +47,30 @@ class Head:
     first_ms: int | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """A lane leased to this worker, with its head and the head's change-feed fields ({} when
+    the entry was trimmed from the feed)."""
+
+    member: str
+    head: Head
+    fields: dict[str, str]
+
+    @property
+    def endpoint(self) -> str:
+        return split_lane(self.member)[0]
+
+
+@dataclass(frozen=True, slots=True)
+class Finished:
+    """What recording an attempt did: `still` is False when the lane's head had already gone
+    (dropped meanwhile); `next` is the endpoint's message the caller goes on with, if any."""
+
+    still: bool
+    failing_since: int | None = None
+    next: Claimed | None = None
+
+
 def split_lane(member: str) -> tuple[str, str]:
     """(endpoint id, lane name) of a due member."""
     endpoint, _, name = member.partition(SEP)
@@ -53,6 +79,15 @@ def split_lane(member: str) -> tuple[str, str]:
 
 def order_lane(platform: str, order_id: str) -> str:
     return f"{platform}{SEP}{order_id}"
+
+
+def _claimed(member: str, msg: str, state: str, flat: Sequence[str]) -> Claimed:
+    fields = dict(zip(flat[::2], flat[1::2], strict=True))
+    if state:
+        doc = orjson.loads(state)
+        if doc.get("msg") == msg:
+            return Claimed(member, Head(msg, doc["attempts"], doc["first_ms"]), fields)
+    return Claimed(member, Head(msg), fields)
 
 
 class DeliveryQueue:
@@ -65,7 +100,8 @@ class DeliveryQueue:
         self._fanout = client.register_script(script("fanout.lua"))
         self._claim = client.register_script(script("claim.lua"))
         self._finish = client.register_script(script("finish.lua"))
-        self._head = client.register_script(script("head.lua"))
+        self._drop = client.register_script(script("drop.lua"))
+        self._migrate = client.register_script(script("migrate.lua"))
         self._pipe = AutoPipeline(client)
 
     def keys(self, tenant: str) -> TenantKeys:
@@ -81,70 +117,57 @@ class DeliveryQueue:
         """Queue (endpoint id, lane name, message id) deliveries and acknowledge `acknowledge`
         (change-feed ids now fanned out) at once."""
         k = self.keys(tenant)
-        members = [lane(endpoint, name) for endpoint, name, _ in deliveries]
-        keys = [k.changes, k.webhook_due, *(k.webhook_lane(m) for m in members)]
-        args: list[Any] = [
-            GROUP if acknowledge else "",
-            now_ms,
-            len(acknowledge),
-            *acknowledge,
-            *(msg for _, _, msg in deliveries),
-            *members,
-        ]
+        keys = [k.changes, k.webhook_ready]
+        args: list[Any] = [GROUP if acknowledge else "", now_ms, len(acknowledge), *acknowledge]
+        for endpoint, name, msg in deliveries:
+            member = lane(endpoint, name)
+            keys += [k.webhook_lane(member), k.webhook_due(endpoint)]
+            args += [msg, member, endpoint]
         return int(await self._fanout(keys=keys, args=args))
 
-    async def with_due(self, tenants: Sequence[str], now_ms: int) -> list[str]:
-        """The tenants that have a lane due now, asked in one round trip."""
+    async def migrate(self, tenants: Sequence[str]) -> int:
+        """Move the lanes of an earlier version's single due set into the per-endpoint ones;
+        how many lanes moved (0 once done)."""
+        if not tenants:
+            return 0
+        async with self._r.pipeline(transaction=False) as pipe:
+            for tenant in tenants:
+                k = self.keys(tenant)
+                await self._migrate(
+                    keys=[k.webhook_due_legacy, k.webhook_ready],
+                    args=[k.webhook_due("")],
+                    client=pipe,
+                )
+            moved = await pipe.execute()
+        return sum(int(m) for m in moved)
+
+    async def with_due(self, tenants: Sequence[str], now_ms: int) -> list[tuple[str, list[str]]]:
+        """(tenant, its endpoints with a lane due now, earliest first), asked in one round
+        trip; tenants with nothing due are left out."""
         if not tenants:
             return []
         async with self._r.pipeline(transaction=False) as pipe:
             for tenant in tenants:
-                pipe.zrangebyscore(self.keys(tenant).webhook_due, "-inf", now_ms, start=0, num=1)
+                pipe.zrangebyscore(self.keys(tenant).webhook_ready, "-inf", now_ms)
             replies = await pipe.execute()
-        return [tenant for tenant, due in zip(tenants, replies, strict=True) if due]
+        return [(t, list(due)) for t, due in zip(tenants, replies, strict=True) if due]
 
     async def claim(
-        self,
-        tenant: str,
-        now_ms: int,
-        lease_ms: int,
-        most: int,
-        *,
-        room: int = 1_000_000,
-        rooms: Mapping[str, int] | None = None,
-        later_ms: int = 200,
-    ) -> list[str]:
-        """Due lanes of `tenant`, leased to the caller until `now_ms + lease_ms`: at most `most`
-        in all and `room` per endpoint (`rooms` for the endpoints that already have some in
-        flight); lanes of a full endpoint are looked at again `later_ms` from now."""
-        if most <= 0:
+        self, tenant: str, rooms: Mapping[str, int], now_ms: int, lease_ms: int
+    ) -> list[Claimed]:
+        """Due lanes of `tenant`, at most `rooms[endpoint]` of each endpoint there, leased to
+        the caller until `now_ms + lease_ms`, each with its head."""
+        asked = [(endpoint, room) for endpoint, room in rooms.items() if room > 0]
+        if not asked:
             return []
         k = self.keys(tenant)
-        args: list[str | int] = [now_ms, now_ms + lease_ms, most, room, now_ms + later_ms]
-        for endpoint, left in (rooms or {}).items():
-            args += [endpoint, left]
-        found = await self._claim(keys=[k.webhook_due], args=args)
-        return cast(list[str], found)
-
-    async def release(self, tenant: str, member: str, due_ms: int) -> None:
-        """Give a claimed lane back, due at `due_ms` (its head untouched)."""
-        await self._r.zadd(self.keys(tenant).webhook_due, {member: due_ms}, xx=True)
-
-    async def head(self, tenant: str, member: str) -> tuple[Head, dict[str, str]] | None:
-        """The message at the lane's head and its feed entry's fields ({} when it was trimmed
-        from the feed); None for an empty lane, which is then forgotten."""
-        k = self.keys(tenant)
-        keys = [k.webhook_lane(member), k.webhook_heads, k.changes, k.webhook_due]
-        reply = cast(list[str], await self._run(self._head, keys, [member]))
-        if not reply:
-            return None
-        msg, state, flat = reply[0], reply[1], reply[2:]
-        fields = dict(zip(flat[::2], flat[1::2], strict=True))
-        if state:
-            doc = orjson.loads(state)
-            if doc.get("msg") == msg:
-                return Head(msg, doc["attempts"], doc["first_ms"]), fields
-        return Head(msg), fields
+        keys = [k.webhook_ready, k.webhook_heads, k.changes]
+        args: list[Any] = [now_ms, now_ms + lease_ms, k.webhook_lane_prefix]
+        for endpoint, room in asked:
+            keys.append(k.webhook_due(endpoint))
+            args += [endpoint, room]
+        reply = cast(list[list[Any]], await self._run(self._claim, keys, args))
+        return [_claimed(member, msg, state, flat) for member, msg, state, flat in reply]
 
     async def _run(self, script: AsyncScript, keys: list[str], args: list[Any]) -> Any:
         """EVALSHA through the loop turn's pipeline; the script is loaded if Redis lacks it."""
@@ -167,21 +190,24 @@ class DeliveryQueue:
         entry: Json,
         order: tuple[str, str] | None,
         keep_until_ms: int | None = None,
-    ) -> tuple[bool, int | None, bool]:
-        """Record an attempt and move the lane on: (still the head?, first failure ms, more?).
+    ) -> Finished:
+        """Record an attempt and move the lane on.
 
-        With `keep_until_ms`, a lane that has a next message stays leased to the caller until
-        then and `more` is True: the caller sends that message at once, without a new claim."""
+        With `keep_until_ms`, the endpoint's next message (the lane's next one, else the head of
+        its next due lane) is leased to the caller until then and comes back as `next`, to be
+        sent at once without a claim of its own."""
         k = self.keys(tenant)
         endpoint, _ = split_lane(member)
         log = k.webhook_log(endpoint)
         keys = [
-            k.webhook_due,
+            k.webhook_due(endpoint),
             k.webhook_lane(member),
             k.webhook_heads,
             k.webhook_failing,
             log,
             k.order_deliveries(*order) if order else log,
+            k.changes,
+            k.webhook_ready,
         ]
         state = {"msg": head.msg, "attempts": head.attempts + 1, "first_ms": head.first_ms}
         args: list[str | int] = [
@@ -196,44 +222,44 @@ class DeliveryQueue:
             endpoint,
             int(self.history_ms / 1000),
             keep_until_ms if keep_until_ms is not None else "",
+            k.webhook_lane_prefix,
         ]
-        reply = cast(list[str], await self._run(self._finish, keys, args))
+        reply = cast(list[Any], await self._run(self._finish, keys, args))
         if reply[0] == "stale":
-            return False, None, False
-        return True, int(reply[1]) if reply[1] else None, reply[0] == "more"
+            return Finished(still=False)
+        failing = int(reply[1]) if reply[1] else None
+        if reply[0] == "more":
+            return Finished(True, failing, _claimed(reply[2], reply[3], reply[4], reply[5]))
+        return Finished(True, failing)
 
     async def drop_lane(self, tenant: str, member: str) -> None:
         """Forget a lane and what waits in it (its endpoint is gone or disabled)."""
         k = self.keys(tenant)
-        async with self._r.pipeline(transaction=True) as pipe:
-            pipe.delete(k.webhook_lane(member))
-            pipe.hdel(k.webhook_heads, member)
-            pipe.zrem(k.webhook_due, member)
-            await pipe.execute()
+        endpoint, _ = split_lane(member)
+        keys = [k.webhook_lane(member), k.webhook_heads, k.webhook_due(endpoint), k.webhook_ready]
+        await self._drop(keys=keys, args=[member, endpoint])
 
     async def drop_endpoint(self, tenant: str, endpoint: str) -> int:
         """Forget every lane of an endpoint; returns how many there were."""
-        k = self.keys(tenant)
-        members = [
-            m async for m, _ in self._r.zscan_iter(k.webhook_due, match=f"{_glob(endpoint)}{SEP}*")
-        ]
+        members = await self._lanes(tenant, endpoint)
         for member in members:
             await self.drop_lane(tenant, member)
         return len(members)
 
     async def pending(self, tenant: str, endpoint: str) -> int:
         """How many messages wait for the endpoint, over all its lanes."""
-        k = self.keys(tenant)
-        members = [
-            m async for m, _ in self._r.zscan_iter(k.webhook_due, match=f"{_glob(endpoint)}{SEP}*")
-        ]
+        members = await self._lanes(tenant, endpoint)
         if not members:
             return 0
+        k = self.keys(tenant)
         async with self._r.pipeline(transaction=False) as pipe:
             for member in members:
                 pipe.llen(k.webhook_lane(member))
             counts = await pipe.execute()
         return sum(int(c) for c in counts)
+
+    async def _lanes(self, tenant: str, endpoint: str) -> list[str]:
+        return cast(list[str], await self._r.zrange(self.keys(tenant).webhook_due(endpoint), 0, -1))
 
     async def log_only(self, tenant: str, endpoint: str, entry: Json) -> None:
         """Log an attempt that belongs to no lane (a test send)."""
@@ -247,8 +273,3 @@ class DeliveryQueue:
 
     def keep_from(self, now_ms: int) -> str:
         return f"{max(0, now_ms - self.history_ms)}-0"
-
-
-def _glob(text: str) -> str:
-    """`text` with Redis glob characters escaped."""
-    return "".join(f"\\{c}" if c in "*?[]\\" else c for c in text)

@@ -43,15 +43,15 @@ from gateway.storage.fbo import ShipmentStore
 from gateway.storage.keys import TenantKeys, tenants
 from webhooks.endpoints import Endpoint, EndpointStore
 from webhooks.operations import disable_endpoint
-from webhooks.payloads import current_of, event_body, message_id, order_of
+from webhooks.payloads import Bodies, current_of, message_id, order_of
 from webhooks.queue import (
     GROUP,
     OPS_LANE,
+    Claimed,
     DeliveryQueue,
     Head,
     order_lane,
     script,
-    split_lane,
 )
 from webhooks.schedule import RetryPolicy, classify, next_delay
 from webhooks.sender import Attempt, Sender
@@ -66,10 +66,9 @@ FBO_EVERY_S = 1.0  # how often FBO deadlines are looked at
 FANOUT_LEASE_MS = 10_000  # a fan-out owner that stops renewing for this long is replaced
 READ_COUNT = 500
 LEASE_MARGIN_MS = 10_000
-# Messages one claim of a lane may send back to back before the lane goes back to the due set
-# (so a long backlog of one order cannot hold a slot for ever).
+# Messages one delivery slot may send back to back (its lane's next ones, then other due lanes of
+# the same endpoint) before it is given back, so the endpoints share the worker's slots.
 LANE_RUN = 50
-BUSY_RETRY_MS = 200  # a lane of an endpoint at its in-flight cap is looked at again after this
 Fields = Mapping[str, str]
 
 
@@ -105,7 +104,7 @@ class Worker:
     ) -> None:
         self._r = client
         self._settings = settings
-        self._renderer = renderer
+        self.bodies = Bodies(renderer)
         self._metrics = metrics or Metrics()
         self._rng = rng or random.Random()
         self.name = settings.worker_id or worker_name()
@@ -216,9 +215,10 @@ class Worker:
     async def _refresh_tenants(self) -> bool:
         found = cast(set[str], await self._r.smembers(tenants(self._settings.redis_prefix)))
         self._tenants = sorted(found)
-        for tenant in self._tenants:
-            if tenant not in self._grouped:
-                await self._ensure_group(tenant)
+        new = [tenant for tenant in self._tenants if tenant not in self._grouped]
+        await self.queue.migrate(new)  # lanes queued by an earlier version
+        for tenant in new:
+            await self._ensure_group(tenant)
         return False
 
     async def _ensure_group(self, tenant: str) -> None:
@@ -352,35 +352,29 @@ class Worker:
                 await self._pause(stop, POLL_S)
 
     async def claim_once(self) -> int:
-        """Start delivering every due lane this worker has room for; returns how many."""
+        """Start delivering due lanes, as many as this worker has room for (in all, and for each
+        endpoint); returns how many."""
         started = 0
-        if self._settings.webhook_concurrency <= len(self._inflight):
-            return 0
-        for tenant in await self.queue.with_due(self._tenants, int(time.time() * 1000)):
+        now_ms = int(time.time() * 1000)
+        for tenant, due in await self.queue.with_due(self._tenants, now_ms):
             free = self._settings.webhook_concurrency - len(self._inflight)
-            if free <= 0:
-                break
-            rooms = {
-                endpoint: self._per_endpoint - busy
-                for (owner, endpoint), busy in self._busy.items()
-                if owner == tenant
-            }
-            members = await self.queue.claim(
-                tenant,
-                int(time.time() * 1000),
-                self._lease_ms,
-                free,
-                room=self._per_endpoint,
-                rooms=rooms,
-                later_ms=BUSY_RETRY_MS,
-            )
-            for member in members:
-                busy_key = (tenant, split_lane(member)[0])
+            rooms: dict[str, int] = {}
+            for endpoint in due:  # the endpoint waiting longest first
+                room = min(free, self._per_endpoint - self._busy.get((tenant, endpoint), 0))
+                if room > 0:
+                    rooms[endpoint] = room
+                    free -= room
+            if not rooms:
+                continue
+            for claimed in await self.queue.claim(tenant, rooms, now_ms, self._lease_ms):
+                busy_key = (tenant, claimed.endpoint)
                 self._busy[busy_key] = self._busy.get(busy_key, 0) + 1
-                task = asyncio.create_task(self._deliver_guarded(tenant, member))
+                task = asyncio.create_task(self._deliver_guarded(tenant, claimed))
                 self._inflight.add(task)
                 task.add_done_callback(partial(self._done, busy_key))
                 started += 1
+            if len(self._inflight) >= self._settings.webhook_concurrency:
+                break
         return started
 
     def _done(self, busy_key: tuple[str, str], task: asyncio.Task[None]) -> None:
@@ -390,48 +384,48 @@ class Worker:
             del self._busy[busy_key]
         self._wake.set()  # room for another lane
 
-    async def _deliver_guarded(self, tenant: str, member: str) -> None:
+    async def _deliver_guarded(self, tenant: str, claimed: Claimed) -> None:
         try:
-            await self.deliver(tenant, member)
+            await self.deliver(tenant, claimed)
         except RedisError as exc:  # the lease runs out and the lane is tried again
-            log.warning("webhook delivery of %s postponed: Redis unavailable (%s)", member, exc)
+            log.warning(
+                "webhook delivery of %s postponed: Redis unavailable (%s)", claimed.member, exc
+            )
         except Exception:  # one bad message must not stop the worker
-            log.exception("webhook delivery of %s failed unexpectedly", member)
+            log.exception("webhook delivery of %s failed unexpectedly", claimed.member)
 
-    async def deliver(self, tenant: str, member: str) -> None:
-        """Attempt the head of one claimed lane and record what happened; while the lane has a
-        next message, send it at once under the same lease (up to LANE_RUN in a row), instead
-        of giving the lane back and claiming it again."""
-        endpoint_id, _ = split_lane(member)
+    async def deliver(self, tenant: str, claimed: Claimed) -> None:
+        """Attempt the head of one claimed lane and record what happened; then go on at once
+        with the endpoint's next message (the lane's next one, else another due lane of the
+        endpoint, leased in the same step) up to LANE_RUN in a row, without a claim of its own."""
         for sent in range(1, LANE_RUN + 1):
-            endpoint = (await self._endpoints(tenant)).get(endpoint_id)
+            endpoint = (await self._endpoints(tenant)).get(claimed.endpoint)
             if endpoint is None:
-                endpoint = (await self._endpoints(tenant, fresh=True)).get(endpoint_id)
+                endpoint = (await self._endpoints(tenant, fresh=True)).get(claimed.endpoint)
             if endpoint is None or not endpoint.enabled:
-                await self.queue.drop_lane(tenant, member)
+                await self.queue.drop_lane(tenant, claimed.member)
                 self._metrics.deliveries.labels(result="dropped").inc()
                 return
             go_on = sent < LANE_RUN and not self._stop.is_set()
-            if not await self._attempt(tenant, member, endpoint, go_on=go_on):
+            following = await self._attempt(tenant, claimed, endpoint, go_on=go_on)
+            if following is None:
                 return
+            claimed = following
 
     async def _attempt(
-        self, tenant: str, member: str, endpoint: Endpoint, *, go_on: bool = False
-    ) -> bool:
-        """One attempt at the lane's head; True when the lane's next message is this worker's
-        to send now (`go_on` asked for it and there is one)."""
-        found = await self.queue.head(tenant, member)
-        if found is None:
-            return False
-        head, fields = found
+        self, tenant: str, claimed: Claimed, endpoint: Endpoint, *, go_on: bool = False
+    ) -> Claimed | None:
+        """One attempt at a claimed lane's head; the endpoint's next message when it is this
+        worker's to send now (`go_on` asked for one and there is one)."""
+        member, fields = claimed.member, claimed.fields
         started_ms = int(time.time() * 1000)
-        head = Head(head.msg, head.attempts, head.first_ms or started_ms)
+        head = Head(claimed.head.msg, claimed.head.attempts, claimed.head.first_ms or started_ms)
         if not fields:  # trimmed: older than the history
             attempt = Attempt(None, 0.0, error="Expired: the change is older than the history")
             return await self._record(
                 tenant, member, endpoint, head, {}, attempt, "failed", started_ms, go_on=go_on
             )
-        body = event_body(fields, self._renderer, endpoint.lang)
+        body = self.bodies.body(fields, endpoint.lang)
         now = datetime.now(UTC)
         headers = signed_headers(
             message_id(head.msg),
@@ -459,7 +453,7 @@ class Worker:
             )
         else:
             await self._record(tenant, member, endpoint, head, fields, attempt, "retry")
-        return False
+        return None
 
     async def _record(
         self,
@@ -473,8 +467,8 @@ class Worker:
         now_ms: int | None = None,
         *,
         go_on: bool = False,
-    ) -> bool:
-        """Log the attempt and move the lane on; True when the lane's next message stays this
+    ) -> Claimed | None:
+        """Log the attempt and move the lane on; the endpoint's next message when it is this
         worker's to send at once (see `DeliveryQueue.finish`)."""
         now_ms = now_ms or int(time.time() * 1000)
         number = head.attempts + 1
@@ -514,7 +508,7 @@ class Worker:
         outcome: Literal["delivered", "retry", "failed"] = (
             "retry" if verdict == "retry" else "delivered" if verdict == "delivered" else "failed"
         )
-        still, failing_since, more = await self.queue.finish(
+        finished = await self.queue.finish(
             tenant,
             member,
             Head(head.msg, head.attempts, first_ms),
@@ -526,8 +520,9 @@ class Worker:
             keep_until_ms=now_ms + self._lease_ms if go_on and verdict != "retry" else None,
         )
         self._metrics.deliveries.labels(result=result).inc()
+        failing_since = finished.failing_since
         if (
-            still
+            finished.still
             and verdict != "delivered"
             and endpoint.enabled
             and failing_since is not None
@@ -542,4 +537,5 @@ class Worker:
                 f"every delivery failed since {iso_ms(failing_since)}",
             )
             self._cache.pop(tenant, None)
-        return more
+            return None  # what it handed on was dropped with the endpoint's lanes
+        return finished.next

@@ -72,10 +72,21 @@ class TenantKeys:
         """String: the worker that fans this tenant's feed out now (a lease)."""
         return f"{self.base}:wh:fanout"
 
+    def webhook_due(self, endpoint: str) -> str:
+        """Sorted set: the endpoint's delivery lanes (endpoint SEP lane) → when each one's head
+        is due (ms); claimed lanes are pushed into the future by their lease."""
+        return f"{self.base}:wh:due:{endpoint}"
+
     @property
-    def webhook_due(self) -> str:
-        """Sorted set: delivery lane (endpoint SEP lane) → when its head is due (ms); claimed
-        lanes are pushed into the future by their lease."""
+    def webhook_ready(self) -> str:
+        """Sorted set: endpoint id → when the earliest of its lanes is due (ms); an endpoint
+        with no lane waiting is absent."""
+        return f"{self.base}:wh:ready"
+
+    @property
+    def webhook_due_legacy(self) -> str:
+        """Sorted set of every endpoint's lanes, as versions before the per-endpoint due sets
+        kept them (moved on a worker's first look at the tenant)."""
         return f"{self.base}:wh:due"
 
     @property
@@ -90,7 +101,12 @@ class TenantKeys:
 
     def webhook_lane(self, lane: str) -> str:
         """List: change-feed ids waiting for one endpoint, for one order (or operations)."""
-        return f"{self.base}:wh:lane:{lane}"
+        return f"{self.webhook_lane_prefix}{lane}"
+
+    @property
+    def webhook_lane_prefix(self) -> str:
+        """What a lane list's name is made of before its due member (for the Lua scripts)."""
+        return f"{self.base}:wh:lane:"
 
     def webhook_log(self, endpoint: str) -> str:
         """Stream: every delivery attempt to the endpoint (kept `history_days`)."""

@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
+from typing import Literal
 
 import pytest
 
 from gateway.settings import Settings
 from gateway.storage import client_for
-from webhooks.queue import DeliveryQueue, Head, order_lane
+from webhooks.queue import Claimed, DeliveryQueue, Finished, Head, order_lane
 
 NOW = 1_800_000_000_000  # ms
 Test = Callable[[DeliveryQueue, str], Awaitable[None]]
@@ -30,19 +31,65 @@ def run(settings: Settings, test: Test) -> None:
 
 LANE = order_lane("cscart", "7")
 MEMBER = f"ep_a\x1f{LANE}"
+LEASE = 30_000
+
+
+async def claim(queue: DeliveryQueue, tenant: str, now_ms: int, room: int = 10) -> list[Claimed]:
+    """Every due lane of every endpoint with something due (up to `room` each), as a worker
+    with room claims them."""
+    due = dict(await queue.with_due([tenant], now_ms)).get(tenant, [])
+    return await queue.claim(tenant, dict.fromkeys(due, room), now_ms, LEASE)
+
+
+async def members(queue: DeliveryQueue, tenant: str, now_ms: int) -> list[str]:
+    return [c.member for c in await claim(queue, tenant, now_ms)]
+
+
+async def finish(
+    queue: DeliveryQueue,
+    tenant: str,
+    claimed: Claimed,
+    now_ms: int = NOW,
+    *,
+    outcome: Literal["delivered", "retry", "failed"] = "delivered",
+    next_ms: int = NOW,
+    keep_until_ms: int | None = None,
+) -> Finished:
+    return await queue.finish(
+        tenant,
+        claimed.member,
+        claimed.head,
+        outcome,
+        now_ms=now_ms,
+        next_ms=next_ms,
+        entry={},
+        order=None,
+        keep_until_ms=keep_until_ms,
+    )
 
 
 def test_a_claimed_lane_is_not_claimed_again_until_its_lease_ends(settings: Settings) -> None:
     async def test(queue: DeliveryQueue, tenant: str) -> None:
         await queue.enqueue(tenant, [("ep_a", LANE, "1-0")], NOW)
+        rooms = {"ep_a": 10}
         first, second = await asyncio.gather(
-            queue.claim(tenant, NOW, 30_000, 10), queue.claim(tenant, NOW, 30_000, 10)
+            queue.claim(tenant, rooms, NOW, LEASE), queue.claim(tenant, rooms, NOW, LEASE)
         )
-        assert sorted([first, second], key=len) == [[], [MEMBER]]
-        assert await queue.claim(tenant, NOW + 29_999, 30_000, 10) == []
-        # the worker died: after the lease the lane is due again, with the same head
-        assert await queue.claim(tenant, NOW + 30_000, 30_000, 10) == [MEMBER]
-        assert await queue.head(tenant, MEMBER) == (Head("1-0"), {})  # not in the feed: no fields
+        assert sorted([first, second], key=len) == [[], [Claimed(MEMBER, Head("1-0"), {})]]
+        assert await claim(queue, tenant, NOW + LEASE - 1) == []
+        # the worker died: after the lease the lane is due again, with the same head (not in
+        # the feed: no fields)
+        assert await claim(queue, tenant, NOW + LEASE) == [Claimed(MEMBER, Head("1-0"), {})]
+
+    run(settings, test)
+
+
+def test_a_claim_carries_the_heads_change_feed_entry(settings: Settings) -> None:
+    async def test(queue: DeliveryQueue, tenant: str) -> None:
+        feed_id = await queue._r.xadd(queue.keys(tenant).changes, {"type": "t", "n": "1"})
+        await queue.enqueue(tenant, [("ep_a", LANE, str(feed_id))], NOW)
+        [claimed] = await claim(queue, tenant, NOW)
+        assert claimed.fields == {"type": "t", "n": "1"}
 
     run(settings, test)
 
@@ -54,56 +101,44 @@ def test_a_lane_delivers_its_messages_in_order_and_is_forgotten_when_empty(
         await queue.enqueue(tenant, [("ep_a", LANE, "1-0"), ("ep_a", LANE, "2-0")], NOW)
         seen = []
         for step in range(2):
-            [member] = await queue.claim(tenant, NOW + step, 30_000, 10)
-            found = await queue.head(tenant, member)
-            assert found is not None
-            head, _ = found
-            seen.append(head.msg)
-            still, _, _ = await queue.finish(
-                tenant,
-                member,
-                head,
-                "delivered",
-                now_ms=NOW + step,
-                next_ms=NOW,
-                entry={},
-                order=("cscart", "7"),
-            )
-            assert still
+            [claimed] = await claim(queue, tenant, NOW + step)
+            seen.append(claimed.head.msg)
+            assert (await finish(queue, tenant, claimed, NOW + step)).still
         assert seen == ["1-0", "2-0"]
-        assert await queue.claim(tenant, NOW + 10**9, 30_000, 10) == []
+        assert await claim(queue, tenant, NOW + 10**9) == []
         assert await queue.pending(tenant, "ep_a") == 0
+        assert await queue.with_due([tenant], NOW + 10**9) == []  # nothing left in `ready`
 
     run(settings, test)
 
 
-def test_a_worker_going_on_with_a_lane_keeps_it_leased_until_the_lane_is_empty(
+def test_a_worker_going_on_gets_the_lanes_next_message_then_the_endpoints_next_lane(
     settings: Settings,
 ) -> None:
     async def test(queue: DeliveryQueue, tenant: str) -> None:
-        await queue.enqueue(tenant, [("ep_a", LANE, "1-0"), ("ep_a", LANE, "2-0")], NOW)
-        [member] = await queue.claim(tenant, NOW, 30_000, 10)
-        lease_end = NOW + 30_000
-        for msg, more_expected in (("1-0", True), ("2-0", False)):
-            found = await queue.head(tenant, member)
-            assert found is not None
-            assert found[0].msg == msg
-            still, _, more = await queue.finish(
-                tenant,
-                member,
-                found[0],
-                "delivered",
-                now_ms=NOW,
-                next_ms=NOW,
-                entry={},
-                order=None,
-                keep_until_ms=lease_end,
-            )
-            assert still
-            assert more is more_expected
-            # nobody else can claim the lane while it is this worker's to go on with
-            assert await queue.claim(tenant, lease_end - 1, 30_000, 10) == []
+        other = order_lane("cscart", "8")
+        await queue.enqueue(
+            tenant,
+            [("ep_a", LANE, "1-0"), ("ep_a", LANE, "2-0"), ("ep_b", LANE, "3-0")],
+            NOW,
+        )
+        await queue.enqueue(tenant, [("ep_a", other, "4-0")], NOW + 1)
+        [claimed] = await queue.claim(tenant, {"ep_a": 1}, NOW + 1, LEASE)
+        lease_end = NOW + 1 + LEASE
+        seen = []
+        while True:
+            seen.append((claimed.member, claimed.head.msg))
+            done = await finish(queue, tenant, claimed, NOW + 1, keep_until_ms=lease_end)
+            assert done.still
+            if done.next is None:
+                break
+            claimed = done.next
+            # nobody else can claim what this worker goes on with, until the lease's end
+            due = queue.keys(tenant).webhook_due("ep_a")
+            assert await queue._r.zscore(due, claimed.member) == lease_end
+        assert seen == [(MEMBER, "1-0"), (MEMBER, "2-0"), (f"ep_a\x1f{other}", "4-0")]
         assert await queue.pending(tenant, "ep_a") == 0
+        assert await queue.pending(tenant, "ep_b") == 1  # never handed to ep_a's worker
 
     run(settings, test)
 
@@ -111,12 +146,9 @@ def test_a_worker_going_on_with_a_lane_keeps_it_leased_until_the_lane_is_empty(
 def test_a_lane_a_worker_does_not_go_on_with_is_due_again_at_once(settings: Settings) -> None:
     async def test(queue: DeliveryQueue, tenant: str) -> None:
         await queue.enqueue(tenant, [("ep_a", LANE, "1-0"), ("ep_a", LANE, "2-0")], NOW)
-        [member] = await queue.claim(tenant, NOW, 30_000, 10)
-        _, _, more = await queue.finish(
-            tenant, member, Head("1-0"), "delivered", now_ms=NOW, next_ms=NOW, entry={}, order=None
-        )
-        assert not more
-        assert await queue.claim(tenant, NOW, 30_000, 10) == [member]
+        [claimed] = await claim(queue, tenant, NOW)
+        assert (await finish(queue, tenant, claimed)).next is None
+        assert await claim(queue, tenant, NOW) == [Claimed(MEMBER, Head("2-0"), {})]
 
     run(settings, test)
 
@@ -124,16 +156,31 @@ def test_a_lane_a_worker_does_not_go_on_with_is_due_again_at_once(settings: Sett
 def test_a_retry_keeps_the_head_and_counts_attempts(settings: Settings) -> None:
     async def test(queue: DeliveryQueue, tenant: str) -> None:
         await queue.enqueue(tenant, [("ep_a", LANE, "1-0"), ("ep_a", LANE, "2-0")], NOW)
-        [member] = await queue.claim(tenant, NOW, 30_000, 10)
-        head = Head("1-0", 0, NOW)
-        _, failing, _ = await queue.finish(
-            tenant, member, head, "retry", now_ms=NOW, next_ms=NOW + 5_000, entry={}, order=None
-        )
-        assert failing == NOW
-        assert await queue.claim(tenant, NOW + 4_999, 30_000, 10) == []
-        assert await queue.claim(tenant, NOW + 5_000, 30_000, 10) == [member]
-        assert await queue.head(tenant, member) == (Head("1-0", 1, NOW), {})
+        [claimed] = await claim(queue, tenant, NOW)
+        first = Claimed(claimed.member, Head("1-0", 0, NOW), {})
+        done = await finish(queue, tenant, first, outcome="retry", next_ms=NOW + 5_000)
+        assert done.failing_since == NOW
+        assert await claim(queue, tenant, NOW + 4_999) == []
+        assert await claim(queue, tenant, NOW + 5_000) == [Claimed(MEMBER, Head("1-0", 1, NOW), {})]
         assert await queue.pending(tenant, "ep_a") == 2
+
+    run(settings, test)
+
+
+def test_an_endpoint_at_its_cap_hides_nothing_of_the_others(settings: Settings) -> None:
+    """The worker asks only for endpoints with room: a full endpoint's many due lanes are not
+    looked at (nor pushed back), and another endpoint's later lanes are claimed at once."""
+
+    async def test(queue: DeliveryQueue, tenant: str) -> None:
+        busy = [("ep_a", order_lane("cscart", str(n)), f"{n}-0") for n in range(50)]
+        await queue.enqueue(tenant, busy, NOW)
+        await queue.enqueue(tenant, [("ep_b", LANE, "99-0")], NOW + 10)
+        assert await queue.with_due([tenant], NOW + 10) == [(tenant, ["ep_a", "ep_b"])]
+        got = await queue.claim(tenant, {"ep_a": 3, "ep_b": 10}, NOW + 10, LEASE)
+        assert [c.endpoint for c in got] == ["ep_a"] * 3 + ["ep_b"]
+        # ep_a's other lanes are still due now, untouched
+        assert await queue.with_due([tenant], NOW + 10) == [(tenant, ["ep_a"])]
+        assert len(await queue.claim(tenant, {"ep_a": 100}, NOW + 10, LEASE)) == 47
 
     run(settings, test)
 
@@ -142,11 +189,9 @@ def test_finishing_a_lane_that_was_dropped_meanwhile_changes_nothing(settings: S
     async def test(queue: DeliveryQueue, tenant: str) -> None:
         await queue.enqueue(tenant, [("ep_a", LANE, "1-0"), ("ep_b", LANE, "1-0")], NOW)
         assert await queue.drop_endpoint(tenant, "ep_a") == 1
-        still, _, _ = await queue.finish(
-            tenant, MEMBER, Head("1-0"), "delivered", now_ms=NOW, next_ms=NOW, entry={}, order=None
-        )
-        assert not still
-        assert await queue.claim(tenant, NOW, 30_000, 10) == [f"ep_b\x1f{LANE}"]
+        gone = Claimed(MEMBER, Head("1-0"), {})
+        assert not (await finish(queue, tenant, gone, keep_until_ms=NOW + LEASE)).still
+        assert await members(queue, tenant, NOW) == [f"ep_b\x1f{LANE}"]
 
     run(settings, test)
 
@@ -159,5 +204,27 @@ def test_dropping_an_endpoint_whose_id_looks_like_a_pattern_drops_only_it(
         await queue.enqueue(tenant, [(endpoint, LANE, "1-0"), ("ep_a", LANE, "1-0")], NOW)
         assert await queue.drop_endpoint(tenant, endpoint) == 1
         assert await queue.pending(tenant, "ep_a") == 1
+        assert await queue.with_due([tenant], NOW) == [(tenant, ["ep_a"])]
+
+    run(settings, test)
+
+
+def test_lanes_queued_by_an_earlier_version_are_moved_to_their_endpoints(
+    settings: Settings,
+) -> None:
+    """Before per-endpoint due sets, one set held every endpoint's lanes: a worker's first look
+    at the tenant moves them, with their due times, and they are delivered as before."""
+
+    async def test(queue: DeliveryQueue, tenant: str) -> None:
+        k = queue.keys(tenant)
+        other = f"ep_b\x1f{LANE}"
+        await queue._r.zadd(k.webhook_due_legacy, {MEMBER: NOW + 5, other: NOW + 100})
+        await queue._r.rpush(k.webhook_lane(MEMBER), "1-0")
+        await queue._r.rpush(k.webhook_lane(other), "2-0")
+        assert await queue.migrate([tenant]) == 2
+        assert await queue.migrate([tenant]) == 0
+        assert not await queue._r.exists(k.webhook_due_legacy)
+        assert await members(queue, tenant, NOW + 5) == [MEMBER]
+        assert await members(queue, tenant, NOW + 100) == [other]
 
     run(settings, test)

@@ -635,13 +635,11 @@ def test_deleting_an_endpoint_with_a_backlog_stops_its_deliveries(
     )
     keys = TenantKeys(gateway.settings.redis_prefix, shop.tenant.tenant)
     with redis.Redis.from_url(str(gateway.settings.redis_url), decode_responses=True) as client:
-        left = [
-            m
-            for m in cast(list[Any], client.zrange(keys.webhook_due, 0, -1))
-            if str(m).startswith(hook["id"] + SEP)
-        ]
+        left = cast(list[Any], client.zrange(keys.webhook_due(hook["id"]), 0, -1))
+        ready = client.zscore(keys.webhook_ready, hook["id"])
         lanes = list(client.scan_iter(match=keys.webhook_lane(hook["id"] + SEP) + "*"))
     assert left == []
+    assert ready is None
     assert lanes == []
 
 

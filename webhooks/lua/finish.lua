@@ -1,13 +1,15 @@
--- Record one delivery attempt and move its lane on, in one step.
--- KEYS: 1 due set, 2 lane list, 3 heads hash, 4 failing hash, 5 endpoint log, 6 order log
---       (may equal 5 when the event has no order)
+-- Record one delivery attempt and move its lane on, in one step; optionally hand the caller the
+-- endpoint's next message at once (the lane's next one, else the head of its next due lane).
+-- KEYS: 1 endpoint's due set, 2 lane list, 3 heads hash, 4 failing hash, 5 endpoint log, 6 order
+--       log (may equal 5 when the event has no order), 7 changes stream, 8 ready set
 -- ARGV: 1 due member, 2 message id, 3 outcome: delivered | retry | failed, 4 next due (ms, for
 --       retry), 5 now (ms), 6 head state JSON (for retry), 7 log entry JSON, 8 oldest log id to
---       keep, 9 endpoint id, 10 order log lifetime (s), 11 lease end (ms) when the worker goes
---       on with the lane's next message itself, else ''
+--       keep, 9 endpoint id, 10 order log lifetime (s), 11 lease end (ms) when the caller goes on
+--       with the endpoint's next message itself, else '', 12 lane key prefix
 -- Returns {'stale'} when the lane's head is no longer this message (dropped meanwhile), else
--- {'ok' | 'more', ms of the endpoint's first failure since its last success or ''}: 'more'
--- when the lane has a next message and stays leased to the caller (ARGV 11) to send it now.
+-- {'ok', ms of the endpoint's first failure since its last success or ''}, or with ARGV 11 and a
+-- message to go on with: {'more', that ms or '', member, message id, head state JSON or '',
+-- {field, value, ...}}, that lane leased to the caller until ARGV 11.
 if redis.call('LINDEX', KEYS[2], 0) ~= ARGV[2] then
   return {'stale'}
 end
@@ -16,24 +18,23 @@ if KEYS[6] ~= KEYS[5] then
   redis.call('XADD', KEYS[6], 'MINID', '~', ARGV[8], '*', 'doc', ARGV[7])
   redis.call('EXPIRE', KEYS[6], tonumber(ARGV[10]))
 end
-local outcome = ARGV[3]
-local going_on = 'ok'
+local outcome, member, lease = ARGV[3], ARGV[1], ARGV[11]
+local next_member, next_msg = nil, nil
 if outcome == 'retry' then
-  redis.call('HSET', KEYS[3], ARGV[1], ARGV[6])
-  redis.call('ZADD', KEYS[1], ARGV[4], ARGV[1])
+  redis.call('HSET', KEYS[3], member, ARGV[6])
+  redis.call('ZADD', KEYS[1], ARGV[4], member)
   redis.call('HSETNX', KEYS[4], ARGV[9], ARGV[5])
 else
   redis.call('LPOP', KEYS[2])
-  redis.call('HDEL', KEYS[3], ARGV[1])
-  if redis.call('LLEN', KEYS[2]) > 0 then
-    if ARGV[11] ~= '' then
-      redis.call('ZADD', KEYS[1], ARGV[11], ARGV[1])
-      going_on = 'more'
-    else
-      redis.call('ZADD', KEYS[1], ARGV[5], ARGV[1])
-    end
+  redis.call('HDEL', KEYS[3], member)
+  next_msg = redis.call('LINDEX', KEYS[2], 0)
+  if next_msg and lease ~= '' then
+    next_member = member
+    redis.call('ZADD', KEYS[1], lease, member)
+  elseif next_msg then
+    redis.call('ZADD', KEYS[1], ARGV[5], member)
   else
-    redis.call('ZREM', KEYS[1], ARGV[1])
+    redis.call('ZREM', KEYS[1], member)
   end
   if outcome == 'delivered' then
     redis.call('HDEL', KEYS[4], ARGV[9])
@@ -41,4 +42,31 @@ else
     redis.call('HSETNX', KEYS[4], ARGV[9], ARGV[5])
   end
 end
-return {going_on, redis.call('HGET', KEYS[4], ARGV[9]) or ''}
+if lease ~= '' and not next_member then -- the head of the endpoint's next due lane
+  for _, candidate in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[5], 'LIMIT', 0, 4)) do
+    next_msg = redis.call('LINDEX', ARGV[12] .. candidate, 0)
+    if next_msg then
+      next_member = candidate
+      redis.call('ZADD', KEYS[1], 'XX', lease, candidate)
+      break
+    end
+    redis.call('ZREM', KEYS[1], candidate) -- an empty lane is forgotten
+    redis.call('HDEL', KEYS[3], candidate)
+  end
+end
+local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+if first[1] then
+  redis.call('ZADD', KEYS[8], first[2], ARGV[9])
+else
+  redis.call('ZREM', KEYS[8], ARGV[9])
+end
+local failing = redis.call('HGET', KEYS[4], ARGV[9]) or ''
+if not next_member then
+  return {'ok', failing}
+end
+local fields = {}
+local entry = redis.call('XRANGE', KEYS[7], next_msg, next_msg)
+if entry[1] then
+  fields = entry[1][2]
+end
+return {'more', failing, next_member, next_msg, redis.call('HGET', KEYS[3], next_member) or '', fields}

@@ -1,0 +1,13 @@
+-- Forget one delivery lane and what waits in it (its endpoint is gone or disabled).
+-- KEYS: 1 lane list, 2 heads hash, 3 endpoint's due set, 4 ready set. ARGV: 1 due member,
+-- 2 endpoint id.
+redis.call('DEL', KEYS[1])
+redis.call('HDEL', KEYS[2], ARGV[1])
+redis.call('ZREM', KEYS[3], ARGV[1])
+local first = redis.call('ZRANGE', KEYS[3], 0, 0, 'WITHSCORES')
+if first[1] then
+  redis.call('ZADD', KEYS[4], first[2], ARGV[2])
+else
+  redis.call('ZREM', KEYS[4], ARGV[2])
+end
+return 1
