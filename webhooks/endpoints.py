@@ -8,7 +8,7 @@ rotation. A rotated-out secret keeps an `expires_at`: until then both sign each 
 from __future__ import annotations
 
 import secrets as random_tokens
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Literal, cast, get_args
 
@@ -17,9 +17,10 @@ from redis.asyncio import Redis
 
 from gateway.canonical import Code, Stage
 from gateway.clock import now_iso
-from gateway.errors import InvalidFilter
+from gateway.errors import Conflict, InvalidFilter
 from gateway.storage.keys import TenantKeys
 from gateway.tables import Tables
+from webhooks.queue import script
 from webhooks.signing import new_secret
 
 EventType = Literal[
@@ -34,6 +35,7 @@ OPERATIONAL: frozenset[str] = frozenset({"endpoint.disabled", "connector.paused"
 # What an endpoint gets when its filter names no types: every business event, no operations.
 DEFAULT_TYPES: tuple[str, ...] = tuple(t for t in EVENT_TYPES if t not in OPERATIONAL)
 Json = dict[str, Any]
+UPDATE_TRIES = 20  # collisions with other changes of one endpoint before a 409
 
 
 class Filter(BaseModel):
@@ -142,6 +144,7 @@ class EndpointStore:
     def __init__(self, client: Redis, prefix: str) -> None:
         self._r = client
         self._prefix = prefix
+        self._swap = client.register_script(script("swap.lua"))
 
     def keys(self, tenant: str) -> TenantKeys:
         return TenantKeys(self._prefix, tenant)
@@ -156,7 +159,33 @@ class EndpointStore:
         return Endpoint.model_validate_json(doc) if doc else None
 
     async def put(self, tenant: str, endpoint: Endpoint) -> None:
+        """Write a new endpoint (changes to an existing one go through `update`)."""
         await self._r.hset(self.keys(tenant).webhooks, endpoint.id, endpoint.model_dump_json())
+
+    async def update(
+        self, tenant: str, endpoint_id: str, change: Callable[[Endpoint], Endpoint]
+    ) -> tuple[Endpoint, Endpoint] | None:
+        """Apply `change` to the endpoint as it is now, atomically: (before, after), or None
+        when it does not exist (a deleted endpoint is never written back). Another change landing
+        in between (a PATCH, a rotation, the worker disabling it) is re-read and `change` applied
+        to it, so neither is lost; Conflict after UPDATE_TRIES such collisions in a row."""
+        key = self.keys(tenant).webhooks
+        for _ in range(UPDATE_TRIES):
+            doc = cast(str | None, await self._r.hget(key, endpoint_id))
+            if doc is None:
+                return None
+            before = Endpoint.model_validate_json(doc)
+            after = change(before)
+            if after == before:
+                return before, after
+            swapped = await self._swap(keys=[key], args=[endpoint_id, doc, after.model_dump_json()])
+            if swapped == 1:
+                return before, after
+            if swapped == -1:
+                return None
+        raise Conflict(
+            f"webhook endpoint {endpoint_id!r} is being changed by other requests; try again"
+        )
 
     async def create(
         self, tenant: str, *, url: str, lang: str, filter: Filter, description: str | None

@@ -34,11 +34,16 @@ async def disable_endpoint(
 ) -> Endpoint:
     """Disable `endpoint`, drop what waits for it, and tell the tenant's other endpoints that
     subscribe to `endpoint.disabled`."""
-    current = await store.get(tenant, endpoint.id)  # not a stale copy: a PATCH may be newer
-    if current is None or not current.enabled:
-        return current or endpoint
-    off = disabled(current, reason)
-    await store.put(tenant, off)
+    # Applied to the endpoint as it is now, not to `endpoint` (a PATCH may be newer), and
+    # never over a concurrent change.
+    done = await store.update(
+        tenant, endpoint.id, lambda e: disabled(e, reason) if e.enabled else e
+    )
+    if done is None:
+        return endpoint  # deleted meanwhile
+    before, off = done
+    if not before.enabled:
+        return off  # someone else disabled it first: they dropped its lanes and told the tenant
     await queue.drop_endpoint(tenant, endpoint.id)
     await record_event(
         client,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, cast
 
@@ -77,6 +78,16 @@ async def _endpoint(services: Services, tenant: str, endpoint_id: str) -> Endpoi
     return endpoint
 
 
+async def _update(
+    services: Services, tenant: str, endpoint_id: str, change: Callable[[Endpoint], Endpoint]
+) -> Endpoint:
+    """`change` applied to the endpoint as it is now (never over a concurrent change)."""
+    done = await services.endpoints.update(tenant, endpoint_id, change)
+    if done is None:
+        raise NotFound(f"no webhook endpoint {endpoint_id!r}", where="id")
+    return done[1]
+
+
 def _json(doc: Any, status: int = 200) -> Response:
     return Response(orjson.dumps(doc), status_code=status, media_type=JSON)
 
@@ -125,7 +136,7 @@ async def get_webhook(
 @router.patch(
     "/v1/webhooks/{endpoint_id}",
     response_model=WebhookOut,
-    responses=responses(400, 401, 404, 413, 415, 422, 503),
+    responses=responses(400, 401, 404, 409, 413, 415, 422, 503),
 )
 async def patch_webhook(
     endpoint_id: EndpointId,
@@ -145,8 +156,7 @@ async def patch_webhook(
         update["filter"] = _filter(runtime, body.filter)
     if "description" in body.model_fields_set:
         update["description"] = body.description
-    changed = endpoint.model_copy(update=update)
-    await services.endpoints.put(tenant, changed)
+    changed = await _update(services, tenant, endpoint.id, lambda e: e.model_copy(update=update))
     return _json(changed.public())
 
 
@@ -165,17 +175,17 @@ async def delete_webhook(
 @router.post(
     "/v1/webhooks/{endpoint_id}/rotate-secret",
     response_model=SecretOut,
-    responses=responses(401, 404, 503),
+    responses=responses(401, 404, 409, 503),
 )
 async def rotate_secret(
     endpoint_id: EndpointId, tenant: TenantDep, services: ServicesDep
 ) -> Response:
     """A new secret, shown once. The previous one keeps signing beside it for
     `GATEWAY_WEBHOOK_ROTATION_OVERLAP_S` (24 h): each delivery carries both signatures."""
-    endpoint = await _endpoint(services, tenant, endpoint_id)
     at = datetime.now(UTC)
-    changed, secret = rotated(endpoint, services.settings.webhook_rotation_overlap_s, at)
-    await services.endpoints.put(tenant, changed)
+    overlap_s = services.settings.webhook_rotation_overlap_s
+    changed = await _update(services, tenant, endpoint_id, lambda e: rotated(e, overlap_s, at)[0])
+    secret = changed.secrets[0].secret  # the one just made: rotation puts it first
     previous = [s.expires_at for s in changed.secrets if s.expires_at]
     return _json({"secret": secret, "previous_valid_until": max(previous) if previous else None})
 
@@ -183,17 +193,15 @@ async def rotate_secret(
 @router.post(
     "/v1/webhooks/{endpoint_id}/enable",
     response_model=WebhookOut,
-    responses=responses(401, 404, 503),
+    responses=responses(401, 404, 409, 503),
 )
 async def enable_webhook(
     endpoint_id: EndpointId, tenant: TenantDep, services: ServicesDep
 ) -> Response:
     """Turn a disabled endpoint back on; events from now on reach it (replay sends the ones it
     missed)."""
-    endpoint = await _endpoint(services, tenant, endpoint_id)
-    changed = enabled(endpoint)
-    await services.endpoints.put(tenant, changed)
-    await services.redis.hdel(services.orders.keys(tenant).webhook_failing, endpoint.id)
+    changed = await _update(services, tenant, endpoint_id, enabled)
+    await services.redis.hdel(services.orders.keys(tenant).webhook_failing, changed.id)
     return _json(changed.public())
 
 
@@ -314,7 +322,7 @@ def _cursor(cursor: str | None) -> str | None:
 @router.post(
     "/v1/webhooks/{endpoint_id}/replay",
     response_model=ReplayOut,
-    responses=responses(400, 401, 404, 413, 415, 422, 503),
+    responses=responses(400, 401, 404, 409, 413, 415, 422, 503),
 )
 async def replay(
     endpoint_id: EndpointId,

@@ -1,0 +1,138 @@
+"""Endpoint changes against the real test Redis: a change is applied to the endpoint as it is now,
+so concurrent changes never undo each other and a deleted endpoint stays deleted."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+
+import pytest
+import redis
+
+from gateway.errors import Conflict
+from gateway.settings import Settings
+from gateway.storage import client_for
+from webhooks.endpoints import UPDATE_TRIES, Endpoint, EndpointStore, Filter, disabled, rotated
+
+Test = Callable[[EndpointStore, str, Endpoint, redis.Redis], Awaitable[None]]
+
+
+def run(settings: Settings, test: Test) -> None:
+    """`test` with a store, a fresh tenant holding one endpoint, and a plain (blocking) client
+    that plays the other writer in the middle of a change."""
+
+    async def main() -> None:
+        client = client_for(settings.redis_url or "")
+        other = redis.Redis.from_url(str(settings.redis_url), decode_responses=True)
+        try:
+            store = EndpointStore(client, settings.redis_prefix)
+            tenant = f"e{uuid.uuid4().hex[:10]}"
+            endpoint = await store.create(
+                tenant,
+                url="https://shop.example/hook",
+                lang="en",
+                filter=Filter(),
+                description=None,
+            )
+            await test(store, tenant, endpoint, other)
+        finally:
+            other.close()
+            await client.aclose()
+
+    asyncio.run(main())
+
+
+def write(other: redis.Redis, store: EndpointStore, tenant: str, endpoint: Endpoint) -> None:
+    other.hset(store.keys(tenant).webhooks, endpoint.id, endpoint.model_dump_json())
+
+
+def test_a_change_made_meanwhile_is_kept_and_the_change_applied_over_it(
+    settings: Settings,
+) -> None:
+    """The worker disables the endpoint while a PATCH is between its read and its write: the
+    endpoint ends up with the new URL and still disabled (a blind write would re-enable it)."""
+
+    async def test(store: EndpointStore, tenant: str, ep: Endpoint, other: redis.Redis) -> None:
+        seen: list[bool] = []
+
+        def patch(current: Endpoint) -> Endpoint:
+            seen.append(current.enabled)
+            if len(seen) == 1:  # the worker's write lands now
+                write(other, store, tenant, disabled(current, "every delivery failed"))
+            return current.model_copy(update={"url": "https://shop.example/new"})
+
+        done = await store.update(tenant, ep.id, patch)
+        assert done is not None
+        assert seen == [True, False]  # applied again to what the worker wrote
+        now = await store.get(tenant, ep.id)
+        assert now is not None
+        assert (now.url, now.enabled) == ("https://shop.example/new", False)
+        assert now.disabled_reason == "every delivery failed"
+
+    run(settings, test)
+
+
+def test_a_rotation_racing_a_patch_keeps_the_new_secret(settings: Settings) -> None:
+    async def test(store: EndpointStore, tenant: str, ep: Endpoint, other: redis.Redis) -> None:
+        calls = 0
+
+        def rotate(current: Endpoint) -> Endpoint:
+            nonlocal calls
+            calls += 1
+            if calls == 1:  # a PATCH of the description lands now
+                write(other, store, tenant, current.model_copy(update={"description": "shop"}))
+            return rotated(current, 86_400, datetime.now(UTC))[0]
+
+        done = await store.update(tenant, ep.id, rotate)
+        assert done is not None
+        now = await store.get(tenant, ep.id)
+        assert now == done[1]
+        assert now.description == "shop"
+        assert now.secrets[0].secret == done[1].secrets[0].secret != ep.secrets[0].secret
+
+    run(settings, test)
+
+
+def test_an_endpoint_deleted_meanwhile_is_not_written_back(settings: Settings) -> None:
+    async def test(store: EndpointStore, tenant: str, ep: Endpoint, other: redis.Redis) -> None:
+        def patch(current: Endpoint) -> Endpoint:
+            other.hdel(store.keys(tenant).webhooks, ep.id)  # a DELETE lands now
+            return current.model_copy(update={"description": "late"})
+
+        assert await store.update(tenant, ep.id, patch) is None
+        assert await store.get(tenant, ep.id) is None
+        assert await store.update(tenant, "ep_missing", lambda e: e) is None
+
+    run(settings, test)
+
+
+def test_a_change_that_changes_nothing_writes_nothing(settings: Settings) -> None:
+    async def test(store: EndpointStore, tenant: str, ep: Endpoint, other: redis.Redis) -> None:
+        key = store.keys(tenant).webhooks
+        raw = other.hget(key, ep.id)
+        assert await store.update(tenant, ep.id, lambda e: e) == (ep, ep)
+        assert other.hget(key, ep.id) == raw
+
+    run(settings, test)
+
+
+def test_endless_collisions_end_in_a_conflict(settings: Settings) -> None:
+    async def test(store: EndpointStore, tenant: str, ep: Endpoint, other: redis.Redis) -> None:
+        calls = 0
+
+        def busy(current: Endpoint) -> Endpoint:
+            nonlocal calls
+            calls += 1
+            write(other, store, tenant, current.model_copy(update={"description": str(calls)}))
+            return current.model_copy(update={"url": "https://shop.example/never"})
+
+        with pytest.raises(Conflict):
+            await store.update(tenant, ep.id, busy)
+        assert calls == UPDATE_TRIES
+        now = await store.get(tenant, ep.id)
+        assert now is not None
+        assert now.url == "https://shop.example/hook"
+
+    run(settings, test)
