@@ -12,7 +12,8 @@ What these tests prove, each against the worker as it runs in production (its ow
 * a receiver slower than the timeout and one that never answers do not hold back a healthy
   endpoint of the same tenant; their attempts are logged as timeouts;
 * deleting an endpoint with a backlog stops its deliveries at once, the worker keeps running and
-  the tenant's other endpoints keep receiving.
+  the tenant's other endpoints keep receiving;
+* a platform that never answers the worker's connector poll does not delay webhooks.
 
 Three more guard against defects these tests found (and that were fixed): a stuck endpoint's
 backlog must not keep the worker busy claiming and releasing lanes; the default concurrency must
@@ -156,6 +157,7 @@ def gateway(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Ite
         GATEWAY_WEBHOOK_TIMEOUT_S=str(TIMEOUT_S),
         GATEWAY_WEBHOOK_CONNECT_TIMEOUT_S=str(TIMEOUT_S),
         GATEWAY_WEBHOOK_CONCURRENCY=str(CONCURRENCY),
+        GATEWAY_SECRET_KEY="a long random passphrase for the reliability tests",
     )
     api = _spawn("serve", ["serve", "--no-worker"], env, logs)
     url = f"http://127.0.0.1:{port}"
@@ -536,6 +538,39 @@ def test_slow_and_silent_receivers_do_not_hold_back_a_healthy_one(
         assert all(str(d["error"]).startswith("Timeout") for d in log), log[0]
         assert all(d["duration_ms"] >= TIMEOUT_S * 1000 * 0.9 for d in log)
     assert mute.bytes_read > 0  # the requests were sent, only the answers never came
+
+
+def test_a_silent_platform_does_not_hold_back_webhooks(
+    gateway: Gateway, workers: Workers, shop: Shop
+) -> None:
+    """The worker also polls the tenants' pull connectors. A CS-Cart store that accepts the
+    connection and never answers keeps a poll waiting for its 60 s timeout; the webhooks of events
+    posted meanwhile still arrive at once."""
+    worker = workers.start(GATEWAY_CONNECTOR_TIMEOUT_S="60")
+    with silent() as store, receiving() as healthy:
+        try:
+            shop.register(healthy.url)
+            answer = shop.http.put(
+                "/v1/connectors/cscart",
+                json={
+                    "store_url": store.url.removesuffix("/hook"),
+                    "email": "admin@shop.example",
+                    "api_key": "not-answered-anyway",
+                },
+                headers=shop.tenant.headers,
+            )
+            assert answer.status_code == 200, answer.text
+            wait_until(lambda: store.bytes_read > 0, 10, "the worker's poll of the store")
+            polled = time.monotonic()
+            shop.post_events(changes("poll", 20, 2))
+            got = healthy.wait_for(lambda got: len(got) >= 40, 20)
+            took = time.monotonic() - polled
+            assert worker.alive, worker.tail()
+        finally:
+            shop.http.delete("/v1/connectors/cscart", headers=shop.tenant.headers)
+            workers.stop_all()
+    assert took < 5.0, f"webhooks waited {took:.1f} s behind a poll of a silent store"
+    assert_per_order_order(got, each_of("poll", 20, 2))
 
 
 def cpu_seconds(pid: int) -> float:
