@@ -248,15 +248,22 @@ class DeliveryQueue:
 
     async def pending(self, tenant: str, endpoint: str) -> int:
         """How many messages wait for the endpoint, over all its lanes."""
-        members = await self._lanes(tenant, endpoint)
-        if not members:
-            return 0
+        return (await self.pending_many(tenant, [endpoint]))[endpoint]
+
+    async def pending_many(self, tenant: str, endpoints: Sequence[str]) -> dict[str, int]:
+        """How many messages wait for each endpoint, in two round trips."""
         k = self.keys(tenant)
         async with self._r.pipeline(transaction=False) as pipe:
-            for member in members:
-                pipe.llen(k.webhook_lane(member))
-            counts = await pipe.execute()
-        return sum(int(c) for c in counts)
+            for endpoint in endpoints:
+                pipe.zrange(k.webhook_due(endpoint), 0, -1)
+            lanes = cast(list[list[str]], await pipe.execute())
+        async with self._r.pipeline(transaction=False) as pipe:
+            for members in lanes:
+                for member in members:
+                    pipe.llen(k.webhook_lane(member))
+            counts = iter(cast(list[int], await pipe.execute()))
+        waiting = zip(endpoints, lanes, strict=True)
+        return {endpoint: sum(next(counts) for _ in members) for endpoint, members in waiting}
 
     async def _lanes(self, tenant: str, endpoint: str) -> list[str]:
         return cast(list[str], await self._r.zrange(self.keys(tenant).webhook_due(endpoint), 0, -1))

@@ -60,6 +60,26 @@ class WebhookPatch(_In):
     description: Description | None = None
 
 
+class DeliveryOut(BaseModel):
+    """One delivery attempt."""
+
+    id: str = Field(description="The log entry's id (also the cursor of the next page).")
+    endpoint_id: str
+    msg_id: str = Field(description="`webhook-id`: the same on every attempt of one event.")
+    type: str | None
+    platform: str | None
+    order_id: str | None
+    sequence: int | None
+    attempt: int
+    at: str
+    result: Literal["delivered", "retrying", "failed", "gone"]
+    status_code: int | None
+    duration_ms: float
+    response: str = Field(description="The receiver's answer, first 1 KB.")
+    error: str | None = Field(description="Error class and message when there was no answer.")
+    next_attempt_at: str | None
+
+
 class WebhookOut(BaseModel):
     id: str
     url: str
@@ -74,7 +94,10 @@ class WebhookOut(BaseModel):
     secret_rotations_pending: int = Field(
         description="Rotated-out secrets that still sign beside the current one."
     )
-    pending: int | None = Field(None, description="Deliveries waiting (GET of one endpoint).")
+    pending: int | None = Field(None, description="Deliveries waiting for the endpoint.")
+    last_attempt: DeliveryOut | None = Field(
+        None, description="The endpoint's latest delivery attempt, if it has had one."
+    )
 
 
 class WebhookCreatedOut(WebhookOut):
@@ -99,26 +122,6 @@ class TestOut(BaseModel):
     duration_ms: float
     response: str
     error: str | None
-
-
-class DeliveryOut(BaseModel):
-    """One delivery attempt."""
-
-    id: str = Field(description="The log entry's id (also the cursor of the next page).")
-    endpoint_id: str
-    msg_id: str = Field(description="`webhook-id`: the same on every attempt of one event.")
-    type: str | None
-    platform: str | None
-    order_id: str | None
-    sequence: int | None
-    attempt: int
-    at: str
-    result: Literal["delivered", "retrying", "failed", "gone"]
-    status_code: int | None
-    duration_ms: float
-    response: str = Field(description="The receiver's answer, first 1 KB.")
-    error: str | None = Field(description="Error class and message when there was no answer.")
-    next_attempt_at: str | None
 
 
 class DeliveriesOut(BaseModel):

@@ -115,10 +115,11 @@ async def create_webhook(
 
 @router.get("/v1/webhooks", response_model=WebhooksOut, responses=responses(401, 503))
 async def list_webhooks(tenant: TenantDep, services: ServicesDep) -> Response:
-    """Every endpoint of the tenant (no secrets); disabled ones first, then by creation."""
+    """Every endpoint of the tenant (no secrets), with what waits for it and its latest attempt;
+    disabled ones first, then by creation."""
     found = await services.endpoints.all(tenant)
     found.sort(key=lambda e: e.enabled)
-    return _json({"webhooks": [e.public() for e in found]})
+    return _json({"webhooks": await _with_state(services, tenant, found)})
 
 
 @router.get(
@@ -127,10 +128,21 @@ async def list_webhooks(tenant: TenantDep, services: ServicesDep) -> Response:
 async def get_webhook(
     endpoint_id: EndpointId, tenant: TenantDep, services: ServicesDep
 ) -> Response:
-    """One endpoint, with how many deliveries wait for it."""
+    """One endpoint, with how many deliveries wait for it and its latest attempt."""
     endpoint = await _endpoint(services, tenant, endpoint_id)
-    pending = await services.deliveries.pending(tenant, endpoint.id)
-    return _json({**endpoint.public(), "pending": pending})
+    return _json((await _with_state(services, tenant, [endpoint]))[0])
+
+
+async def _with_state(services: Services, tenant: str, found: list[Endpoint]) -> list[Any]:
+    """The endpoints' public documents with what waits for each and its latest attempt."""
+    ids = [e.id for e in found]
+    pending = await services.deliveries.pending_many(tenant, ids)
+    keys = services.orders.keys(tenant)
+    last = await delivery_log.latest(services.redis, [keys.webhook_log(i) for i in ids])
+    return [
+        {**e.public(), "pending": pending[e.id], "last_attempt": attempt}
+        for e, attempt in zip(found, last, strict=True)
+    ]
 
 
 @router.patch(

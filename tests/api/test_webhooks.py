@@ -118,6 +118,30 @@ def test_the_secret_is_shown_once_and_never_listed(client: TestClient, tenant: T
     assert [w["id"] for w in listed.json()["webhooks"]] == [hook["id"]]
 
 
+def test_the_list_shows_each_endpoints_backlog_and_latest_attempt(
+    client: TestClient, tenant: Tenant
+) -> None:
+    with receiving() as receiver:
+        tested = create(client, tenant, url=receiver.url)
+        quiet = create(client, tenant, filter={"statuses": ["confirmed"]})
+        sent = client.post(f"/v1/webhooks/{tested['id']}/test", headers=tenant.headers)
+        assert sent.status_code == 200, sent.text
+    for i, code in enumerate(["O", "P"]):  # two changes: one passes `quiet`'s filter
+        client.post("/v1/events", json=event("l1", code, at(i)), headers=tenant.headers)
+    for hook in (tested, quiet):  # queued as a worker's fan-out would (none runs here)
+        replay = {"since": "2020-01-01T00:00:00Z"}
+        client.post(f"/v1/webhooks/{hook['id']}/replay", json=replay, headers=tenant.headers)
+    listed = {
+        w["id"]: w for w in client.get("/v1/webhooks", headers=tenant.headers).json()["webhooks"]
+    }
+    assert (listed[tested["id"]]["pending"], listed[quiet["id"]]["pending"]) == (2, 1)
+    last = listed[tested["id"]]["last_attempt"]
+    assert (last["type"], last["result"], last["status_code"]) == ("webhook.test", "delivered", 204)
+    assert listed[quiet["id"]]["last_attempt"] is None
+    one = client.get(f"/v1/webhooks/{tested['id']}", headers=tenant.headers).json()
+    assert one == listed[tested["id"]]
+
+
 def test_patch_changes_only_what_it_names(client: TestClient, tenant: Tenant) -> None:
     hook = create(client, tenant, description="first")
     patched = client.patch(
