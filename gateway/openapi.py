@@ -11,7 +11,7 @@ from pydantic import BaseModel
 
 from gateway.api.schemas import TranslateBatchIn
 from gateway.api.tracking_schemas import EventIn
-from gateway.connectors.service import CONNECTORS
+from gateway.connectors.registry import CONNECTORS
 from gateway.problems import PROBLEM_JSON
 
 REF = "#/components/schemas/{model}"

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from gateway.api.auth import ServicesDep, TenantDep
 from gateway.api.batch import read_json
 from gateway.api.deps import JSON
-from gateway.connectors.service import CONNECTORS, check_platform
+from gateway.connectors.registry import CONNECTORS, check_platform
 from gateway.errors import InvalidInput
 from gateway.problems import responses
 

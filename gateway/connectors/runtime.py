@@ -1,0 +1,82 @@
+"""What configuring, polling and backfilling a tenant's connectors share: Redis and the
+settings, the box that seals credentials, one HTTP session, the name this process takes a
+connector's lease under (`LEASE_MS`), and the backfills it runs for the API."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import Sequence
+from typing import Any, cast
+from zoneinfo import ZoneInfo
+
+import aiohttp
+import orjson
+from redis.asyncio import Redis
+
+from gateway.connectors.base import Json
+from gateway.connectors.secrets import SecretBox
+from gateway.ingest import NativeEvent
+from gateway.observability import Metrics
+from gateway.recording import Recorder
+from gateway.settings import Settings
+from gateway.storage.keys import TenantKeys
+from webhooks.guard import connector as guarded_connector
+
+LEASE_MS = 120_000
+
+
+class ConnectorRuntime:
+    def __init__(
+        self,
+        client: Redis,
+        settings: Settings,
+        recorder: Recorder,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self._metrics = metrics or Metrics()
+        self._r = client
+        self._settings = settings
+        self._recorder = recorder
+        key = settings.secret_key.get_secret_value() if settings.secret_key else None
+        self._box = SecretBox(key)
+        self._zone = ZoneInfo(settings.measoft_local_zone)
+        self._session: aiohttp.ClientSession | None = None
+        self._name = f"{settings.worker_id or 'gw'}-{secrets.token_hex(4)}"
+        self._backfills: set[asyncio.Task[Json]] = set()  # backfills run for the API
+
+    def keys(self, tenant: str) -> TenantKeys:
+        return TenantKeys(self._settings.redis_prefix, tenant)
+
+    async def close(self) -> None:
+        for task in list(self._backfills):  # stopped mid-page: it resumes from the last page
+            task.cancel()
+        if self._backfills:
+            await asyncio.gather(*self._backfills, return_exceptions=True)
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def _http(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                connector=guarded_connector(
+                    allow_private=self._settings.allow_private_webhooks, limit=32
+                ),
+                timeout=aiohttp.ClientTimeout(
+                    total=self._settings.connector_timeout_s,
+                    sock_connect=self._settings.webhook_connect_timeout_s,
+                ),
+                trust_env=False,
+            )
+        return self._session
+
+    async def _stored(self, tenant: str, platform: str) -> Json | None:
+        raw = cast(str | None, await self._r.hget(self.keys(tenant).connectors, platform))
+        return cast(Json, orjson.loads(raw)) if raw else None
+
+    def _record(self, tenant: str, platform: str) -> Any:
+        async def record(events: Sequence[NativeEvent]) -> list[object]:
+            return list(await self._recorder.record(tenant, platform, events))
+
+        return record
