@@ -154,6 +154,14 @@ class EndpointStore:
         found = [Endpoint.model_validate_json(doc) for doc in docs.values()]
         return sorted(found, key=lambda e: (e.created_at, e.id))
 
+    async def ids(self, tenants: Sequence[str]) -> dict[str, list[str]]:
+        """The endpoint ids of each tenant, in one round trip."""
+        async with self._r.pipeline(transaction=False) as pipe:
+            for tenant in tenants:
+                pipe.hkeys(self.keys(tenant).webhooks)
+            found = cast(list[list[str]], await pipe.execute())
+        return dict(zip(tenants, found, strict=True))
+
     async def get(self, tenant: str, endpoint_id: str) -> Endpoint | None:
         doc = cast(str | None, await self._r.hget(self.keys(tenant).webhooks, endpoint_id))
         return Endpoint.model_validate_json(doc) if doc else None

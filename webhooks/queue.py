@@ -102,6 +102,7 @@ class DeliveryQueue:
         self._finish = client.register_script(script("finish.lua"))
         self._drop = client.register_script(script("drop.lua"))
         self._migrate = client.register_script(script("migrate.lua"))
+        self._reindex = client.register_script(script("reindex.lua"))
         self._pipe = AutoPipeline(client)
 
     def keys(self, tenant: str) -> TenantKeys:
@@ -140,6 +141,20 @@ class DeliveryQueue:
                 )
             moved = await pipe.execute()
         return sum(int(m) for m in moved)
+
+    async def repair(self, endpoints: Mapping[str, Sequence[str]]) -> int:
+        """Re-derive each tenant's ready set from the due sets of its endpoints (tenant ->
+        endpoint ids), in one round trip; how many entries were wrong."""
+        asked = [(tenant, ids) for tenant, ids in endpoints.items() if ids]
+        if not asked:
+            return 0
+        async with self._r.pipeline(transaction=False) as pipe:
+            for tenant, ids in asked:
+                k = self.keys(tenant)
+                keys = [k.webhook_ready, *(k.webhook_due(e) for e in ids)]
+                await self._reindex(keys=keys, args=list(ids), client=pipe)
+            fixed = await pipe.execute()
+        return sum(int(f) for f in fixed)
 
     async def with_due(self, tenants: Sequence[str], now_ms: int) -> list[tuple[str, list[str]]]:
         """(tenant, its endpoints with a lane due now, earliest first), asked in one round

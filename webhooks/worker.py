@@ -63,6 +63,7 @@ POLL_S = 0.02  # idle wait between polls of the feeds and the due lanes
 TENANTS_EVERY_S = 1.0  # how often the tenant list (and their consumer groups) is refreshed
 ENDPOINTS_FOR_S = 1.0  # how long a worker trusts its copy of a tenant's endpoints
 FBO_EVERY_S = 1.0  # how often FBO deadlines are looked at
+REPAIR_EVERY_S = 60.0  # how often the ready sets are checked against the due sets
 FANOUT_LEASE_MS = 10_000  # a fan-out owner that stops renewing for this long is replaced
 READ_COUNT = 500
 LEASE_MARGIN_MS = 10_000
@@ -185,11 +186,15 @@ class Worker:
 
     async def _fanout_loop(self, stop: asyncio.Event) -> None:
         checked = deadlines = 0.0
+        repaired = time.monotonic()
         while not stop.is_set():
             now = time.monotonic()
             if now - checked >= TENANTS_EVERY_S:
                 checked = now
                 await self._guarded(stop, self._refresh_tenants)
+            if now - repaired >= REPAIR_EVERY_S:
+                repaired = now
+                await self._guarded(stop, self.repair_ready)
             if now - deadlines >= FBO_EVERY_S:
                 deadlines = now
                 await self._guarded(stop, self.raise_fbo_warnings)
@@ -293,6 +298,14 @@ class Worker:
             if entries:
                 moved += await self._fan_out(tenant, entries)
         return moved
+
+    async def repair_ready(self) -> int:
+        """Put right any ready-set entry that disagrees with its endpoint's lanes (see
+        `lua/reindex.lua`); how many there were (logged: it means a script was cut short)."""
+        fixed = await self.queue.repair(await self.endpoints.ids(self._tenants))
+        if fixed:
+            log.warning("webhook worker: %d delivery index entries were out of step; fixed", fixed)
+        return fixed
 
     async def _release_leases(self) -> None:
         for tenant in self._tenants:

@@ -228,3 +228,23 @@ def test_lanes_queued_by_an_earlier_version_are_moved_to_their_endpoints(
         assert await members(queue, tenant, NOW + 100) == [other]
 
     run(settings, test)
+
+
+def test_a_ready_set_out_of_step_with_the_lanes_is_repaired(settings: Settings) -> None:
+    """Were a script cut short after moving a lane but before updating the ready set (Redis
+    keeps a failed script's earlier writes), the lane would never be claimed; `repair` puts the
+    ready set right from the due sets and says how many entries were wrong."""
+
+    async def test(queue: DeliveryQueue, tenant: str) -> None:
+        await queue.enqueue(tenant, [("ep_a", LANE, "1-0"), ("ep_b", LANE, "2-0")], NOW)
+        k = queue.keys(tenant)
+        await queue._r.zrem(k.webhook_ready, "ep_a")  # lost: ep_a's lane is invisible
+        await queue._r.zadd(k.webhook_ready, {"ep_gone": NOW})  # an endpoint with no lanes
+        await queue._r.zadd(k.webhook_ready, {"ep_b": NOW + 10**9})  # wrong time
+        assert await queue.with_due([tenant], NOW) == [(tenant, ["ep_gone"])]
+        assert await queue.repair({tenant: ["ep_a", "ep_b", "ep_gone"]}) == 3
+        assert await queue.repair({tenant: ["ep_a", "ep_b", "ep_gone"]}) == 0
+        assert await queue.with_due([tenant], NOW) == [(tenant, ["ep_a", "ep_b"])]
+        assert sorted(await members(queue, tenant, NOW)) == [MEMBER, f"ep_b\x1f{LANE}"]
+
+    run(settings, test)

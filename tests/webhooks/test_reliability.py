@@ -18,7 +18,8 @@ What these tests prove, each against the worker as it runs in production (its ow
 Three more guard against defects these tests found (and that were fixed): a stuck endpoint's
 backlog must not keep the worker busy claiming and releasing lanes; the default concurrency must
 not outrun the Redis connection pool; and a fan-out step that fails after reading the feed must
-not let an order's newer changes overtake the ones it had read.
+not let an order's newer changes overtake the ones it had read. One more checks that the worker
+repairs a ready set left out of step with the lanes (a script cut short by Redis).
 
 Timing settings are small (1 s timeout, retries after about 1 s) so the whole file runs in well
 under a minute and a half (about 45 s).
@@ -749,3 +750,28 @@ def test_a_fan_out_step_that_fails_midway_keeps_each_orders_changes_in_order(
     feed, queued = asyncio.run(scenario())
     assert len(feed) == 2
     assert queued == feed, "the order's second change would be delivered before its first"
+
+
+def test_the_worker_repairs_a_ready_set_out_of_step(
+    gateway: Gateway, shop: Shop, runtime: Runtime
+) -> None:
+    """The worker's periodic check (every REPAIR_EVERY_S) finds a lane its endpoint's ready
+    entry lost, puts it back, and the lane is claimed again."""
+    hook = shop.register(f"http://127.0.0.1:{_free_port()}/hook")
+    keys = TenantKeys(gateway.settings.redis_prefix, shop.tenant.tenant)
+
+    async def scenario() -> tuple[int, int, bool]:
+        client = client_for(str(gateway.settings.redis_url))
+        try:
+            worker = Worker(client, gateway.settings, runtime.renderer)
+            await worker.fan_out_once()  # consumer groups exist; earlier entries are out of the way
+            await asyncio.to_thread(shop.post_events, [event("heal1", "O", at(0))])
+            await worker.fan_out_once()
+            await client.zrem(keys.webhook_ready, hook["id"])
+            fixed, again = await worker.repair_ready(), await worker.repair_ready()
+            due = await worker.queue.with_due([shop.tenant.tenant], int(time.time() * 1000))
+            return fixed, again, any(hook["id"] in ids for _, ids in due)
+        finally:
+            await client.aclose()
+
+    assert asyncio.run(scenario()) == (1, 0, True)

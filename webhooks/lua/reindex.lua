@@ -1,0 +1,22 @@
+-- Make the ready set agree with the endpoints' due sets again: each endpoint scored with its
+-- earliest lane, absent when it has none. Every script that moves a lane keeps them in step; this
+-- repairs what a script stopped midway (Redis does not roll back a script that fails, e.g. out of
+-- memory, after its first write) would otherwise leave: lanes that are never claimed.
+-- KEYS: 1 ready set, 2.. the due sets of the endpoints. ARGV: their endpoint ids, in that order.
+-- Returns how many endpoints' entries were wrong.
+local fixed = 0
+for i = 2, #KEYS do
+  local endpoint = ARGV[i - 1]
+  local first = redis.call('ZRANGE', KEYS[i], 0, 0, 'WITHSCORES')
+  local indexed = redis.call('ZSCORE', KEYS[1], endpoint)
+  if first[1] then
+    if indexed ~= first[2] and tonumber(indexed) ~= tonumber(first[2]) then
+      redis.call('ZADD', KEYS[1], first[2], endpoint)
+      fixed = fixed + 1
+    end
+  elseif indexed then
+    redis.call('ZREM', KEYS[1], endpoint)
+    fixed = fixed + 1
+  end
+end
+return fixed
