@@ -28,6 +28,7 @@ from redis.exceptions import NoScriptError
 
 from gateway.storage.autopipeline import AutoPipeline
 from gateway.storage.keys import SEP, TenantKeys, lane
+from gateway.storage.scripts import run_many
 
 GROUP = "delivery"
 OPS_LANE = "ops"
@@ -131,16 +132,11 @@ class DeliveryQueue:
         how many lanes moved (0 once done)."""
         if not tenants:
             return 0
-        async with self._r.pipeline(transaction=False) as pipe:
-            for tenant in tenants:
-                k = self.keys(tenant)
-                await self._migrate(
-                    keys=[k.webhook_due_legacy, k.webhook_ready],
-                    args=[k.webhook_due("")],
-                    client=pipe,
-                )
-            moved = await pipe.execute()
-        return sum(int(m) for m in moved)
+        calls = []
+        for tenant in tenants:
+            k = self.keys(tenant)
+            calls.append(([k.webhook_due_legacy, k.webhook_ready], [k.webhook_due("")]))
+        return sum(int(m) for m in await run_many(self._r, self._migrate, calls))
 
     async def repair(self, endpoints: Mapping[str, Sequence[str]]) -> int:
         """Re-derive each tenant's ready set from the due sets of its endpoints (tenant ->
@@ -148,13 +144,11 @@ class DeliveryQueue:
         asked = [(tenant, ids) for tenant, ids in endpoints.items() if ids]
         if not asked:
             return 0
-        async with self._r.pipeline(transaction=False) as pipe:
-            for tenant, ids in asked:
-                k = self.keys(tenant)
-                keys = [k.webhook_ready, *(k.webhook_due(e) for e in ids)]
-                await self._reindex(keys=keys, args=list(ids), client=pipe)
-            fixed = await pipe.execute()
-        return sum(int(f) for f in fixed)
+        calls = []
+        for tenant, ids in asked:
+            k = self.keys(tenant)
+            calls.append(([k.webhook_ready, *(k.webhook_due(e) for e in ids)], list(ids)))
+        return sum(int(f) for f in await run_many(self._r, self._reindex, calls))
 
     async def with_due(self, tenants: Sequence[str], now_ms: int) -> list[tuple[str, list[str]]]:
         """(tenant, its endpoints with a lane due now, earliest first), asked in one round

@@ -41,6 +41,7 @@ from gateway.render import Renderer
 from gateway.settings import Settings
 from gateway.storage.fbo import ShipmentStore
 from gateway.storage.keys import TenantKeys, tenants
+from gateway.storage.scripts import run_many
 from webhooks.endpoints import Endpoint, EndpointStore
 from webhooks.operations import disable_endpoint
 from webhooks.payloads import Bodies, current_of, message_id, order_of
@@ -248,14 +249,11 @@ class Worker:
         tenants = list(self._tenants)
         if not tenants:
             return 0
-        async with self._r.pipeline(transaction=False) as pipe:
-            for tenant in tenants:
-                await self._lock(
-                    keys=[self.keys(tenant).fanout_lock],
-                    args=[self.name, FANOUT_LEASE_MS, ""],
-                    client=pipe,
-                )
-            leases: list[Any] = await pipe.execute()
+        leases = await run_many(
+            self._r,
+            self._lock,
+            [([self.keys(t).fanout_lock], [self.name, FANOUT_LEASE_MS, ""]) for t in tenants],
+        )
         owned: list[str] = []
         for tenant, lease in zip(tenants, leases, strict=True):
             if lease == 2:  # just became the owner: take over what the last one left
