@@ -227,8 +227,9 @@ class EndpointStore:
             await pipe.execute()
 
 
-def rotated(endpoint: Endpoint, overlap_s: float, at: datetime) -> tuple[Endpoint, str]:
-    """`endpoint` with a new current secret; the old ones sign for `overlap_s` more."""
+def rotated(endpoint: Endpoint, overlap_s: float, at: datetime) -> Endpoint:
+    """`endpoint` with a new current secret (first in `secrets`); the old ones sign for
+    `overlap_s` more."""
     stamp = at.isoformat(timespec="milliseconds").replace("+00:00", "Z")
     until = (at + timedelta(seconds=overlap_s)).isoformat(timespec="milliseconds")
     kept = [
@@ -236,9 +237,8 @@ def rotated(endpoint: Endpoint, overlap_s: float, at: datetime) -> tuple[Endpoin
         for s in endpoint.secrets
         if s.expires_at is None or datetime.fromisoformat(s.expires_at) > at
     ]
-    secret = new_secret()
-    fresh = Secret(secret=secret, created_at=stamp)
-    return endpoint.model_copy(update={"secrets": [fresh, *kept], "updated_at": stamp}), secret
+    fresh = Secret(secret=new_secret(), created_at=stamp)
+    return endpoint.model_copy(update={"secrets": [fresh, *kept], "updated_at": stamp})
 
 
 def disabled(endpoint: Endpoint, reason: str) -> Endpoint:

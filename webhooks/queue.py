@@ -24,19 +24,18 @@ from typing import Any, Literal, cast
 import orjson
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
-from redis.exceptions import NoScriptError
 
 from gateway.storage.autopipeline import AutoPipeline
 from gateway.storage.keys import SEP, TenantKeys, lane
-from gateway.storage.scripts import run_many
 
 GROUP = "delivery"
 OPS_LANE = "ops"
 Json = dict[str, Any]
 
 
-def script(name: str) -> str:
-    return (files("webhooks") / "lua" / name).read_text(encoding="utf-8")
+def script(*names: str) -> str:
+    """The Lua source of `webhooks/lua/<name>`s, one after the other (shared functions first)."""
+    return "\n".join((files("webhooks") / "lua" / n).read_text(encoding="utf-8") for n in names)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,11 +98,11 @@ class DeliveryQueue:
         self._prefix = prefix
         self.history_ms = int(history_days * 86_400_000)
         self._fanout = client.register_script(script("fanout.lua"))
-        self._claim = client.register_script(script("claim.lua"))
-        self._finish = client.register_script(script("finish.lua"))
-        self._drop = client.register_script(script("drop.lua"))
+        self._claim = client.register_script(script("ready.lua", "claim.lua"))
+        self._finish = client.register_script(script("ready.lua", "finish.lua"))
+        self._drop = client.register_script(script("ready.lua", "drop.lua"))
         self._migrate = client.register_script(script("migrate.lua"))
-        self._reindex = client.register_script(script("reindex.lua"))
+        self._reindex = client.register_script(script("ready.lua", "reindex.lua"))
         self._pipe = AutoPipeline(client)
 
     def keys(self, tenant: str) -> TenantKeys:
@@ -136,7 +135,7 @@ class DeliveryQueue:
         for tenant in tenants:
             k = self.keys(tenant)
             calls.append(([k.webhook_due_legacy, k.webhook_ready], [k.webhook_due("")]))
-        return sum(int(m) for m in await run_many(self._r, self._migrate, calls))
+        return sum(int(m) for m in await self._pipe.run_scripts(self._migrate, calls))
 
     async def repair(self, endpoints: Mapping[str, Sequence[str]]) -> int:
         """Re-derive each tenant's ready set from the due sets of its endpoints (tenant ->
@@ -148,7 +147,7 @@ class DeliveryQueue:
         for tenant, ids in asked:
             k = self.keys(tenant)
             calls.append(([k.webhook_ready, *(k.webhook_due(e) for e in ids)], list(ids)))
-        return sum(int(f) for f in await run_many(self._r, self._reindex, calls))
+        return sum(int(f) for f in await self._pipe.run_scripts(self._reindex, calls))
 
     async def with_due(self, tenants: Sequence[str], now_ms: int) -> list[tuple[str, list[str]]]:
         """(tenant, its endpoints with a lane due now, earliest first), asked in one round
@@ -179,13 +178,8 @@ class DeliveryQueue:
         return [_claimed(member, msg, state, flat) for member, msg, state, flat in reply]
 
     async def _run(self, script: AsyncScript, keys: list[str], args: list[Any]) -> Any:
-        """EVALSHA through the loop turn's pipeline; the script is loaded if Redis lacks it."""
-        command = ("EVALSHA", script.sha, len(keys), *keys, *args)
-        try:
-            return await self._pipe.execute(*command)
-        except NoScriptError:
-            await self._r.script_load(script.script)
-            return await self._pipe.execute(*command)
+        """One run of `script`, in the loop turn's pipeline."""
+        return (await self._pipe.run_scripts(script, [(keys, args)]))[0]
 
     async def finish(
         self,

@@ -39,9 +39,9 @@ from gateway.observability import Metrics
 from gateway.recording import Recorder
 from gateway.render import Renderer
 from gateway.settings import Settings
+from gateway.storage.autopipeline import AutoPipeline
 from gateway.storage.fbo import ShipmentStore
 from gateway.storage.keys import TenantKeys, tenants
-from gateway.storage.scripts import run_many
 from webhooks.endpoints import Endpoint, EndpointStore
 from webhooks.operations import disable_endpoint
 from webhooks.payloads import Bodies, current_of, message_id, order_of
@@ -140,6 +140,7 @@ class Worker:
         self._stop = asyncio.Event()
         self._taking_over: set[str] = set()
         self._lock = client.register_script(script("lock.lua"))
+        self._pipe = AutoPipeline(client)
 
     def keys(self, tenant: str) -> TenantKeys:
         return TenantKeys(self._settings.redis_prefix, tenant)
@@ -249,8 +250,7 @@ class Worker:
         tenants = list(self._tenants)
         if not tenants:
             return 0
-        leases = await run_many(
-            self._r,
+        leases = await self._pipe.run_scripts(
             self._lock,
             [([self.keys(t).fanout_lock], [self.name, FANOUT_LEASE_MS, ""]) for t in tenants],
         )

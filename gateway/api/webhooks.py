@@ -196,8 +196,8 @@ async def rotate_secret(
     `GATEWAY_WEBHOOK_ROTATION_OVERLAP_S` (24 h): each delivery carries both signatures."""
     at = datetime.now(UTC)
     overlap_s = services.settings.webhook_rotation_overlap_s
-    changed = await _update(services, tenant, endpoint_id, lambda e: rotated(e, overlap_s, at)[0])
-    secret = changed.secrets[0].secret  # the one just made: rotation puts it first
+    changed = await _update(services, tenant, endpoint_id, lambda e: rotated(e, overlap_s, at))
+    secret = changed.secrets[0].secret  # rotation puts the new one first
     previous = [s.expires_at for s in changed.secrets if s.expires_at]
     return _json({"secret": secret, "previous_valid_until": max(previous) if previous else None})
 

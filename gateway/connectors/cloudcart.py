@@ -172,6 +172,16 @@ def _page(doc: Any, what: str) -> list[tuple[str, CloudCartStatus, datetime, str
     return found
 
 
+def _page_params(number: int) -> dict[str, str]:
+    """One page of the orders list, most recently updated first, with their payments."""
+    return {
+        "sort": "-updated_at",
+        "include": "payment",
+        "page[number]": str(number),
+        "page[size]": str(PER_PAGE),
+    }
+
+
 async def _orders(
     session: aiohttp.ClientSession, url: str, key: str, since: datetime | None
 ) -> dict[str, tuple[CloudCartStatus, datetime, str]]:
@@ -179,13 +189,7 @@ async def _orders(
     orders: dict[str, tuple[CloudCartStatus, datetime, str]] = {}
     for number in range(1, MAX_PAGES + 1):
         what = f"orders page {number}"
-        params = {
-            "sort": "-updated_at",
-            "include": "payment",
-            "page[number]": str(number),
-            "page[size]": str(PER_PAGE),
-        }
-        doc = await _get(session, url, params, key, what)
+        doc = await _get(session, url, _page_params(number), key, what)
         rows = _page(doc, what)
         older = False
         for order_id, status, updated, where in rows:
@@ -290,13 +294,7 @@ async def backfill_page(
     number = number if isinstance(number, int) and 1 <= number <= MAX_PAGES else 1
     start = datetime.combine(since, datetime.min.time(), UTC)
     what = f"orders page {number}"
-    params = {
-        "sort": "-updated_at",
-        "include": "payment",
-        "page[number]": str(number),
-        "page[size]": str(PER_PAGE),
-    }
-    doc = await _get(session, url, params, secrets["api_key"], what)
+    doc = await _get(session, url, _page_params(number), secrets["api_key"], what)
     rows = _page(doc, what)
     listed: dict[str, tuple[CloudCartStatus, datetime, str]] = {}
     older = False

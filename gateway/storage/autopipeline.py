@@ -9,16 +9,25 @@ error. Nothing changes for a caller alone: its command leaves one turn later.
 
 Each command keeps its own semantics (a pipeline without MULTI: the commit script is still atomic
 by itself), so this works the same on Redis Cluster, where the pipeline is split by node.
+
+Lua scripts go through `run_scripts`: each run is a plain EVALSHA command (redis-py refuses
+`Script` calls queued on a cluster pipeline; a plain EVALSHA is routed by its first key like any
+other command), and the runs a server answers NOSCRIPT (a new or restarted server, a SCRIPT FLUSH)
+are sent again once the script is loaded.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
+from redis.exceptions import NoScriptError
 
 Command = tuple[Any, ...]
+Call = tuple[Sequence[str], Sequence[Any]]  # (keys, args) of one script run
 
 
 class AutoPipeline:
@@ -36,6 +45,27 @@ class AutoPipeline:
             loop.call_soon(self._flush)
         self._queue.append((command, future))
         return future
+
+    async def run_scripts(self, script: AsyncScript, calls: Sequence[Call]) -> list[Any]:
+        """The replies of `script` run once per (keys, args) call, in order, sent with whatever
+        else this loop turn sends; the first error is raised (after every run is settled)."""
+        commands = [("EVALSHA", script.sha, len(keys), *keys, *args) for keys, args in calls]
+        replies = await self._settled(commands)
+        lost = [i for i, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
+        if lost:  # the server lost its scripts: those runs did not happen
+            await self._r.script_load(script.script)
+            for i, reply in zip(
+                lost, await self._settled([commands[i] for i in lost]), strict=True
+            ):
+                replies[i] = reply
+        for reply in replies:
+            if isinstance(reply, BaseException):
+                raise reply
+        return replies
+
+    async def _settled(self, commands: Sequence[Command]) -> list[Any]:
+        futures = [self.execute(*command) for command in commands]
+        return list(await asyncio.gather(*futures, return_exceptions=True))
 
     def _flush(self) -> None:
         batch, self._queue = self._queue, []

@@ -11,7 +11,6 @@ from typing import Any, Literal, cast
 
 import orjson
 from redis.asyncio import Redis
-from redis.exceptions import NoScriptError
 
 from gateway.storage.autopipeline import AutoPipeline
 from gateway.storage.keys import SEP, TenantKeys
@@ -113,31 +112,18 @@ class OrderStore:
     async def commit_many(self, commits: Sequence[Commit]) -> list[Committed]:
         """Commit each outcome with a compare-and-set on its order's rev.
 
-        One commit is one EVALSHA (the script is loaded the first time the server says it lacks
-        it); all go out in the loop turn's pipeline, so any number of commits cost one round trip.
+        One commit is one run of the commit script; all go out in the loop turn's pipeline, so any
+        number of commits cost one round trip.
         """
         if not commits:
             return []
-        commands = [
-            ("EVALSHA", self._commit.sha, len(keys), *keys, *args)
-            for keys, args in map(self._args, commits)
-        ]
-        replies = await self._all(commands, settle=True)
-        lost = [i for i, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
-        if lost:  # the server lost its scripts (restart, SCRIPT FLUSH): those did not run
-            await self._r.script_load(COMMIT)
-            for i, reply in zip(lost, await self._all([commands[i] for i in lost]), strict=True):
-                replies[i] = reply
-        for reply in replies:
-            if isinstance(reply, BaseException):
-                raise reply
+        replies = await self._pipe.run_scripts(self._commit, [self._args(c) for c in commits])
         return [self._result(reply) for reply in replies]
 
-    async def _all(self, commands: Sequence[tuple[Any, ...]], *, settle: bool = False) -> list[Any]:
-        """The replies to `commands`, sent with whatever else this loop turn sends; with
-        `settle`, a command's error is its reply instead of being raised."""
+    async def _all(self, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
+        """The replies to `commands`, sent with whatever else this loop turn sends."""
         futures = [self._pipe.execute(*c) for c in commands]
-        return list(await asyncio.gather(*futures, return_exceptions=settle))
+        return list(await asyncio.gather(*futures))
 
     @staticmethod
     def _result(reply: list[str]) -> Committed:

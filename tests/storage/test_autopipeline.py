@@ -107,3 +107,33 @@ def test_when_redis_is_unreachable_every_caller_gets_the_error() -> None:
             await pipe.execute("GET", "alone")
 
     _run(test, f"redis://127.0.0.1:{closed_port()}/0")
+
+
+def test_script_runs_get_their_replies_in_order_and_a_flushed_script_is_loaded_again(
+    redis_url: str,
+) -> None:
+    async def test(client: Redis) -> None:
+        pipe = AutoPipeline(client)
+        script = client.register_script("return KEYS[1] .. ':' .. ARGV[1]")
+        calls = [([f"{{t{n}}}:k"], [str(n)]) for n in range(5)]
+        expected = [f"{{t{n}}}:k:{n}" for n in range(5)]
+        assert await pipe.run_scripts(script, calls) == expected
+        await client.script_flush()  # as a restarted or new server would be
+        assert await pipe.run_scripts(script, calls) == expected
+        assert await pipe.run_scripts(script, []) == []
+
+    _run(test, redis_url)
+
+
+def test_an_error_in_one_script_run_is_raised_after_the_others_ran(redis_url: str) -> None:
+    async def test(client: Redis) -> None:
+        pipe = AutoPipeline(client)
+        script = client.register_script("return redis.call('INCR', KEYS[1])")
+        tag = uuid.uuid4().hex
+        number, text = f"{{{tag}}}:n", f"{{{tag}}}:text"
+        await client.set(text, "not a number")
+        with pytest.raises(ResponseError):
+            await pipe.run_scripts(script, [([number], []), ([text], [])])
+        assert await client.get(number) == "1"
+
+    _run(test, redis_url)

@@ -8,7 +8,8 @@ spread over the nodes; and `gateway serve` with its in-process worker taking eve
 every one, in order, to a receiver on 127.0.0.1, and answering for the endpoint and the order.
 
 (Before these tests, no delivery ever reached a receiver on a Cluster: redis-py refuses scripts
-queued on a cluster pipeline, which the worker's fan-out used; see `gateway.storage.scripts`.)
+queued on a cluster pipeline, which the worker's fan-out used; see
+`AutoPipeline.run_scripts`.)
 """
 
 from __future__ import annotations

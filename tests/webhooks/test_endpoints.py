@@ -83,7 +83,7 @@ def test_a_rotation_racing_a_patch_keeps_the_new_secret(settings: Settings) -> N
             calls += 1
             if calls == 1:  # a PATCH of the description lands now
                 write(other, store, tenant, current.model_copy(update={"description": "shop"}))
-            return rotated(current, 86_400, datetime.now(UTC))[0]
+            return rotated(current, 86_400, datetime.now(UTC))
 
         done = await store.update(tenant, ep.id, rotate)
         assert done is not None

@@ -54,6 +54,7 @@ from gateway.settings import Settings
 from gateway.storage import client_for
 from gateway.storage.keys import SEP, TenantKeys, lane
 from tests.factories import Tenant, at, event, make_tenant
+from tests.loopback import in_thread
 from tests.webhooks.receiver import Received, receiving
 from webhooks.queue import order_lane
 from webhooks.worker import Worker
@@ -352,10 +353,7 @@ class Silent:
 
 @contextlib.contextmanager
 def silent() -> Iterator[Silent]:
-    loop = asyncio.new_event_loop()
-    ready = threading.Event()
     transports: list[asyncio.BaseTransport] = []
-    holder: dict[str, asyncio.Server] = {}
     state = Silent(url="")
 
     class Mute(asyncio.Protocol):
@@ -366,34 +364,20 @@ def silent() -> Iterator[Silent]:
         def data_received(self, data: bytes) -> None:
             state.bytes_read += len(data)  # and never a byte back
 
-    async def start() -> None:
-        server = await loop.create_server(Mute, "127.0.0.1", 0)
-        holder["server"] = server
+    async def start() -> asyncio.Server:
+        server = await asyncio.get_running_loop().create_server(Mute, "127.0.0.1", 0)
         state.url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/hook"
-        ready.set()
+        return server
 
-    async def close() -> None:
-        holder["server"].close()
+    async def close(server: asyncio.Server) -> None:
+        server.close()
         for transport in transports:
             transport.close()
-        await holder["server"].wait_closed()
+        await server.wait_closed()
         await asyncio.sleep(0)  # let the transports' connection_lost run
 
-    def serve() -> None:
-        asyncio.set_event_loop(loop)
-        loop.run_until_complete(start())
-        loop.run_forever()
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    assert ready.wait(10)
-    try:
+    with in_thread(start, close):
         yield state
-    finally:
-        asyncio.run_coroutine_threadsafe(close(), loop).result(10)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
-        loop.close()
 
 
 # ---------------------------------------------------------------------------- tests

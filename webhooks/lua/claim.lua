@@ -26,11 +26,6 @@ for i = 4, #KEYS do
       redis.call('HDEL', KEYS[2], member)
     end
   end
-  local first = redis.call('ZRANGE', due, 0, 0, 'WITHSCORES')
-  if first[1] then
-    redis.call('ZADD', KEYS[1], first[2], endpoint)
-  else
-    redis.call('ZREM', KEYS[1], endpoint)
-  end
+  reindex(KEYS[1], due, endpoint)
 end
 return out

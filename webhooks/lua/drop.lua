@@ -4,10 +4,5 @@
 redis.call('DEL', KEYS[1])
 redis.call('HDEL', KEYS[2], ARGV[1])
 redis.call('ZREM', KEYS[3], ARGV[1])
-local first = redis.call('ZRANGE', KEYS[3], 0, 0, 'WITHSCORES')
-if first[1] then
-  redis.call('ZADD', KEYS[4], first[2], ARGV[2])
-else
-  redis.call('ZREM', KEYS[4], ARGV[2])
-end
+reindex(KEYS[4], KEYS[3], ARGV[2])
 return 1

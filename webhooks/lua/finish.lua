@@ -54,12 +54,7 @@ if lease ~= '' and not next_member then -- the head of the endpoint's next due l
     redis.call('HDEL', KEYS[3], candidate)
   end
 end
-local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-if first[1] then
-  redis.call('ZADD', KEYS[8], first[2], ARGV[9])
-else
-  redis.call('ZREM', KEYS[8], ARGV[9])
-end
+reindex(KEYS[8], KEYS[1], ARGV[9])
 local failing = redis.call('HGET', KEYS[4], ARGV[9]) or ''
 if not next_member then
   return {'ok', failing}

@@ -7,15 +7,9 @@
 local fixed = 0
 for i = 2, #KEYS do
   local endpoint = ARGV[i - 1]
-  local first = redis.call('ZRANGE', KEYS[i], 0, 0, 'WITHSCORES')
-  local indexed = redis.call('ZSCORE', KEYS[1], endpoint)
-  if first[1] then
-    if indexed ~= first[2] and tonumber(indexed) ~= tonumber(first[2]) then
-      redis.call('ZADD', KEYS[1], first[2], endpoint)
-      fixed = fixed + 1
-    end
-  elseif indexed then
-    redis.call('ZREM', KEYS[1], endpoint)
+  local before = redis.call('ZSCORE', KEYS[1], endpoint)
+  reindex(KEYS[1], KEYS[i], endpoint)
+  if tonumber(before) ~= tonumber(redis.call('ZSCORE', KEYS[1], endpoint)) then
     fixed = fixed + 1
   end
 end
