@@ -11,13 +11,15 @@ from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.cluster import RedisCluster
 
 from gateway.settings import Settings
+from gateway.storage.connection import fast, fast_cluster
 from gateway.storage.embedded import EmbeddedRedis
 
 
 def client_for(
     url: str, *, cluster: bool = False, max_connections: int = 512, **options: Any
 ) -> Redis:
-    """A redis-py asyncio client for `url` (str answers).
+    """A redis-py asyncio client for `url` (str answers), on this project's faster connections
+    (`gateway.storage.connection`).
 
     The pool blocks when all its connections are busy instead of failing: redis-py's default
     pool raises past 100 connections, which a worker with hundreds of deliveries in flight
@@ -25,15 +27,15 @@ def client_for(
     """
     if cluster:
         # RedisCluster speaks the same commands; every multi-key call stays in one slot.
-        return cast(
-            Redis,
-            RedisCluster.from_url(
-                url, decode_responses=True, max_connections=max_connections, **options
-            ),
+        cluster_client = RedisCluster.from_url(
+            url, decode_responses=True, max_connections=max_connections, **options
         )
+        fast_cluster(cluster_client)
+        return cast(Redis, cluster_client)
     pool = BlockingConnectionPool.from_url(
         url, decode_responses=True, max_connections=max_connections, timeout=20, **options
     )
+    pool.connection_class = fast(pool.connection_class)
     return Redis.from_pool(pool)  # the client owns (and closes) its pool
 
 

