@@ -2,9 +2,9 @@
 
 redis-py's asyncio connection packs every command in pure Python (its sync client uses hiredis
 when it is installed, the asyncio one does not). The commit script of one change carries about
-twenty arguments: packing them was about a quarter of the API's time ingesting a batch of events.
-`hiredis.pack_command` gives the same bytes in a sixth of the time (2 against 12 µs for one
-commit); the API then spends about 80 µs per event of a batch instead of 100.
+twenty arguments. `hiredis.pack_command` gives the same bytes in a sixth of the time (2 against
+12 µs for one commit), and the API's CPU per event of a `POST /v1/events/batch` falls from about
+100 to about 80 µs.
 
 Everything else (connecting, health checks, errors, reading) is redis-py's.
 """
