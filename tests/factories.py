@@ -132,8 +132,9 @@ def another_key(settings: Settings, tenant: Tenant) -> Tenant:
     return Tenant(tenant.tenant, asyncio.run(issue()), tenant.ingest_token)
 
 
-def closed_port() -> int:
-    """A loopback port nothing listens on (it was bound, then closed)."""
+def free_port() -> int:
+    """A loopback port nothing listens on (bound, then released): free to start a server on,
+    or to connect to and be refused."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]

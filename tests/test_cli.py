@@ -6,7 +6,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ import pytest
 from gateway import openapi
 from gateway.cli import main
 from tests.conftest import ROOT
+from tests.factories import free_port
 
 
 def test_translate_prints_the_json_answer(capsys: pytest.CaptureFixture[str]) -> None:
@@ -131,14 +131,8 @@ def test_export_openapi_check(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert "out of date" in capsys.readouterr().err
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_gateway_serve_answers_over_http(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "GATEWAY_PORT": str(port), "GATEWAY_DATA_DIR": str(tmp_path / "var")}
     env.pop("GATEWAY_REDIS_URL", None)
     log = (tmp_path / "serve.log").open("wb")

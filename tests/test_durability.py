@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,16 +15,10 @@ import httpx
 import pytest
 
 from gateway.storage.embedded import EmbeddedRedis, _pid_alive
+from tests.factories import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS = 40
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def _env(data_dir: Path, port: int) -> dict[str, str]:
@@ -121,7 +114,7 @@ def test_no_accepted_event_is_lost_when_serve_is_killed(
     data_dir: Path, tmp_path: Path, also_kill_redis: bool
 ) -> None:
     key = _api_key(data_dir)
-    port = _free_port()
+    port = free_port()
     first = Gateway(data_dir, port, tmp_path / "serve.log")
     try:
         _post_events(first, key)

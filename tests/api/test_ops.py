@@ -14,7 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from gateway.app import create_app
 from gateway.runtime import Runtime
 from gateway.settings import Settings
-from tests.factories import PAYLOADS, Tenant, assert_problem, at, closed_port, event
+from tests.factories import PAYLOADS, Tenant, assert_problem, at, event, free_port
 
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 Labels = dict[str, str]
@@ -220,7 +220,7 @@ def test_a_server_error_answer_carries_the_request_id_too(
 def test_unreachable_redis_is_a_503_problem_and_readyz_says_so(
     settings: Settings, runtime: Runtime, tenant: Tenant
 ) -> None:
-    down = settings.model_copy(update={"redis_url": f"redis://127.0.0.1:{closed_port()}/0"})
+    down = settings.model_copy(update={"redis_url": f"redis://127.0.0.1:{free_port()}/0"})
     with TestClient(create_app(down, runtime)) as c:
         answer = c.post(
             "/v1/events",

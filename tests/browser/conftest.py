@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import threading
 import time
@@ -25,7 +24,7 @@ from playwright.sync_api import Browser, Page, Playwright, sync_playwright
 from gateway.app import create_app
 from gateway.runtime import Runtime
 from gateway.settings import Settings
-from tests.factories import Tenant, make_tenant
+from tests.factories import Tenant, free_port, make_tenant
 
 CHROMIUM = Path(os.environ.get("GATEWAY_TEST_CHROMIUM", "/usr/bin/chromium"))
 # The flags a closed network needs: no background calls home, no component updates.
@@ -87,13 +86,6 @@ def page(browser: Browser) -> Iterator[Page]:
     assert not errors, f"JavaScript errors on the page: {errors}"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 @pytest.fixture(scope="module")
 def live_url(settings: Settings, runtime: Runtime) -> Iterator[str]:
     """A gateway serving on 127.0.0.1 with its in-process worker (fast retries), as
@@ -102,7 +94,7 @@ def live_url(settings: Settings, runtime: Runtime) -> Iterator[str]:
     live = settings.model_copy(
         update={"worker_in_process": True, "webhook_retry_base_s": 0.05, "webhook_timeout_s": 2.0}
     )
-    port = _free_port()
+    port = free_port()
     config = uvicorn.Config(
         create_app(live, runtime), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
     )

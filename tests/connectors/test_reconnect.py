@@ -19,7 +19,7 @@ from tests.connectors.conftest import poll, put_connector
 from tests.connectors.cscart_server import DEFAULT_STATUSES, CscartServer, cscart_api
 from tests.connectors.measoft_server import MeasoftServer, measoft_api
 from tests.connectors.test_backfill import wait
-from tests.factories import Tenant, assert_problem, closed_port
+from tests.factories import Tenant, assert_problem, free_port
 
 Json = dict[str, Any]
 Fake = MeasoftServer | CscartServer | CloudcartServer
@@ -87,7 +87,7 @@ def state(settings: Settings, tenant: Tenant, platform: str) -> Json:
     }
 
 
-OTHER = f"http://127.0.0.1:{closed_port()}/"
+OTHER = f"http://127.0.0.1:{free_port()}/"
 CASES: list[tuple[str, Json, bool]] = [
     ("measoft", {"api_url": OTHER}, True),
     ("measoft", {"login": "another-login"}, True),

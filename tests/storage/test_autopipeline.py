@@ -13,7 +13,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError, ResponseEr
 
 from gateway.storage import client_for
 from gateway.storage.autopipeline import AutoPipeline
-from tests.factories import closed_port
+from tests.factories import free_port
 
 
 def _run(test: Callable[[Redis], Awaitable[None]], url: str) -> None:
@@ -106,7 +106,7 @@ def test_when_redis_is_unreachable_every_caller_gets_the_error() -> None:
         with pytest.raises(RedisConnectionError):
             await pipe.execute("GET", "alone")
 
-    _run(test, f"redis://127.0.0.1:{closed_port()}/0")
+    _run(test, f"redis://127.0.0.1:{free_port()}/0")
 
 
 def test_script_runs_get_their_replies_in_order_and_a_flushed_script_is_loaded_again(

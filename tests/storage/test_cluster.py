@@ -36,7 +36,7 @@ from redis.asyncio.cluster import RedisCluster
 
 from gateway.storage import client_for
 from gateway.storage.connection import FastConnection
-from tests.factories import at, event
+from tests.factories import at, event, free_port
 from tests.webhooks.receiver import receiving
 from webhooks.endpoints import EndpointStore, Filter, disabled
 from webhooks.queue import DeliveryQueue, order_lane
@@ -44,13 +44,6 @@ from webhooks.queue import DeliveryQueue, order_lane
 NODES = 3
 STARTUP_S = 30.0
 NOW = 1_800_000_000_000
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def _node_port() -> int:
@@ -202,7 +195,7 @@ def test_the_delivery_scripts_run_for_tenants_on_every_node(cluster: str) -> Non
 
 
 def test_serve_takes_events_and_delivers_every_one_in_order(cluster: str, tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
     env.update(
         GATEWAY_REDIS_URL=cluster,

@@ -32,7 +32,6 @@ import contextlib
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -53,7 +52,7 @@ from gateway.runtime import Runtime
 from gateway.settings import Settings
 from gateway.storage import client_for
 from gateway.storage.keys import SEP, TenantKeys, lane
-from tests.factories import Tenant, at, event, make_tenant
+from tests.factories import Tenant, at, event, free_port, make_tenant
 from tests.loopback import in_thread
 from tests.webhooks.receiver import Received, receiving
 from webhooks.queue import order_lane
@@ -67,13 +66,6 @@ Json = dict[str, Any]
 
 
 # ---------------------------------------------------------------------------- processes
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @dataclass
@@ -144,7 +136,7 @@ def gateway(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Ite
     prefix = f"{settings.redis_prefix}-rel"
     ours = settings.model_copy(update={"redis_prefix": prefix})
     logs = tmp_path_factory.mktemp("reliability")
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
     env.update(
         GATEWAY_REDIS_URL=str(settings.redis_url),
@@ -700,7 +692,7 @@ def test_a_fan_out_step_that_fails_midway_keeps_each_orders_changes_in_order(
     full connection pool, or a worker killed at that moment) must not let the order's next change
     overtake the ones that were read: the order's delivery lane keeps the feed's order. Runs the
     worker's fan-out step in this process, with one injected failure."""
-    hook = shop.register(f"http://127.0.0.1:{_free_port()}/hook")
+    hook = shop.register(f"http://127.0.0.1:{free_port()}/hook")
     keys = TenantKeys(gateway.settings.redis_prefix, shop.tenant.tenant)
     member = lane(hook["id"], order_lane("cscart", "fan1"))
 
@@ -741,7 +733,7 @@ def test_the_worker_repairs_a_ready_set_out_of_step(
 ) -> None:
     """The worker's periodic check (every REPAIR_EVERY_S) finds a lane its endpoint's ready
     entry lost, puts it back, and the lane is claimed again."""
-    hook = shop.register(f"http://127.0.0.1:{_free_port()}/hook")
+    hook = shop.register(f"http://127.0.0.1:{free_port()}/hook")
     keys = TenantKeys(gateway.settings.redis_prefix, shop.tenant.tenant)
 
     async def scenario() -> tuple[int, int, bool]:
