@@ -86,7 +86,7 @@ async def open_services(
             metrics=metrics,
             endpoints=EndpointStore(client, settings.redis_prefix),
             deliveries=DeliveryQueue(client, settings.redis_prefix, settings.history_days),
-            sender=await sender.open(),
+            sender=sender,
             shipments=ShipmentStore(client, settings.redis_prefix, settings.history_days),
             connectors=Connectors(client, settings, recorder, metrics),
             shares=ShareStore(client, settings.redis_prefix),

@@ -7,8 +7,11 @@ service. Three layers, because each alone has a gap:
 * `check_url` when an endpoint is registered: syntax and scheme, for a clear error early.
 * `resolve_public` when it is registered: a host resolving to any non-public address is
   refused outright.
-* `connector` for every delivery: DNS answers can change after registration (DNS rebinding),
-  so the connection itself is checked, at the addresses it actually goes to.
+* at every connection: DNS answers can change after registration (DNS rebinding), so the
+  connection itself is checked, at the addresses it actually goes to. `webhooks.client`
+  does this for deliveries (it resolves, checks with `refuse_non_public`, and connects to
+  the checked address); `connector` does it for aiohttp sessions (the platform connectors,
+  whose shop URLs tenants choose as well).
 
 ``allow_private`` exists for tests and self-hosted setups whose receivers live on a LAN.
 """
@@ -154,7 +157,8 @@ def is_public_address(ip: IPAddress) -> bool:
     )
 
 
-def _blocked(addresses: Iterable[str]) -> list[str]:
+def non_public(addresses: Iterable[str]) -> list[str]:
+    """The addresses among ``addresses`` a webhook must not go to."""
     out = []
     for address in addresses:
         ip = _ip(address)
@@ -168,45 +172,56 @@ def _unique(values: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(values))
 
 
-async def resolve_public(host: str, port: int, *, allow_private: bool) -> list[str]:
-    """The addresses of ``host``; UnsafeUrl if any is not public (unless allowed).
+def literal_address(host: str) -> str | None:
+    """The address a host written as an IP literal (``[::1]`` too) stands for, else None."""
+    ip = _ip(host.removeprefix("[").removesuffix("]"))
+    return None if ip is None else str(ip)
+
+
+async def lookup(host: str, port: int) -> list[str]:
+    """The IP addresses DNS gives for ``host``, in the resolver's order; `socket.gaierror`
+    when there are none."""
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except UnicodeError:
+        raise socket.gaierror(socket.EAI_NONAME, f"{host} is not a valid host name") from None
+    addresses = _unique(
+        str(info[4][0]) for info in infos if info[0] in (socket.AF_INET, socket.AF_INET6)
+    )
+    if not addresses:
+        raise socket.gaierror(socket.EAI_NODATA, f"{host} has no IP address")
+    return addresses
+
+
+def refuse_non_public(host: str, addresses: list[str], *, allow_private: bool) -> list[str]:
+    """``addresses`` when a connection to ``host`` may use them, else BlockedAddress.
 
     The whole host is refused, not filtered: a name resolving to both public and private
     addresses is either misconfigured or an attack, and delivery would depend on luck.
     """
-    literal = _ip(host.removeprefix("[").removesuffix("]"))
-    if literal is not None:
-        addresses = [str(literal)]
-    else:
-        try:
-            infos = await asyncio.get_running_loop().getaddrinfo(
-                host, port, type=socket.SOCK_STREAM
-            )
-        except (socket.gaierror, UnicodeError):
-            raise UnsafeUrl(f"{host} does not resolve") from None
-        addresses = _unique(
-            str(info[4][0]) for info in infos if info[0] in (socket.AF_INET, socket.AF_INET6)
-        )
-        if not addresses:
-            raise UnsafeUrl(f"{host} does not resolve to an IP address")
-    blocked = _blocked(addresses)
-    if blocked and not allow_private:
-        raise UnsafeUrl(
-            f"{host} resolves to a loopback/private/link-local/reserved address "
-            f"({', '.join(blocked)}); webhooks are only delivered to public addresses"
-        )
+    blocked = [] if allow_private else non_public(addresses)
+    if blocked:
+        raise BlockedAddress(host, _unique(blocked))
     return addresses
 
 
-def check_literal(host: str, *, allow_private: bool) -> None:
-    """BlockedAddress for a literal non-public IP host; names are left to the resolver.
-
-    aiohttp never calls the resolver for a URL whose host is an IP literal, so this is the
-    check for that case (`connector` also checks every socket, as a second line).
-    """
-    ip = _ip(host.removeprefix("[").removesuffix("]"))
-    if ip is not None and not allow_private and not is_public_address(ip):
-        raise BlockedAddress(host, [str(ip)])
+async def resolve_public(host: str, port: int, *, allow_private: bool) -> list[str]:
+    """The addresses of ``host``; UnsafeUrl if any is not public (unless allowed)."""
+    literal = literal_address(host)
+    if literal is not None:
+        addresses = [literal]
+    else:
+        try:
+            addresses = await lookup(host, port)
+        except socket.gaierror:
+            raise UnsafeUrl(f"{host} does not resolve to an IP address") from None
+    try:
+        return refuse_non_public(host, addresses, allow_private=allow_private)
+    except BlockedAddress as exc:
+        raise UnsafeUrl(
+            f"{host} resolves to a loopback/private/link-local/reserved address "
+            f"({', '.join(exc.addresses)}); webhooks are only delivered to public addresses"
+        ) from None
 
 
 class GuardedResolver(aiohttp.abc.AbstractResolver):
@@ -227,9 +242,7 @@ class GuardedResolver(aiohttp.abc.AbstractResolver):
         self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
     ) -> list[aiohttp.abc.ResolveResult]:
         results = await self._inner.resolve(host, port, family)
-        blocked = _blocked(r["host"] for r in results)
-        if blocked and not self._allow_private:
-            raise BlockedAddress(host, _unique(blocked))
+        refuse_non_public(host, [r["host"] for r in results], allow_private=self._allow_private)
         return results
 
     async def close(self) -> None:
@@ -241,8 +254,7 @@ def _socket_factory(*, allow_private: bool) -> SocketFactoryType:
     def make(addr_info: AddrInfoType) -> socket.socket:
         family, type_, proto, _, address = addr_info
         host = str(address[0])
-        if not allow_private and _blocked([host]):
-            raise BlockedAddress(host, [host])
+        refuse_non_public(host, [host], allow_private=allow_private)
         return socket.socket(family=family, type=type_, proto=proto)
 
     return make

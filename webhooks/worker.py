@@ -149,7 +149,6 @@ class Worker:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Deliver until `stop` is set; in-flight attempts get a moment to finish."""
-        await self.sender.open()
         self._stop = stop
         try:
             await asyncio.gather(

@@ -19,10 +19,12 @@ from webhooks.guard import (
     BlockedAddress,
     GuardedResolver,
     UnsafeUrl,
-    check_literal,
     check_url,
     connector,
     is_public_address,
+    literal_address,
+    lookup,
+    refuse_non_public,
     resolve_public,
 )
 
@@ -136,18 +138,50 @@ def test_public(address: str) -> None:
     assert is_public_address(ipaddress.ip_address(address))
 
 
-@pytest.mark.parametrize("address", ["127.0.0.1", "[::1]", "10.0.0.1", "::ffff:127.0.0.1"])
-def test_check_literal(address: str) -> None:
+@pytest.mark.parametrize(
+    ("host", "address"),
+    [
+        ("127.0.0.1", "127.0.0.1"),
+        ("[::1]", "::1"),
+        ("::1", "::1"),
+        ("[::ffff:127.0.0.1]", "::ffff:7f00:1"),
+        ("8.8.8.8", "8.8.8.8"),
+        ("example.com", None),
+        ("localhost", None),
+        ("2130706433", None),  # not a literal here: check_url refuses this form earlier
+    ],
+)
+def test_literal_address(host: str, address: str | None) -> None:
+    assert literal_address(host) == address
+
+
+@pytest.mark.parametrize(
+    ("addresses", "blocked"),
+    [
+        (["8.8.8.8"], []),
+        (["8.8.8.8", "2606:4700:4700::1111"], []),
+        (["127.0.0.1"], ["127.0.0.1"]),
+        (["8.8.8.8", "10.0.0.1", "10.0.0.1"], ["10.0.0.1"]),
+        (["::ffff:169.254.169.254"], ["::ffff:169.254.169.254"]),
+        (["not-an-address"], ["not-an-address"]),
+    ],
+)
+def test_refuse_non_public(addresses: list[str], blocked: list[str]) -> None:
+    assert refuse_non_public("hooks.example", addresses, allow_private=True) == addresses
+    if not blocked:
+        assert refuse_non_public("hooks.example", addresses, allow_private=False) == addresses
+        return
     with pytest.raises(BlockedAddress) as info:
-        check_literal(address, allow_private=False)
+        refuse_non_public("hooks.example", addresses, allow_private=False)
+    assert info.value.addresses == tuple(blocked)
     assert isinstance(info.value, OSError)
-    assert "non-public" in str(info.value)
-    check_literal(address, allow_private=True)
+    assert "hooks.example resolves to a non-public address" in str(info.value)
 
 
-@pytest.mark.parametrize("host", ["8.8.8.8", "example.com", "localhost"])
-def test_check_literal_leaves_names_and_public_ips(host: str) -> None:
-    check_literal(host, allow_private=False)
+def test_lookup_resolves_localhost_and_fails_with_gaierror() -> None:
+    assert "127.0.0.1" in asyncio.run(lookup("localhost", 80))
+    with pytest.raises(socket.gaierror):
+        asyncio.run(lookup("nothing.invalid", 80))
 
 
 def test_resolve_public_refuses_localhost() -> None:
