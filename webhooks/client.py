@@ -201,6 +201,10 @@ class _Connection(asyncio.Protocol):
 
     # --- httptools callbacks
 
+    def on_message_begin(self) -> None:
+        if self.waiter is None:  # more after the answer, unasked: the connection cannot be trusted
+            self.close()
+
     def on_header(self, name: bytes, value: bytes) -> None:
         if name.lower() == b"retry-after":
             self.retry_after = value.decode("latin-1")

@@ -5,15 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 import trustme
 
+import webhooks.client
 from tests.factories import free_port
+from tests.webhooks.scripted import HANG, Request, ok, serving
 from webhooks.client import (
     Disconnected,
     HttpClient,
@@ -23,101 +24,8 @@ from webhooks.client import (
 )
 from webhooks.guard import BlockedAddress
 
-HANG = b"<hang>"  # a responder's answer meaning: never answer
 BODY = b'{"type":"order.status_changed"}'
 HEADERS = {"content-type": "application/json", "webhook-id": "msg_1"}
-
-
-@dataclass(frozen=True)
-class Request:
-    connection: int  # which connection it came on, from 1
-    line: str
-    headers: dict[str, str]
-    body: bytes
-
-
-# the request -> the raw answer, None to close the connection without one, or HANG
-Responder = Callable[[Request], bytes | None]
-
-
-def ok(_request: Request) -> bytes | None:
-    return b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
-
-
-@dataclass
-class Server:
-    port: int
-    requests: list[Request] = field(default_factory=list)
-    connections: int = 0
-    open: int = 0
-    most_open: int = 0
-    closed: int = 0
-
-
-async def _read(reader: asyncio.StreamReader, connection: int) -> Request | None:
-    try:
-        head = await reader.readuntil(b"\r\n\r\n")
-    except (asyncio.IncompleteReadError, ConnectionError):
-        return None
-    line, *rest = head.decode("latin-1").split("\r\n")
-    headers = dict(h.split(": ", 1) for h in rest if h)
-    length = int(headers.get("content-length", "0"))
-    return Request(connection, line, headers, await reader.readexactly(length))
-
-
-@asynccontextmanager
-async def serving(
-    responder: Responder = ok,
-    *,
-    tls: ssl.SSLContext | None = None,
-    delay: float = 0.0,
-    close_after: bool = False,
-) -> AsyncIterator[Server]:
-    """A scripted HTTP/1.1 server on 127.0.0.1, in the test's own loop; `close_after` closes
-    each connection after its first answer."""
-    server = Server(port=0)
-    writers: set[asyncio.StreamWriter] = set()
-
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        writers.add(writer)
-        server.connections += 1
-        server.open += 1
-        server.most_open = max(server.most_open, server.open)
-        number = server.connections
-        try:
-            while (request := await _read(reader, number)) is not None:
-                server.requests.append(request)
-                answer = responder(request)
-                if delay:
-                    await asyncio.sleep(delay)
-                if answer is None:
-                    break
-                if answer == HANG:
-                    await reader.read()  # until the client gives up and closes
-                    break
-                writer.write(answer)
-                await writer.drain()
-                if close_after:
-                    break
-        except ConnectionError:
-            pass
-        finally:
-            server.open -= 1
-            server.closed += 1
-            writer.close()
-
-    listener = await asyncio.start_server(handle, "127.0.0.1", 0, ssl=tls)
-    server.port = listener.sockets[0].getsockname()[1]
-    try:
-        yield server
-    finally:
-        listener.close()
-        for writer in writers:
-            writer.close()
-        for _ in range(100):  # the handlers see their connections end
-            if not server.open:
-                break
-            await asyncio.sleep(0.01)
 
 
 def client(**options: Any) -> HttpClient:
@@ -259,6 +167,12 @@ ANSWERS = [
     ),
     (
         b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok",
+        (200, b"ok", None),
+        False,
+    ),
+    (  # a second answer nobody asked for: the first stands, the connection is given up
+        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+        b"HTTP/1.1 500 Surprise\r\nContent-Length: 0\r\n\r\n",
         (200, b"ok", None),
         False,
     ),
@@ -648,5 +562,24 @@ def test_a_tls_handshake_that_never_ends_hits_the_connect_timeout(
         await asyncio.wait_for(ended.wait(), 2)  # the client closed its end
         await http.close()
         listener.close()
+
+    run(test)
+
+
+def test_ssl_cert_file_names_the_authorities_to_trust(
+    authority: trustme.CA, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What the README tells operators with a private CA: `SSL_CERT_FILE=/path/ca.pem`."""
+    bundle = tmp_path / "ca.pem"
+    authority.cert_pem.write_to_path(str(bundle))
+    monkeypatch.setenv("SSL_CERT_FILE", str(bundle))
+    monkeypatch.setattr(webhooks.client, "_TLS", [])  # made again, under this environment
+
+    async def test() -> None:
+        async with serving(tls=_server_tls(authority, "localhost")) as server:
+            http = client()
+            answer = await http.post(f"https://localhost:{server.port}/", HEADERS, BODY)
+            await http.close()
+        assert answer == Response(200, b"ok")
 
     run(test)
