@@ -37,7 +37,11 @@ Measured, in one run:
 4. **baseline**: the gateway processes are stopped, then a bare aiohttp sender (one
    `ClientSession`, `TCPConnector(limit=64)`, on uvloop like `gateway worker`)
    posts the very requests phase 1 delivered (same signed bodies and headers) to the same
-   receiver with `--concurrency` (64) in flight: requests/s, after a short warm-up.
+   receiver with `--concurrency` (64) in flight: requests/s, after a short warm-up. The ratio
+   is against this sender (aiohttp is faster than httpx here, see the README). For comparison
+   only, the same requests are then sent through the gateway's own client
+   (`webhooks.client.HttpClient`, which the worker uses): it shows what the HTTP alone costs
+   the worker.
 
 Printed: each figure, the ratio gateway events/s / bare requests/s, and PASS/FAIL for the targets
 (>= 2,000 events/s, ratio >= 0.5, p99 < 250 ms at 500 events/s); the delivery-alone ratio and the
@@ -48,7 +52,7 @@ ratio, measured in the same run, is the figure to compare. `--keep-temp` keeps t
 received requests (one JSON line each) for a closer look.
 
 The receiver and the bare sender are this same file run as `--role-receiver DIR` and
-`--role-bare DUMP URL N` (internal: started by the benchmark itself).
+`--role-bare DUMP URL N CLIENT` (internal: started by the benchmark itself).
 
 Method (shared/reference/stack-measurements.md §4): when possible everything on the gateway's
 side (redis-server, the API, the worker) is pinned to core 0 with `taskset -c 0` and the
@@ -477,14 +481,49 @@ async def bare_send(url: str, requests: list[Json], concurrency: int) -> tuple[i
         return ok, bad, time.monotonic() - started
 
 
-def run_bare(dump: Path, url: str, concurrency: int) -> int:
+async def own_client_send(
+    url: str, requests: list[Json], concurrency: int
+) -> tuple[int, int, float]:
+    """`bare_send` through the gateway's own client (`webhooks.client`), for comparison."""
+    from webhooks.client import HttpClient, HttpError
+
+    client = HttpClient(
+        allow_private=True, connect_timeout_s=HTTP_TIMEOUT_S, timeout_s=HTTP_TIMEOUT_S
+    )
+    prepared = [(r["body"].encode(), r["headers"]) for r in requests]
+    ok = bad = 0
+
+    async def lane(start: int) -> None:
+        nonlocal ok, bad
+        for i in range(start, len(prepared), concurrency):
+            body, headers = prepared[i]
+            try:
+                answer = await client.post(url, headers, body)
+            except (HttpError, OSError, TimeoutError):
+                bad += 1
+                continue
+            if 200 <= answer.status < 300:
+                ok += 1
+            else:
+                bad += 1
+
+    started = time.monotonic()
+    try:
+        await asyncio.gather(*(lane(i) for i in range(concurrency)))
+    finally:
+        await client.close()
+    return ok, bad, time.monotonic() - started
+
+
+def run_bare(dump: Path, url: str, concurrency: int, client: str) -> int:
     """The baseline process: prints one JSON line with its figures."""
     requests = list({r["headers"].get("webhook-id"): r for r in load_dump(dump)}.values())
+    send = own_client_send if client == "gateway" else bare_send
 
     async def main() -> Json:
-        await bare_send(url, requests[:BARE_WARMUP], concurrency)  # connections, code paths
+        await send(url, requests[:BARE_WARMUP], concurrency)  # connections, code paths
         cpu = time.process_time()
-        ok, bad, seconds = await bare_send(url, requests, concurrency)
+        ok, bad, seconds = await send(url, requests, concurrency)
         cpu = time.process_time() - cpu
         return {"requests": len(requests), "ok": ok, "bad": bad, "seconds": seconds, "cpu": cpu}
 
@@ -755,7 +794,7 @@ async def latency(client: Client, plan: Plan) -> Latency:
     )
 
 
-def bare(plan: Plan, state: Stack, dump: Path) -> Bare:
+def bare(plan: Plan, state: Stack, dump: Path, client: str = "aiohttp") -> Bare:
     """The baseline sender in its own process, where the worker ran."""
     cmd = [
         *pin_prefix(plan.pin, SERVER_CPU),
@@ -765,6 +804,7 @@ def bare(plan: Plan, state: Stack, dump: Path) -> Bare:
         str(dump),
         f"{state.receiver_url}/hook",
         str(plan.concurrency),
+        client,
     ]
     try:
         done = run_captured(cmd, DRAIN_TIMEOUT_S * 2, cwd=ROOT)
@@ -839,7 +879,7 @@ async def gateway_phases(
     return tp, lat, dr, state.workdir / "throughput.jsonl"
 
 
-def summary(plan: Plan, tp: Throughput, lat: Latency, dr: Drain, base: Bare) -> None:
+def summary(plan: Plan, tp: Throughput, lat: Latency, dr: Drain, base: Bare, own: Bare) -> None:
     ratio = tp.events_per_s / base.rps if base.rps else float("nan")
     alone = dr.events_per_s / base.rps if base.rps else float("nan")
     print(
@@ -876,6 +916,12 @@ def summary(plan: Plan, tp: Throughput, lat: Latency, dr: Drain, base: Bare) -> 
         ),
         ("  of which the worker", f"{dr.worker_us:,.0f} µs", "(delivery alone)", None),
         ("CPU per bare request", f"{base.cpu_us:,.0f} µs", "aiohttp, same bodies", None),
+        (
+            "  the gateway's client",
+            f"{own.rps:,.0f} req/s, {own.cpu_us:,.0f} µs",
+            "same bodies, no target",
+            None,
+        ),
     ]
     for name, value, target, ok in rows:
         verdict = "" if ok is None else ("PASS" if ok else "FAIL")
@@ -890,8 +936,8 @@ def summary(plan: Plan, tp: Throughput, lat: Latency, dr: Drain, base: Bare) -> 
         problems.append(f"{tp.out_of_order} orders received out of sequence")
     if lat.received != lat.posted:
         problems.append(f"latency: {lat.received:,} of {lat.posted:,} received")
-    if base.bad:
-        problems.append(f"bare sender: {base.bad} failed requests")
+    if base.bad or own.bad:
+        problems.append(f"bare senders: {base.bad} + {own.bad} failed requests")
     print(
         f"   checks: {tp.verified}; "
         + ("; ".join(problems) if problems else "all delivered, once, in order")
@@ -962,7 +1008,10 @@ def run(plan: Plan, workdir: Path, patterns: list[str]) -> None:
             f"{base.seconds:.2f} s)",
             flush=True,
         )
-    summary(plan, tp, lat, dr, base)
+        print("   for comparison: the same, through the gateway's own client ...", flush=True)
+        own = bare(plan, state, dump, "gateway")
+        print(f"   -> {own.rps:,.0f} requests/s ({own.ok:,} of {own.requests:,})", flush=True)
+    summary(plan, tp, lat, dr, base, own)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -970,7 +1019,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args[:1] == ["--role-receiver"]:
         return run_receiver(Path(args[1]))
     if args[:1] == ["--role-bare"]:
-        return run_bare(Path(args[1]), args[2], int(args[3]))
+        return run_bare(Path(args[1]), args[2], int(args[3]), args[4])
     plan = parse_args(args)
     started = time.monotonic()
     print("bench/delivery.py: events posted -> signed webhooks received, vs a bare sender")

@@ -181,7 +181,7 @@ class _Connection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.transport = None
         if self.waiter is not None:
-            if self.headed:  # an answer without a length ends with its connection
+            if self.headed:  # the status is in: a body without a length ends like this
                 self._answer(keep_alive=False)
             else:
                 error = Disconnected("the receiver closed the connection before answering")
