@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from io import BytesIO
 from pathlib import Path
@@ -25,15 +25,29 @@ DEFAULT_LANGUAGE = "en"
 DOMAIN = "gateway"
 
 
+MEMO_LIMIT = 100_000  # looked-up labels kept; far more than the catalogs hold in all
+
+
 @dataclass(frozen=True)
 class Catalogs:
     """One compiled catalog per supported language, and a digest of their sources."""
 
     translations: Mapping[str, Translations]
     version: str
+    # Every answer renders labels: a dict lookup instead of three calls into Babel each.
+    _memo: dict[tuple[str, str, str], str] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def pgettext(self, lang: str, context: str, msgid: str) -> str:
-        return str(self.translations[lang].pgettext(context, msgid))
+        key = (lang, context, msgid)
+        found = self._memo.get(key)
+        if found is None:
+            found = str(self.translations[lang].pgettext(context, msgid))
+            if len(self._memo) >= MEMO_LIMIT:  # msgids beyond the catalogs' (tenant codes)
+                self._memo.clear()
+            self._memo[key] = found
+        return found
 
 
 def load_catalogs(directory: Path, languages: Iterable[str] = LANGUAGES) -> Catalogs:

@@ -35,7 +35,6 @@ from gateway.tracking import (
     OrderState,
     Outcome,
     apply,
-    canonical_doc,
     dedupe_keys,
 )
 from gateway.translate import NativeRef, Translation, Where, to_canonical
@@ -211,7 +210,7 @@ class Recorder:
             "occurred_at": outcome.entry["occurred_at"],
             "received_at": outcome.entry["received_at"],
             "previous": orjson.dumps(outcome.previous).decode() if outcome.previous else "",
-            "current": orjson.dumps(canonical_doc(obs.canonical)).decode(),
+            "current": orjson.dumps(outcome.entry["canonical"]).decode(),
             "native": orjson.dumps(obs.native).decode(),
             "regression": "1" if outcome.regression else "0",
             "mapping_version": self._tables.version,

@@ -9,11 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from gateway.canonical import CanonicalStatus
+from gateway.canonical import CanonicalStatus, Code, Stage
 from gateway.i18n import Catalogs
 from gateway.tables import Tables
 from gateway.tables.schema import Labelled, NativeLabels, NativeStatus, PlatformFile
-from gateway.tracking import OrderState, canonical_doc, canonical_from_doc
+from gateway.tracking import CANONICAL_FIELDS, OrderState, canonical_doc
 from gateway.translate import NativeRef, TargetChoice, Translation, row_status
 
 Json = dict[str, Any]
@@ -30,12 +30,16 @@ class Renderer:
         return self.catalogs.pgettext(lang, context, msgid)
 
     def canonical(self, status: CanonicalStatus, lang: str) -> Json:
+        return self._labelled(canonical_doc(status), lang)
+
+    def _labelled(self, doc: Json, lang: str) -> Json:
+        """A canonical status document (`canonical_doc`'s shape) with its labels added."""
         model = self.tables.canonical
-        code = model.codes[status.code]
-        detail = model.details.get(status.detail) if status.detail else None
-        stage = model.stages[status.stage] if status.stage else None
+        code = model.codes[Code(doc["code"])]
+        detail = model.details.get(doc["detail"]) if doc["detail"] else None
+        stage = model.stages[Stage(doc["stage"])] if doc["stage"] else None
         return {
-            **canonical_doc(status),
+            **doc,
             "label": self._t(lang, "canonical", code.label),
             "description": self._t(lang, "canonical", code.description),
             "stage_label": self._t(lang, "stage", stage.label) if stage else None,
@@ -98,7 +102,8 @@ class Renderer:
         return out
 
     def stored_canonical(self, doc: Json, lang: str) -> Json:
-        return self.canonical(canonical_from_doc(doc), lang)
+        """A canonical status as `gateway.tracking` stored it, labelled (only its own fields)."""
+        return self._labelled({name: doc[name] for name in CANONICAL_FIELDS}, lang)
 
     def order(self, state: OrderState, timeline: list[Json], lang: str) -> Json:
         """An order's current state and its whole timeline, localized."""

@@ -31,6 +31,20 @@ def to_us(moment: datetime) -> int:
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
+# The keys of `canonical_doc`, in its order: what a stored canonical status holds.
+CANONICAL_FIELDS = (
+    "code",
+    "stage",
+    "detail",
+    "terminal",
+    "provisional",
+    "paid",
+    "payment",
+    "fulfillment",
+    "action_required",
+)
+
+
 def canonical_doc(status: CanonicalStatus) -> Json:
     """A canonical status as stored: codes only, labels are added per language when read."""
     return {
