@@ -28,6 +28,8 @@ What it does, and deliberately does not:
 * **Timeouts**: `connect_timeout_s` for resolving, TCP and the TLS handshake of a new
   connection; `timeout_s` for the whole exchange. An answer is read up to `read_limit` bytes
   (then the connection is closed instead of reused); the first `keep_bytes` are kept.
+* **Bounded by what a receiver sends**: receivers are the tenants' own, so the status line and
+  headers (interim 1xx answers included) may take `MAX_HEAD` bytes, the body `read_limit`.
 """
 
 from __future__ import annotations
@@ -47,6 +49,9 @@ from webhooks.guard import literal_address, lookup, refuse_non_public
 Resolve = Callable[[str, int], Awaitable[list[str]]]
 
 KEEPALIVE_S = 15.0
+# Bytes a receiver may send before its answer's status and headers are complete (interim 1xx
+# answers included): a receiver is the tenant's, and httptools itself sets no limit.
+MAX_HEAD = 65_536
 MAX_TARGETS = 4096  # parsed URLs remembered
 
 
@@ -118,6 +123,7 @@ class _Connection(asyncio.Protocol):
         self.idle_since = 0.0
         self.reusable = False
         self.answered = False  # a byte of answer came for this exchange
+        self.head_read = 0  # bytes of this exchange's answer before its headers were complete
         self._start()
 
     def _start(self) -> None:
@@ -138,6 +144,7 @@ class _Connection(asyncio.Protocol):
             return self.waiter
         self.reusable = False
         self.answered = False
+        self.head_read = 0
         self._start()
         self.timer = loop.call_at(deadline, self._expire)
         self.transport.write(request)
@@ -194,10 +201,16 @@ class _Connection(asyncio.Protocol):
             self.close()
             return
         self.answered = True
+        heading = not self.headed
         try:
             self.parser.feed_data(data)
         except Exception as exc:  # httptools' parser errors, an upgrade we never asked for
             self._fail(InvalidResponse(f"the receiver's answer is not HTTP/1.1: {exc}"))
+            return
+        if heading and not self.headed and self.waiter is not None:  # still no status line
+            self.head_read += len(data)
+            if self.head_read > MAX_HEAD:
+                self._fail(InvalidResponse(f"the answer's head is over {MAX_HEAD:,} bytes"))
 
     # --- httptools callbacks
 

@@ -361,6 +361,40 @@ def test_an_answer_that_is_not_http_is_invalid(raw: bytes) -> None:
     run(test)
 
 
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"HTTP/1.1 200 OK\r\nX-Big: " + b"a" * 200_000,  # one endless header
+        b"HTTP/1.1 200 OK\r\n" + b"X-Many: a\r\n" * 20_000,  # endless headers
+        b"HTTP/1.1 103 Early Hints\r\n\r\n" * 5_000,  # endless interim answers
+    ],
+    ids=["one endless header", "endless headers", "endless interim answers"],
+)
+def test_an_endless_head_is_cut_off(raw: bytes) -> None:
+    async def test() -> None:
+        async with serving(lambda _r: raw) as server:
+            http = client(timeout_s=10.0)
+            with pytest.raises(InvalidResponse, match="head is over 65,536 bytes"):
+                await http.post(f"http://127.0.0.1:{server.port}/", HEADERS, BODY)
+            await http.close()
+
+    run(test)
+
+
+def test_a_head_and_a_large_body_in_one_read_are_fine() -> None:
+    body = b"b" * 200_000
+    raw = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+
+    async def test() -> None:
+        async with serving(lambda _r: raw) as server:
+            http = client(read_limit=300_000)
+            answer = await http.post(f"http://127.0.0.1:{server.port}/", HEADERS, BODY)
+            await http.close()
+        assert (answer.status, answer.body) == (200, b"b" * 16)
+
+    run(test)
+
+
 def test_a_receiver_that_never_answers_times_out_and_its_connection_is_closed() -> None:
     async def test() -> None:
         async with serving(lambda _r: HANG) as server:
