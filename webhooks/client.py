@@ -29,7 +29,8 @@ What it does, and deliberately does not:
   connection; `timeout_s` for the whole exchange. An answer is read up to `read_limit` bytes
   (then the connection is closed instead of reused); the first `keep_bytes` are kept.
 * **Bounded by what a receiver sends**: receivers are the tenants' own, so the status line and
-  headers (interim 1xx answers included) may take `MAX_HEAD` bytes, the body `read_limit`.
+  headers (interim 1xx answers included) may take `MAX_HEAD` bytes, the body `read_limit`, the
+  whole answer (chunk framing, trailers) `MAX_HEAD + 2 * read_limit`.
 """
 
 from __future__ import annotations
@@ -123,7 +124,7 @@ class _Connection(asyncio.Protocol):
         self.idle_since = 0.0
         self.reusable = False
         self.answered = False  # a byte of answer came for this exchange
-        self.head_read = 0  # bytes of this exchange's answer before its headers were complete
+        self.received = 0  # bytes of this exchange's answer
         self._start()
 
     def _start(self) -> None:
@@ -136,6 +137,11 @@ class _Connection(asyncio.Protocol):
 
     # --- the exchange
 
+    @property
+    def waiting(self) -> bool:
+        """An exchange is under way and its answer is not complete yet."""
+        return self.waiter is not None
+
     def exchange(self, request: bytes, deadline: float) -> asyncio.Future[Response]:
         loop = asyncio.get_running_loop()
         self.waiter = loop.create_future()
@@ -144,7 +150,7 @@ class _Connection(asyncio.Protocol):
             return self.waiter
         self.reusable = False
         self.answered = False
-        self.head_read = 0
+        self.received = 0
         self._start()
         self.timer = loop.call_at(deadline, self._expire)
         self.transport.write(request)
@@ -201,16 +207,20 @@ class _Connection(asyncio.Protocol):
             self.close()
             return
         self.answered = True
-        heading = not self.headed
+        self.received += len(data)
         try:
             self.parser.feed_data(data)
         except Exception as exc:  # httptools' parser errors, an upgrade we never asked for
             self._fail(InvalidResponse(f"the receiver's answer is not HTTP/1.1: {exc}"))
             return
-        if heading and not self.headed and self.waiter is not None:  # still no status line
-            self.head_read += len(data)
-            if self.head_read > MAX_HEAD:
+        if not self.waiting:  # answered by the callbacks of this very read
+            return
+        if not self.headed:  # everything so far was status lines and headers
+            if self.received > MAX_HEAD:
                 self._fail(InvalidResponse(f"the answer's head is over {MAX_HEAD:,} bytes"))
+        elif self.received > MAX_HEAD + 2 * self.client.read_limit:
+            # Chunk framing or trailers without end: the status stands, the rest is not read.
+            self._answer(keep_alive=False)
 
     # --- httptools callbacks
 

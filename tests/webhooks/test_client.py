@@ -381,6 +381,27 @@ def test_an_endless_head_is_cut_off(raw: bytes) -> None:
     run(test)
 
 
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX-Trailer: " + b"a" * 500_000,
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1;ext=" + b"a" * 500_000,
+    ],
+    ids=["an endless trailer", "an endless chunk extension"],
+)
+def test_an_endless_answer_after_its_status_ends_with_the_status(raw: bytes) -> None:
+    async def test() -> None:
+        async with serving(lambda _r: raw) as server:
+            http = client(timeout_s=10.0)
+            answer = await http.post(f"http://127.0.0.1:{server.port}/", HEADERS, BODY)
+            await settle()
+            assert http.connections == 0
+            await http.close()
+        assert answer.status == 200
+
+    run(test)
+
+
 def test_a_head_and_a_large_body_in_one_read_are_fine() -> None:
     body = b"b" * 200_000
     raw = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
