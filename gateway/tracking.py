@@ -12,7 +12,7 @@ Duplicates (same event id, or same native code and event time) are caught by sto
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -87,10 +87,10 @@ class Observation:
     time_source: Literal["source", "received"] = "source"
     event_id: str | None = None
     code_key: str | None = None  # the code as the table spells it (case folded), for dedupe
+    occurred_us: int = field(init=False, repr=False, compare=False)  # `occurred_at`, as a key
 
-    @property
-    def occurred_us(self) -> int:
-        return to_us(self.occurred_at)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "occurred_us", to_us(self.occurred_at))
 
     @property
     def native_code(self) -> str:

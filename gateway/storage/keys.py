@@ -6,7 +6,7 @@ keys touches a single Redis Cluster slot. Only the tenant registry is global.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 SEP = "\x1f"  # joins fields inside a member name (unit separator: never in a code or order id)
 
@@ -17,10 +17,10 @@ class TenantKeys:
 
     prefix: str
     tenant: str
+    base: str = field(init=False, repr=False, compare=False)  # every key starts with it
 
-    @property
-    def base(self) -> str:
-        return f"{self.prefix}:{{{self.tenant}}}"
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "base", f"{self.prefix}:{{{self.tenant}}}")
 
     @property
     def record(self) -> str:

@@ -76,7 +76,7 @@ class OrderStore:
         """The oldest change-feed id to keep: the feed holds `history_days` of changes."""
         return f"{max(0, int(time.time() * 1000) - self._history_ms)}-0"
 
-    def _args(self, c: Commit) -> tuple[list[str], list[str | int]]:
+    def _args(self, c: Commit, keep_from: str) -> tuple[list[str], list[str | int]]:
         state = c.outcome.state
         k = self.keys(c.tenant)
         keys = [
@@ -100,7 +100,7 @@ class OrderStore:
             len(c.dedupe),
             *c.dedupe,
             "1" if c.change is not None else "0",
-            self._keep_from(),
+            keep_from,
             len(c.unmapped),
         ]
         for name, details in c.unmapped:
@@ -117,7 +117,10 @@ class OrderStore:
         """
         if not commits:
             return []
-        replies = await self._pipe.run_scripts(self._commit, [self._args(c) for c in commits])
+        keep_from = self._keep_from()
+        replies = await self._pipe.run_scripts(
+            self._commit, [self._args(c, keep_from) for c in commits]
+        )
         return [self._result(reply) for reply in replies]
 
     async def _all(self, commands: Sequence[tuple[Any, ...]]) -> list[Any]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from datetime import datetime
 
 import pytest
 from fastapi.testclient import TestClient
@@ -115,19 +116,21 @@ def test_a_revoked_token_is_404_at_once(client: TestClient, tenant: Tenant) -> N
 def test_an_expired_token_is_404(client: TestClient, tenant: Tenant, settings: Settings) -> None:
     order_with_history(client, tenant)
 
-    async def short_lived() -> str:
+    async def short_lived() -> tuple[str, str]:
         redis = client_for(settings.redis_url or "")
         try:
-            _, token = await ShareStore(redis, settings.redis_prefix).create(
-                tenant.tenant, "cscart", "1207", 1
+            # Lifetimes count from the whole second, so 2 s is at least 1 s of validity.
+            share, token = await ShareStore(redis, settings.redis_prefix).create(
+                tenant.tenant, "cscart", "1207", 2
             )
-            return token
+            return share.expires_at, token
         finally:
             await redis.aclose()
 
-    token = asyncio.run(short_lived())
+    expires_at, token = asyncio.run(short_lived())
     assert client.get(f"/v1/public/orders/{token}").status_code == 200
-    time.sleep(1.1)
+    expires = datetime.fromisoformat(expires_at.replace("Z", "+00:00")).timestamp()
+    time.sleep(max(0.0, expires - time.time()) + 0.1)
     assert_problem(client.get(f"/v1/public/orders/{token}"), 404)
 
 
