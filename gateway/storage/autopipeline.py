@@ -46,6 +46,18 @@ class AutoPipeline:
         self._queue.append((command, future))
         return future
 
+    async def run_script(
+        self, script: AsyncScript, keys: Sequence[str], args: Sequence[Any]
+    ) -> Any:
+        """The reply of one run of `script`, sent with whatever else this loop turn sends (what
+        `run_scripts` does for one call, without gathering)."""
+        command = ("EVALSHA", script.sha, len(keys), *keys, *args)
+        try:
+            return await self.execute(*command)
+        except NoScriptError:  # the server lost its scripts: the run did not happen
+            await self._r.script_load(script.script)
+            return await self.execute(*command)
+
     async def run_scripts(self, script: AsyncScript, calls: Sequence[Call]) -> list[Any]:
         """The replies of `script` run once per (keys, args) call, in order, sent with whatever
         else this loop turn sends; the first error is raised (after every run is settled)."""

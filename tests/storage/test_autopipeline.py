@@ -125,6 +125,24 @@ def test_script_runs_get_their_replies_in_order_and_a_flushed_script_is_loaded_a
     _run(test, redis_url)
 
 
+def test_one_script_run_gets_its_reply_and_a_flushed_script_is_loaded_again(
+    redis_url: str,
+) -> None:
+    async def test(client: Redis) -> None:
+        pipe = AutoPipeline(client)
+        script = client.register_script("return KEYS[1] .. ':' .. ARGV[1]")
+        assert await pipe.run_script(script, ["{t}:k"], ["1"]) == "{t}:k:1"
+        await client.script_flush()  # as a restarted or new server would be
+        runs = [pipe.run_script(script, [f"{{t{n}}}:k"], [str(n)]) for n in range(3)]
+        assert await asyncio.gather(*runs) == [f"{{t{n}}}:k:{n}" for n in range(3)]
+        failing = client.register_script("return redis.call('INCR', KEYS[1])")
+        await client.set("{t}:text", "not a number")
+        with pytest.raises(ResponseError):
+            await pipe.run_script(failing, ["{t}:text"], [])
+
+    _run(test, redis_url)
+
+
 def test_an_error_in_one_script_run_is_raised_after_the_others_ran(redis_url: str) -> None:
     async def test(client: Redis) -> None:
         pipe = AutoPipeline(client)
