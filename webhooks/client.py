@@ -166,7 +166,7 @@ class _Connection(asyncio.Protocol):
             self.timer = None
         if waiter is not None and not waiter.done():
             waiter.set_exception(error)
-        self.close()
+        self.close(abort=True)
 
     def _answer(self, *, keep_alive: bool) -> None:
         waiter, self.waiter = self.waiter, None
@@ -179,10 +179,15 @@ class _Connection(asyncio.Protocol):
         if not self.reusable:
             self.close()
 
-    def close(self) -> None:
+    def close(self, *, abort: bool = False) -> None:
+        """Close the connection; `abort` drops what is still unsent (a receiver that stopped
+        reading would otherwise keep the socket open)."""
         self.reusable = False
         if self.transport is not None:
-            self.transport.close()
+            if abort:
+                self.transport.abort()
+            else:
+                self.transport.close()
         self.client._closed(self)  # its slot is free at once, not when the close completes
 
     # --- asyncio.Protocol
@@ -318,7 +323,7 @@ class HttpClient:
         try:
             response = await connection.exchange(request, deadline)
         except BaseException:
-            connection.close()  # cancelled or failed mid-exchange: its state is unknown
+            connection.close(abort=True)  # cancelled or failed mid-exchange: state unknown
             raise
         if connection.reusable:
             self._give_back(connection)
@@ -351,8 +356,14 @@ class HttpClient:
             try:
                 async with asyncio.timeout_at(deadline):
                     await waiter
-            except TimeoutError:
-                raise TimeoutError(f"no connection came free within {self.timeout_s:g} s") from None
+            except BaseException as exc:
+                if waiter.done() and not waiter.cancelled():
+                    self._wake_one()  # woken, but leaving: the next one in line gets the turn
+                if isinstance(exc, TimeoutError):
+                    raise TimeoutError(
+                        f"no connection came free within {self.timeout_s:g} s"
+                    ) from None
+                raise
             finally:
                 if waiter in self._room:
                     self._room.remove(waiter)
