@@ -260,6 +260,34 @@ def test_never_opens_more_than_the_limit() -> None:
     run(test)
 
 
+def test_a_request_woken_for_a_free_connection_but_cancelled_passes_the_turn_on() -> None:
+    async def test() -> None:
+        async with serving(delay=0.1) as server:
+            http = client(limit=1, timeout_s=3.0)
+            url = f"http://127.0.0.1:{server.port}/"
+            first = asyncio.create_task(http.post(url, HEADERS, BODY))
+            await asyncio.sleep(0.02)
+            woken = asyncio.create_task(http.post(url, HEADERS, BODY))
+            await asyncio.sleep(0.02)
+            later = asyncio.create_task(http.post(url, HEADERS, BODY))
+            await asyncio.sleep(0.02)
+            wake = http._wake_one
+
+            def wake_then_cancel() -> None:  # the waiter is cancelled right after its wake-up
+                http._wake_one = wake  # type: ignore[method-assign]
+                wake()
+                woken.cancel()
+
+            http._wake_one = wake_then_cancel  # type: ignore[method-assign]
+            assert (await first).status == 200
+            with pytest.raises(asyncio.CancelledError):
+                await woken
+            assert (await later).status == 200
+            await http.close()
+
+    run(test)
+
+
 def test_at_the_limit_an_idle_connection_to_another_receiver_is_closed() -> None:
     async def test() -> None:
         async with serving() as first, serving() as second:
