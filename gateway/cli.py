@@ -13,6 +13,17 @@ from gateway.errors import GatewayError, MappingFileError
 from gateway.settings import Settings
 
 
+def _port(text: str) -> int:
+    """An argparse type: a TCP port number."""
+    try:
+        port = int(text)
+    except ValueError:
+        port = 0
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port (1 to 65535)")
+    return port
+
+
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
@@ -45,8 +56,23 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
     from gateway.storage.orders import OrderStore
     from webhooks.worker import Worker
 
+    if args.metrics_port is not None:
+        settings = settings.model_copy(update={"worker_metrics_port": args.metrics_port})
     configure_logging(args.log_level, json=settings.log_json)
     runtime = Runtime.load(settings)
+    metrics = Metrics()
+    exposition = None
+    if settings.worker_metrics_port is not None:
+        from prometheus_client import start_http_server
+
+        try:
+            exposition, _ = start_http_server(
+                settings.worker_metrics_port, addr=settings.host, registry=metrics.registry
+            )
+        except OSError as exc:
+            where = f"{settings.host}:{settings.worker_metrics_port}"
+            print(f"error: cannot serve metrics on {where}: {exc.strerror}", file=sys.stderr)
+            return 2
 
     async def run() -> None:
         stop = asyncio.Event()
@@ -54,7 +80,6 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         async with open_redis(settings) as client:
-            metrics = Metrics()
             orders = OrderStore(client, settings.redis_prefix, settings.history_days)
             recorder = Recorder(
                 runtime.tables, client, orders, metrics, remember=settings.remembered_orders
@@ -68,6 +93,9 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
         asyncio.run(run())
     else:
         uvloop.run(run())
+    finally:
+        if exposition is not None:
+            exposition.shutdown()
     return 0
 
 
@@ -318,7 +346,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = verbs.add_parser("serve", help="run the HTTP API")
     serve.add_argument("--host", help="interface (default 127.0.0.1, or GATEWAY_HOST)")
-    serve.add_argument("--port", type=int, help="port (default 8000, or GATEWAY_PORT)")
+    serve.add_argument("--port", type=_port, help="port (default 8000, or GATEWAY_PORT)")
     serve.add_argument(
         "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"]
     )
@@ -332,6 +360,11 @@ def build_parser() -> argparse.ArgumentParser:
     worker = verbs.add_parser("worker", help="deliver webhooks (many may run on one Redis)")
     worker.add_argument(
         "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"]
+    )
+    worker.add_argument(
+        "--metrics-port",
+        type=_port,
+        help="serve Prometheus metrics at /metrics on this port (or GATEWAY_WORKER_METRICS_PORT)",
     )
     worker.set_defaults(run=_worker)
 

@@ -154,6 +154,14 @@ class Settings(BaseSettings):
     worker_id: str | None = Field(
         None, description="Name of this worker in the consumer group (default: host and pid)."
     )
+    worker_metrics_port: int | None = Field(
+        None,
+        ge=1,
+        le=65535,
+        description="Port `gateway worker` serves its Prometheus metrics on, at /metrics on "
+        "GATEWAY_HOST (default: none; the API's /metrics covers the worker `gateway serve` "
+        "runs in-process).",
+    )
     cache_max_age: int = Field(
         3600,
         ge=0,

@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -166,3 +167,25 @@ def test_gateway_serve_answers_over_http(tmp_path: Path) -> None:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=15)
         log.close()
+
+
+@pytest.mark.parametrize(("verb", "option"), [("worker", "--metrics-port"), ("serve", "--port")])
+@pytest.mark.parametrize("value", ["0", "65536", "http"])
+def test_a_port_out_of_range_is_refused(
+    verb: str, option: str, value: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main([verb, option, value])
+    assert exit_.value.code == 2
+    assert "is not a port (1 to 65535)" in capsys.readouterr().err
+
+
+def test_a_worker_whose_metrics_port_is_taken_says_so(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["worker", "--metrics-port", str(port)]) == 2
+    assert f"cannot serve metrics on 127.0.0.1:{port}" in capsys.readouterr().err

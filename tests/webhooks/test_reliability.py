@@ -685,6 +685,29 @@ def test_the_default_concurrency_delivers_promptly_and_once(
     assert repeats == 0, f"{repeats} deliveries sent twice without any crash"
 
 
+def test_a_worker_process_serves_its_metrics(
+    gateway: Gateway, workers: Workers, shop: Shop
+) -> None:
+    """`gateway worker` with GATEWAY_WORKER_METRICS_PORT: its deliveries are counted at
+    /metrics there (the API's /metrics only covers a worker inside the API process)."""
+    port = free_port()
+    workers.start(GATEWAY_WORKER_METRICS_PORT=str(port))
+    with receiving() as receiver:
+        shop.register(receiver.url)
+        shop.post_events(changes("metered", 5, 1))
+        receiver.wait_for(lambda got: len(ids(got)) >= 5)
+    url = f"http://127.0.0.1:{port}/metrics"
+    deadline = time.monotonic() + 10
+    text = ""
+    while time.monotonic() < deadline:  # the counter moves just after the receiver answered
+        with contextlib.suppress(httpx.TransportError):
+            text = httpx.get(url, timeout=2).text
+        if 'gateway_webhook_attempts_total{result="delivered"} 5.0' in text:
+            break
+        time.sleep(0.05)
+    assert 'gateway_webhook_attempts_total{result="delivered"} 5.0' in text, text[-2000:]
+
+
 def test_a_fan_out_step_that_fails_midway_keeps_each_orders_changes_in_order(
     gateway: Gateway, shop: Shop, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
