@@ -14,7 +14,7 @@ from urllib.parse import unquote_plus
 from uuid import uuid4
 
 import orjson
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -67,6 +67,11 @@ class Metrics:
             "gateway_webhook_attempt_duration_seconds",
             "Time of one webhook delivery attempt, connection included.",
             buckets=DURATION_BUCKETS,
+            registry=self.registry,
+        )
+        self.webhook_connections = Gauge(
+            "gateway_webhook_connections",
+            "Connections to webhook receivers this process holds open (in use or idle).",
             registry=self.registry,
         )
         self.connector_polls = Counter(

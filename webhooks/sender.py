@@ -56,6 +56,11 @@ class Sender:
             keep_bytes=RESPONSE_EXCERPT,
         )
 
+    @property
+    def connections(self) -> int:
+        """Connections to receivers open now (in use or idle)."""
+        return self._client.connections
+
     async def close(self) -> None:
         await self._client.close()
 

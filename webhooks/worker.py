@@ -124,6 +124,7 @@ class Worker:
             timeout_s=settings.webhook_timeout_s,
             limit=settings.webhook_concurrency,
         )
+        self._metrics.webhook_connections.set_function(lambda: self.sender.connections)
         self.policy = RetryPolicy(
             base_s=settings.webhook_retry_base_s,
             cap_s=settings.webhook_retry_cap_s,

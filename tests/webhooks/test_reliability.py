@@ -31,6 +31,7 @@ import asyncio
 import contextlib
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -689,23 +690,25 @@ def test_a_worker_process_serves_its_metrics(
     gateway: Gateway, workers: Workers, shop: Shop
 ) -> None:
     """`gateway worker` with GATEWAY_WORKER_METRICS_PORT: its deliveries are counted at
-    /metrics there (the API's /metrics only covers a worker inside the API process)."""
+    /metrics there (the API's /metrics only covers a worker inside the API process), with the
+    connections it keeps open to receivers."""
     port = free_port()
     workers.start(GATEWAY_WORKER_METRICS_PORT=str(port))
+    delivered = 'gateway_webhook_attempts_total{result="delivered"} 5.0'
+    text = ""
     with receiving() as receiver:
         shop.register(receiver.url)
         shop.post_events(changes("metered", 5, 1))
         receiver.wait_for(lambda got: len(ids(got)) >= 5)
-    url = f"http://127.0.0.1:{port}/metrics"
-    deadline = time.monotonic() + 10
-    text = ""
-    while time.monotonic() < deadline:  # the counter moves just after the receiver answered
-        with contextlib.suppress(httpx.TransportError):
-            text = httpx.get(url, timeout=2).text
-        if 'gateway_webhook_attempts_total{result="delivered"} 5.0' in text:
-            break
-        time.sleep(0.05)
-    assert 'gateway_webhook_attempts_total{result="delivered"} 5.0' in text, text[-2000:]
+        deadline = time.monotonic() + 10
+        while delivered not in text and time.monotonic() < deadline:  # counted after answers
+            with contextlib.suppress(httpx.TransportError):
+                text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2).text
+            time.sleep(0.05)
+    assert delivered in text, text[-2000:]
+    kept = re.search(r"^gateway_webhook_connections (\d+)\.0$", text, re.MULTILINE)
+    assert kept is not None, text[-2000:]
+    assert 1 <= int(kept[1]) <= 5  # kept alive to the one receiver, at most one per order
 
 
 def test_a_fan_out_step_that_fails_midway_keeps_each_orders_changes_in_order(
