@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from typing import cast
@@ -50,7 +51,7 @@ class ShareStore:
     ) -> tuple[Share, str]:
         """A new share of the order and its token."""
         now = time.time()
-        expires = int(now) + lifetime_s
+        expires = math.ceil(now) + lifetime_s  # whole seconds, never shorter than asked
         share = Share(new_share_id(), platform, order_id, iso(now), iso(expires))
         keys = self.keys(tenant)
         record, index = keys.share(share.id), keys.shares_of(platform, order_id)

@@ -119,17 +119,18 @@ def test_an_expired_token_is_404(client: TestClient, tenant: Tenant, settings: S
     async def short_lived() -> tuple[str, str]:
         redis = client_for(settings.redis_url or "")
         try:
-            # Lifetimes count from the whole second, so 2 s is at least 1 s of validity.
             share, token = await ShareStore(redis, settings.redis_prefix).create(
-                tenant.tenant, "cscart", "1207", 2
+                tenant.tenant, "cscart", "1207", 1
             )
             return share.expires_at, token
         finally:
             await redis.aclose()
 
+    asked = time.time()
     expires_at, token = asyncio.run(short_lived())
-    assert client.get(f"/v1/public/orders/{token}").status_code == 200
     expires = datetime.fromisoformat(expires_at.replace("Z", "+00:00")).timestamp()
+    assert expires >= asked + 1  # never shorter than asked (whole seconds, rounded up)
+    assert client.get(f"/v1/public/orders/{token}").status_code == 200
     time.sleep(max(0.0, expires - time.time()) + 0.1)
     assert_problem(client.get(f"/v1/public/orders/{token}"), 404)
 
