@@ -20,8 +20,8 @@ What it does, and deliberately does not:
   `SSL_CERT_FILE`).
 * **Keep-alive per origin** (scheme, host, port), most recently used first; an idle
   connection is closed after `keepalive_s`. A request that fails on a reused connection
-  before a single byte of answer (the receiver had closed it while idle) is sent once more on
-  a new connection: at worst a receiver sees one `webhook-id` twice, which is what
+  before a single byte of answer (the receiver had closed it while idle) is sent again on
+  another connection: at worst a receiver sees one `webhook-id` twice, which is what
   at-least-once delivery means anyway.
 * **At most `limit` connections** open in all: the least recently used idle one is closed to
   make room, else a request waits for one.
@@ -317,7 +317,8 @@ class HttpClient:
             except Disconnected:
                 if not reused or connection.answered:
                     raise
-                # It was closed by the receiver while idle: once more, on a new connection.
+                # The receiver had closed it while idle: again, on another connection (the
+                # stale one is closed, so this ends with a new connection at the latest).
 
     async def _exchange(self, connection: _Connection, request: bytes, deadline: float) -> Response:
         try:
