@@ -38,16 +38,14 @@ from __future__ import annotations
 import asyncio
 import socket
 import ssl
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import cast
 
 import httptools
 import yarl
 
-from webhooks.guard import literal_address, lookup, refuse_non_public
-
-Resolve = Callable[[str, int], Awaitable[list[str]]]
+from webhooks.guard import Resolve, lookup, public_addresses
 
 KEEPALIVE_S = 15.0
 # Bytes a receiver may send before its answer's status and headers are complete (interim 1xx
@@ -123,7 +121,6 @@ class _Connection(asyncio.Protocol):
         self.timer: asyncio.TimerHandle | None = None
         self.idle_since = 0.0
         self.reusable = False
-        self.answered = False  # a byte of answer came for this exchange
         self.received = 0  # bytes of this exchange's answer
         self._start()
 
@@ -149,7 +146,6 @@ class _Connection(asyncio.Protocol):
             self.waiter.set_exception(Disconnected("the receiver closed the connection"))
             return self.waiter
         self.reusable = False
-        self.answered = False
         self.received = 0
         self._start()
         self.timer = loop.call_at(deadline, self._expire)
@@ -211,7 +207,6 @@ class _Connection(asyncio.Protocol):
         if self.waiter is None:  # bytes nobody asked for: the connection cannot be trusted
             self.close()
             return
-        self.answered = True
         self.received += len(data)
         try:
             self.parser.feed_data(data)
@@ -315,7 +310,7 @@ class HttpClient:
             try:
                 return await self._exchange(connection, request, deadline)
             except Disconnected:
-                if not reused or connection.answered:
+                if not reused or connection.received:
                     raise
                 # The receiver had closed it while idle: again, on another connection (the
                 # stale one is closed, so this ends with a new connection at the latest).
@@ -447,15 +442,12 @@ class HttpClient:
             raise TimeoutError(f"no answer within {self.timeout_s:g} s") from None
 
     async def _addresses(self, origin: Origin) -> list[str]:
-        literal = literal_address(origin.host)
-        if literal is not None:
-            addresses = [literal]
-        else:
-            try:
-                addresses = await self._resolve(origin.host, origin.port)
-            except socket.gaierror as exc:
-                raise UnresolvableHost(f"{origin.host} does not resolve: {exc}") from None
-        return refuse_non_public(origin.host, addresses, allow_private=self.allow_private)
+        try:
+            return await public_addresses(
+                origin.host, origin.port, allow_private=self.allow_private, resolve=self._resolve
+            )
+        except socket.gaierror as exc:
+            raise UnresolvableHost(f"{origin.host} does not resolve: {exc}") from None
 
     async def _open_to(
         self, loop: asyncio.AbstractEventLoop, origin: Origin, addresses: list[str]

@@ -24,7 +24,7 @@ import ipaddress
 import re
 import socket
 import urllib.parse
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 
 import aiohttp
 import aiohttp.abc
@@ -205,18 +205,25 @@ def refuse_non_public(host: str, addresses: list[str], *, allow_private: bool) -
     return addresses
 
 
+Resolve = Callable[[str, int], Awaitable[list[str]]]
+
+
+async def public_addresses(
+    host: str, port: int, *, allow_private: bool, resolve: Resolve = lookup
+) -> list[str]:
+    """The addresses a connection to ``host`` may use: the literal itself, or what `resolve`
+    answers; `socket.gaierror` when it has none, BlockedAddress when any is not public."""
+    literal = literal_address(host)
+    addresses = [literal] if literal is not None else await resolve(host, port)
+    return refuse_non_public(host, addresses, allow_private=allow_private)
+
+
 async def resolve_public(host: str, port: int, *, allow_private: bool) -> list[str]:
     """The addresses of ``host``; UnsafeUrl if any is not public (unless allowed)."""
-    literal = literal_address(host)
-    if literal is not None:
-        addresses = [literal]
-    else:
-        try:
-            addresses = await lookup(host, port)
-        except socket.gaierror:
-            raise UnsafeUrl(f"{host} does not resolve to an IP address") from None
     try:
-        return refuse_non_public(host, addresses, allow_private=allow_private)
+        return await public_addresses(host, port, allow_private=allow_private)
+    except socket.gaierror:
+        raise UnsafeUrl(f"{host} does not resolve to an IP address") from None
     except BlockedAddress as exc:
         raise UnsafeUrl(
             f"{host} resolves to a loopback/private/link-local/reserved address "
