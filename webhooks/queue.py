@@ -179,7 +179,7 @@ class DeliveryQueue:
 
     async def _run(self, script: AsyncScript, keys: list[str], args: list[Any]) -> Any:
         """One run of `script`, in the loop turn's pipeline."""
-        return await self._pipe.run_script(script, keys, args)
+        return (await self._pipe.run_scripts(script, [(keys, args)]))[0]
 
     async def finish(
         self,

@@ -46,18 +46,6 @@ class AutoPipeline:
         self._queue.append((command, future))
         return future
 
-    async def run_script(
-        self, script: AsyncScript, keys: Sequence[str], args: Sequence[Any]
-    ) -> Any:
-        """The reply of one run of `script`, sent with whatever else this loop turn sends (what
-        `run_scripts` does for one call, without gathering)."""
-        command = ("EVALSHA", script.sha, len(keys), *keys, *args)
-        try:
-            return await self.execute(*command)
-        except NoScriptError:  # the server lost its scripts: the run did not happen
-            await self._r.script_load(script.script)
-            return await self.execute(*command)
-
     async def run_scripts(self, script: AsyncScript, calls: Sequence[Call]) -> list[Any]:
         """The replies of `script` run once per (keys, args) call, in order, sent with whatever
         else this loop turn sends; the first error is raised (after every run is settled)."""
@@ -76,8 +64,22 @@ class AutoPipeline:
         return replies
 
     async def _settled(self, commands: Sequence[Command]) -> list[Any]:
+        """Each command's reply or error. The futures are settled together by one pipeline, so
+        awaiting them in turn suspends once: cheaper than a gather (one script run 11.5 -> 9.3 µs
+        of client CPU at 64 in flight; runs in batches of 500 about 7.7 -> 7.0 µs each)."""
         futures = [self.execute(*command) for command in commands]
-        return list(await asyncio.gather(*futures, return_exceptions=True))
+        replies: list[Any] = []
+        try:
+            for future in futures:
+                try:
+                    replies.append(await future)
+                except Exception as exc:
+                    replies.append(exc)
+        except BaseException:  # cancelled: nobody will read the rest
+            for future in futures:
+                future.cancel()
+            raise
+        return replies
 
     def _flush(self) -> None:
         batch, self._queue = self._queue, []

@@ -131,14 +131,29 @@ def test_one_script_run_gets_its_reply_and_a_flushed_script_is_loaded_again(
     async def test(client: Redis) -> None:
         pipe = AutoPipeline(client)
         script = client.register_script("return KEYS[1] .. ':' .. ARGV[1]")
-        assert await pipe.run_script(script, ["{t}:k"], ["1"]) == "{t}:k:1"
+        assert await pipe.run_scripts(script, [(["{t}:k"], ["1"])]) == ["{t}:k:1"]
         await client.script_flush()  # as a restarted or new server would be
-        runs = [pipe.run_script(script, [f"{{t{n}}}:k"], [str(n)]) for n in range(3)]
-        assert await asyncio.gather(*runs) == [f"{{t{n}}}:k:{n}" for n in range(3)]
+        runs = [pipe.run_scripts(script, [([f"{{t{n}}}:k"], [str(n)])]) for n in range(3)]
+        assert await asyncio.gather(*runs) == [[f"{{t{n}}}:k:{n}"] for n in range(3)]
         failing = client.register_script("return redis.call('INCR', KEYS[1])")
         await client.set("{t}:text", "not a number")
         with pytest.raises(ResponseError):
-            await pipe.run_script(failing, ["{t}:text"], [])
+            await pipe.run_scripts(failing, [(["{t}:text"], [])])
+
+    _run(test, redis_url)
+
+
+def test_cancelled_script_runs_leave_the_pipeline_working(redis_url: str) -> None:
+    async def test(client: Redis) -> None:
+        pipe = AutoPipeline(client)
+        script = client.register_script("return KEYS[1]")
+        calls: list[tuple[list[str], list[str]]] = [([f"{{c{n}}}:k"], []) for n in range(3)]
+        waiting = asyncio.create_task(pipe.run_scripts(script, calls))
+        await asyncio.sleep(0)
+        waiting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        assert await pipe.run_scripts(script, calls) == ["{c0}:k", "{c1}:k", "{c2}:k"]
 
     _run(test, redis_url)
 
