@@ -78,7 +78,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -446,73 +446,71 @@ def load_dump(path: Path) -> list[Json]:
         return [orjson.loads(line) for line in f if line.strip()]
 
 
-async def bare_send(url: str, requests: list[Json], concurrency: int) -> tuple[int, int, float]:
+Post = Callable[[bytes, dict[str, str]], Awaitable[int | None]]  # body, headers -> status
+
+
+async def post_all(post: Post, requests: list[Json], concurrency: int) -> tuple[int, int, float]:
     """POST every request with `concurrency` in flight: (2xx answers, others, seconds)."""
-    connector = aiohttp.TCPConnector(limit=concurrency)
-    timeout = aiohttp.ClientTimeout(total=HTTP_TIMEOUT_S)
-    ok = bad = 0
-    async with aiohttp.ClientSession(
-        connector=connector,
-        timeout=timeout,
-        trust_env=False,
-        auto_decompress=False,
-        skip_auto_headers=("Accept-Encoding",),
-    ) as session:
-        prepared = [(r["body"].encode(), r["headers"]) for r in requests]
-
-        async def lane(start: int) -> None:
-            nonlocal ok, bad
-            for i in range(start, len(prepared), concurrency):
-                body, headers = prepared[i]
-                try:
-                    async with session.post(
-                        url, data=body, headers=headers, allow_redirects=False
-                    ) as answer:
-                        await answer.content.read(65_536)
-                        if 200 <= answer.status < 300:
-                            ok += 1
-                        else:
-                            bad += 1
-                except (aiohttp.ClientError, OSError, TimeoutError):
-                    bad += 1
-
-        started = time.monotonic()
-        await asyncio.gather(*(lane(i) for i in range(concurrency)))
-        return ok, bad, time.monotonic() - started
-
-
-async def own_client_send(
-    url: str, requests: list[Json], concurrency: int
-) -> tuple[int, int, float]:
-    """`bare_send` through the gateway's own client (`webhooks.client`), for comparison."""
-    from webhooks.client import HttpClient, HttpError
-
-    client = HttpClient(
-        allow_private=True, connect_timeout_s=HTTP_TIMEOUT_S, timeout_s=HTTP_TIMEOUT_S
-    )
     prepared = [(r["body"].encode(), r["headers"]) for r in requests]
     ok = bad = 0
 
     async def lane(start: int) -> None:
         nonlocal ok, bad
         for i in range(start, len(prepared), concurrency):
-            body, headers = prepared[i]
-            try:
-                answer = await client.post(url, headers, body)
-            except (HttpError, OSError, TimeoutError):
-                bad += 1
-                continue
-            if 200 <= answer.status < 300:
+            status = await post(*prepared[i])
+            if status is not None and 200 <= status < 300:
                 ok += 1
             else:
                 bad += 1
 
     started = time.monotonic()
+    await asyncio.gather(*(lane(i) for i in range(concurrency)))
+    return ok, bad, time.monotonic() - started
+
+
+async def bare_send(url: str, requests: list[Json], concurrency: int) -> tuple[int, int, float]:
+    """`post_all` through one aiohttp session: the baseline."""
+    async with aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=concurrency),
+        timeout=aiohttp.ClientTimeout(total=HTTP_TIMEOUT_S),
+        trust_env=False,
+        auto_decompress=False,
+        skip_auto_headers=("Accept-Encoding",),
+    ) as session:
+
+        async def post(body: bytes, headers: dict[str, str]) -> int | None:
+            try:
+                async with session.post(
+                    url, data=body, headers=headers, allow_redirects=False
+                ) as answer:
+                    await answer.content.read(65_536)
+                    return answer.status
+            except (aiohttp.ClientError, OSError, TimeoutError):
+                return None
+
+        return await post_all(post, requests, concurrency)
+
+
+async def own_client_send(
+    url: str, requests: list[Json], concurrency: int
+) -> tuple[int, int, float]:
+    """`post_all` through the gateway's own client (`webhooks.client`), for comparison."""
+    from webhooks.client import HttpClient, HttpError
+
+    client = HttpClient(
+        allow_private=True, connect_timeout_s=HTTP_TIMEOUT_S, timeout_s=HTTP_TIMEOUT_S
+    )
+
+    async def post(body: bytes, headers: dict[str, str]) -> int | None:
+        try:
+            return (await client.post(url, headers, body)).status
+        except (HttpError, OSError, TimeoutError):
+            return None
+
     try:
-        await asyncio.gather(*(lane(i) for i in range(concurrency)))
+        return await post_all(post, requests, concurrency)
     finally:
         await client.close()
-    return ok, bad, time.monotonic() - started
 
 
 def run_bare(dump: Path, url: str, concurrency: int, client: str) -> int:
