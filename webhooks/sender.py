@@ -82,5 +82,9 @@ class Sender:
             status=answer.status,
             duration_ms=elapsed(),
             response=answer.body.decode("utf-8", "replace"),
-            retry_after=parse_retry_after(answer.retry_after, datetime.now(UTC)),
+            retry_after=(
+                parse_retry_after(answer.retry_after, datetime.now(UTC))
+                if answer.retry_after is not None
+                else None
+            ),
         )

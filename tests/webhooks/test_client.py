@@ -220,6 +220,22 @@ def test_an_answer_without_a_length_ends_with_its_connection() -> None:
 # ------------------------------------------------------------------ the pool
 
 
+def test_the_parsed_urls_it_remembers_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(webhooks.client, "MAX_TARGETS", 2)
+
+    async def test() -> None:
+        async with serving() as server:
+            http = client()
+            for path in ("a", "b", "c", "d", "e"):
+                answer = await http.post(f"http://127.0.0.1:{server.port}/{path}", HEADERS, BODY)
+                assert answer.status == 200
+                assert len(http._targets) <= 2
+            await http.close()
+        assert [r.line for r in server.requests][-1] == "POST /e HTTP/1.1"
+
+    run(test)
+
+
 def test_keeps_connections_alive_and_reuses_them() -> None:
     async def test() -> None:
         async with serving(delay=0.02) as server:
