@@ -47,6 +47,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 def _worker(args: argparse.Namespace, settings: Settings) -> int:
     """Deliver webhooks until SIGTERM or SIGINT; as many of these as wanted may run."""
     import asyncio
+    import gc
     import signal
 
     from gateway.observability import Metrics, configure_logging
@@ -85,6 +86,10 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
                 runtime.tables, client, orders, metrics, remember=settings.remembered_orders
             )
             worker = Worker(client, settings, runtime.renderer, metrics, recorder=recorder)
+            # As the API does once it has started (gateway.app): what is loaded now lives as long
+            # as the process, and the collector need not walk it again (a full collection of it
+            # takes about 30 ms; 80 -> 76 µs of CPU per delivery, bench/delivery.py's worker).
+            gc.freeze()
             await worker.run(stop)
 
     try:
