@@ -181,7 +181,7 @@ def test_a_push_among_replies_is_handled_and_the_replies_stay_in_step(redis_url:
     async def main() -> None:
         client: Redis = client_for(redis_url, protocol=3, max_connections=1)
         try:
-            await client.execute_command("CLIENT", "TRACKING", "ON")
+            await client.execute_command("CLIENT", "TRACKING", "ON")  # type: ignore[no-untyped-call]
             for round_ in range(3):
                 async with client.pipeline(transaction=False) as pipe:
                     pipe.get("conn:t")  # tracks the key for this connection
@@ -213,7 +213,7 @@ def test_a_reply_still_to_come_keeps_the_socket_timeout() -> None:
         started = time.monotonic()
         try:
             with pytest.raises(RedisTimeoutError):
-                await client.execute_command("PING")
+                await client.execute_command("PING")  # type: ignore[no-untyped-call]
             return time.monotonic() - started
         finally:
             await client.aclose()
