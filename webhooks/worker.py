@@ -57,6 +57,7 @@ from webhooks.queue import (
 from webhooks.schedule import RetryPolicy, classify, next_delay
 from webhooks.sender import Attempt, Sender
 from webhooks.signing import headers as signed_headers
+from webhooks.slots import Limits, share
 
 log = logging.getLogger("gateway.webhooks")
 
@@ -131,7 +132,10 @@ class Worker:
             window_s=settings.webhook_retry_window_s,
         )
         self._lease_ms = int(settings.webhook_timeout_s * 1000) + LEASE_MARGIN_MS
-        self._per_endpoint = max(4, settings.webhook_concurrency // 4)
+        self._limits = Limits.for_concurrency(settings.webhook_concurrency)
+        self._failing: set[tuple[str, str]] = set()  # (tenant, endpoint): last attempt failed
+        self._starved = False  # the last claim left an endpoint without a slot
+        self._turn = 0
         self._tenants: list[str] = []
         self._grouped: set[str] = set()
         self._cache: dict[str, tuple[float, dict[str, Endpoint]]] = {}
@@ -363,18 +367,22 @@ class Worker:
                 await self._pause(stop, POLL_S)
 
     async def claim_once(self) -> int:
-        """Start delivering due lanes, as many as this worker has room for (in all, and for each
-        endpoint); returns how many."""
-        started = 0
+        """Start delivering due lanes, as many as this worker has room for, shared among the
+        endpoints as `webhooks.slots` says (tenants take turns at going first); returns how
+        many."""
         now_ms = int(time.time() * 1000)
-        for tenant, due in await self.queue.with_due(self._tenants, now_ms):
-            free = self._settings.webhook_concurrency - len(self._inflight)
-            rooms: dict[str, int] = {}
-            for endpoint in due:  # the endpoint waiting longest first
-                room = min(free, self._per_endpoint - self._busy.get((tenant, endpoint), 0))
-                if room > 0:
-                    rooms[endpoint] = room
-                    free -= room
+        found = await self.queue.with_due(self._tenants, now_ms)
+        self._turn += 1
+        if found:
+            first = self._turn % len(found)
+            found = found[first:] + found[:first]
+        free = self._settings.webhook_concurrency - len(self._inflight)
+        due = [(tenant, endpoint) for tenant, endpoints in found for endpoint in endpoints]
+        shared = share(due, self._busy, self._failing, free, self._limits)
+        self._starved = shared.starved
+        started = 0
+        for tenant, endpoints in found:
+            rooms = {e: shared.rooms[(tenant, e)] for e in endpoints if (tenant, e) in shared.rooms}
             if not rooms:
                 continue
             for claimed in await self.queue.claim(tenant, rooms, now_ms, self._lease_ms):
@@ -384,8 +392,6 @@ class Worker:
                 self._inflight.add(task)
                 task.add_done_callback(partial(self._done, busy_key))
                 started += 1
-            if len(self._inflight) >= self._settings.webhook_concurrency:
-                break
         return started
 
     def _done(self, busy_key: tuple[str, str], task: asyncio.Task[None]) -> None:
@@ -417,7 +423,8 @@ class Worker:
                 await self.queue.drop_lane(tenant, claimed.member)
                 self._metrics.deliveries.labels(result="dropped").inc()
                 return
-            go_on = sent < LANE_RUN and not self._stop.is_set()
+            # A slot goes back to the pool when another endpoint is waiting for one.
+            go_on = sent < LANE_RUN and not self._stop.is_set() and not self._starved
             following = await self._attempt(tenant, claimed, endpoint, go_on=go_on)
             if following is None:
                 return
@@ -532,6 +539,10 @@ class Worker:
         )
         self._metrics.deliveries.labels(result=result).inc()
         failing_since = finished.failing_since
+        if failing_since is None:
+            self._failing.discard((tenant, endpoint.id))
+        else:
+            self._failing.add((tenant, endpoint.id))
         if (
             finished.still
             and verdict != "delivered"
