@@ -129,16 +129,22 @@ def respond(body: Mapping[str, Any], headers: Mapping[str, str] | None = None) -
 PHRASES = {413: "Content Too Large", 422: "Unprocessable Content"}
 
 
-def _http_problem(status: int, detail: str | None, instance: str) -> dict[str, Any]:
+def _phrase(status: int) -> str:
     try:
-        phrase = PHRASES.get(status) or HTTPStatus(status).phrase
+        return PHRASES.get(status) or HTTPStatus(status).phrase
     except ValueError:
-        phrase = "Error"
-    body: dict[str, Any] = {"type": "about:blank", "title": phrase, "status": status}
-    if detail and detail != phrase:
-        body["detail"] = detail
-    body["instance"] = instance
-    return body
+        return "Error"
+
+
+def _http_problem(status: int, detail: str, instance: str) -> dict[str, Any]:
+    # about:blank: the title is the HTTP status phrase (RFC 9457 §4.2.1); the detail says why.
+    return {
+        "type": "about:blank",
+        "title": _phrase(status),
+        "status": status,
+        "detail": detail,
+        "instance": instance,
+    }
 
 
 def _locate(loc: Sequence[int | str]) -> dict[str, str]:
@@ -194,8 +200,25 @@ async def on_validation_error(request: Request, exc: Exception) -> JSONResponse:
     return respond(validation_problem(errors, path))
 
 
-def malformed_json(reason: str, position: object) -> MalformedJson:
-    return MalformedJson(f"the body is not valid JSON: {reason} (at character {position})")
+def malformed_json(reason: str, position: object = None) -> MalformedJson:
+    at = "" if position is None else f" (at character {position})"
+    return MalformedJson(f"the body is not valid JSON: {reason}{at}")
+
+
+def unparsable_body(exc: StarletteHTTPException) -> MalformedJson | None:
+    """FastAPI's answer to a JSON body its parser fails on other than by a JSONDecodeError
+    (bytes that do not decode, nesting past the recursion limit, an integer too long to
+    convert) is a bare 400 raised from the parser's error: the same problem as any other body
+    that is not JSON, as `read_json` answers."""
+    cause = exc.__cause__
+    if exc.status_code != 400 or not isinstance(cause, ValueError | RecursionError):
+        return None
+    if isinstance(cause, UnicodeDecodeError):
+        return malformed_json(f"byte {cause.start} is not {cause.encoding} ({cause.reason})")
+    if isinstance(cause, RecursionError):
+        return malformed_json("arrays or objects nested too deeply")
+    # e.g. an integer past Python's digit limit; what follows ';' is advice for Python code
+    return malformed_json(str(cause).split(";", 1)[0])
 
 
 def not_json(content_type: str) -> UnsupportedMediaType:
@@ -224,13 +247,38 @@ def allowed_methods(request: Request) -> str:
     return ", ".join(sorted(methods))
 
 
+def _raw_path(request: Request) -> str:
+    """The path as the client sent it (percent-escapes kept), else the decoded one."""
+    raw = request.scope.get("raw_path")
+    return raw.decode("latin-1").split("?", 1)[0] if raw else request.url.path
+
+
+def _no_route(request: Request) -> str:
+    path = _raw_path(request)
+    detail = f"no route matches the path {path}"
+    if "%2f" in path.lower():
+        detail += "; an encoded slash (%2F) is read as '/', so it cannot be part of a path segment"
+    return detail
+
+
 async def on_http_exception(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    detail = exc.detail if isinstance(exc.detail, str) else None
+    path = request.url.path
+    unparsable = unparsable_body(exc)
+    if unparsable is not None:
+        return respond(problem_from_error(unparsable, path))
+    status = exc.status_code
+    detail = exc.detail if isinstance(exc.detail, str) else ""
     headers = dict(exc.headers or {})
-    if exc.status_code == 405:
-        headers["Allow"] = allowed_methods(request)
-    return respond(_http_problem(exc.status_code, detail, request.url.path), headers)
+    if status == 405:
+        allowed = allowed_methods(request) or headers.get("Allow", "")
+        headers["Allow"] = allowed
+        detail = f"{request.method} is not allowed on {_raw_path(request)}; allowed: {allowed}"
+    elif status == 404 and detail in ("", _phrase(404)):  # the router's: no route matched
+        detail = _no_route(request)
+    elif not detail or detail == _phrase(status):
+        detail = f"the request was refused: {_phrase(status)}"
+    return respond(_http_problem(status, detail, path), headers)
 
 
 async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:  # noqa: ARG001

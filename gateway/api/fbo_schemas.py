@@ -38,7 +38,11 @@ class _Timetable(_In):
         None, description="When the order was created in Kak2c (with offset)."
     )
     lead_hours: float = Field(
-        3.0, ge=0, le=72, description="How long before a deadline an open step is at risk."
+        3.0,
+        ge=0,
+        le=72,
+        allow_inf_nan=False,  # NaN would fail the range check with a misleading message
+        description="How long before a deadline an open step is at risk.",
     )
 
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
 
 from gateway.api.auth import all_tenant_mappings, tenant_mappings
 from gateway.api.batch import Defaults, read_envelope, translate_items
 from gateway.api.deps import JSON, LangDep, RuntimeDep, cached, fresh
 from gateway.api.schemas import TranslateBatchOut, TranslateIn, TranslationOut
-from gateway.errors import InvalidStatus
 from gateway.i18n import choose_language
 from gateway.problems import responses
 from gateway.translate import CloudCartStatus, StatusInput, Where
@@ -113,9 +113,15 @@ async def translate_batch(
     """
     body = await read_envelope(request)
     limit = runtime.settings.batch_max_items
-    if len(body.items) > limit:
-        raise InvalidStatus(
-            f"{len(body.items)} items; at most {limit} per call", where="#/items", max_items=limit
+    if len(body.items) > limit:  # as POST /v1/events/batch: a validation problem
+        raise RequestValidationError(
+            [
+                {
+                    "type": "too_long",
+                    "loc": ("body", "items"),
+                    "msg": f"at most {limit} items per call (got {len(body.items)})",
+                }
+            ]
         )
     lang = choose_language(body.lang, accept_language, "#/lang")
     if body.target is not None:
