@@ -54,7 +54,6 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
     from gateway.recording import Recorder
     from gateway.runtime import Runtime
     from gateway.storage import open_redis
-    from gateway.storage.orders import OrderStore
     from webhooks.worker import Worker
 
     if args.metrics_port is not None:
@@ -81,10 +80,7 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         async with open_redis(settings) as client:
-            orders = OrderStore(client, settings.redis_prefix, settings.history_days)
-            recorder = Recorder(
-                runtime.tables, client, orders, metrics, remember=settings.remembered_orders
-            )
+            recorder = Recorder.configured(runtime.tables, client, settings, metrics)
             worker = Worker(client, settings, runtime.renderer, metrics, recorder=recorder)
             # As the API does once it has started (gateway.app): what is loaded now lives as long
             # as the process, and the collector need not walk it again (a full collection of it
@@ -133,7 +129,6 @@ def _backfill(args: argparse.Namespace, settings: Settings) -> int:
     from gateway.recording import Recorder
     from gateway.runtime import Runtime
     from gateway.storage import open_redis
-    from gateway.storage.orders import OrderStore
 
     try:
         today = datetime.now(UTC).date()
@@ -159,14 +154,7 @@ def _backfill(args: argparse.Namespace, settings: Settings) -> int:
 
         try:
             async with open_redis(settings) as client:
-                orders = OrderStore(client, settings.redis_prefix, settings.history_days)
-                recorder = Recorder(
-                    runtime.tables,
-                    client,
-                    orders,
-                    Metrics(),
-                    remember=settings.remembered_orders,
-                )
+                recorder = Recorder.configured(runtime.tables, client, settings, Metrics())
                 connectors = Connectors(client, settings, recorder)
                 try:
                     return await connectors.backfill(

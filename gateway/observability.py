@@ -21,7 +21,15 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from gateway.server_timing import timing_header
 
 # Results a tracking observation can have; pre-created so every series exists from the start.
-EVENT_RESULTS = ("changed", "unchanged", "late", "duplicate", "regression", "violation")
+EVENT_RESULTS = (
+    "changed",
+    "unchanged",
+    "late",
+    "duplicate",
+    "regression",
+    "violation",
+    "refused",  # its own time is out of range or ahead of the clock (gateway.recording)
+)
 # A fast API: most answers take well under 10 ms, so the resolution is at the bottom.
 DURATION_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 # An incoming id is kept only when it cannot break a log line or a header.

@@ -9,23 +9,29 @@ anywhere: the process remembers the last state it saw of recently touched orders
 and decides on that without reading Redis first. A commit that lost the race (another process
 moved the order on, or the remembered state is stale) gets the stored state back in the same
 reply and is decided again on it, so a remembered order costs one round trip, a cold one two.
+
+Every event, whichever way it came (`POST /v1/events`, a batch, a native payload, a connector's
+poll), has its time checked here (`event_time`): one outside the years a datetime holds in UTC,
+or later than the clock plus `future_tolerance`, is refused in its place and stores nothing.
 """
 
 from __future__ import annotations
 
+import logging
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, cast
 
 import orjson
 from redis.asyncio import Redis
 
 from gateway.custom import TenantMapping, field_name
-from gateway.errors import GatewayError, StorageUnavailable
+from gateway.errors import GatewayError, InvalidInput, StorageUnavailable
 from gateway.ingest import NativeEvent
 from gateway.observability import Metrics
+from gateway.settings import Settings
 from gateway.storage.keys import SEP
 from gateway.storage.orders import Commit, OrderStore
 from gateway.tables import Tables
@@ -36,6 +42,7 @@ from gateway.tracking import (
     Outcome,
     apply,
     dedupe_keys,
+    event_time_refusal,
 )
 from gateway.translate import NativeRef, Translation, Where, to_canonical
 
@@ -43,6 +50,10 @@ Json = dict[str, Any]
 MAX_ROUNDS = 64  # conflicts on one order are retried this often before giving up (503)
 _UNREAD = object()  # a queue whose order state is neither remembered nor read yet
 Result = Literal["changed", "unchanged", "late", "violation", "duplicate"]
+# How far an event's own time may be ahead of the clock (GATEWAY_FUTURE_TOLERANCE_S).
+FUTURE_TOLERANCE = timedelta(seconds=Settings.model_fields["future_tolerance_s"].default)
+REFUSED = "refused"  # the `result` label counting events whose time was refused
+log = logging.getLogger("gateway.recording")
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +85,22 @@ def native_doc(ref: NativeRef, parts: Sequence[tuple[str, NativeRef]] = ()) -> J
     return doc
 
 
+def event_time(event: NativeEvent, received: datetime, tolerance: timedelta) -> datetime:
+    """The time `event` is tracked at, in UTC: its own, or `received` when it has none.
+
+    Raises:
+        InvalidInput: its own time is outside the years 1 to 9999 once in UTC, or later than
+            `received` plus `tolerance` (`gateway.tracking.event_time_refusal`); it points at
+            the time in the payload.
+    """
+    if event.occurred_at is None:
+        return received
+    refusal = event_time_refusal(event.occurred_at, received, tolerance)
+    if refusal is not None:
+        raise InvalidInput(refusal, where=event.time_pointer)
+    return event.occurred_at.astimezone(UTC)
+
+
 def _unknown_refs(table: PlatformFile, translation: Translation) -> list[tuple[str, str]]:
     """(platform or platform.part, code) of every part the tables did not know."""
     native = translation.native
@@ -97,6 +124,7 @@ class Recorder:
         metrics: Metrics,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         remember: int = 10_000,
+        future_tolerance: timedelta = FUTURE_TOLERANCE,
     ) -> None:
         self._tables = tables
         self._recent: OrderedDict[tuple[str, str, str], OrderState] = OrderedDict()
@@ -105,7 +133,28 @@ class Recorder:
         self._orders = orders
         self._metrics = metrics
         self._now = now
+        self._future_tolerance = future_tolerance
         self._ranks = {code: row.rank for code, row in tables.canonical.codes.items()}
+
+    @classmethod
+    def configured(
+        cls,
+        tables: Tables,
+        client: Redis,
+        settings: Settings,
+        metrics: Metrics,
+        orders: OrderStore | None = None,
+    ) -> Recorder:
+        """The recorder of a running process, its limits from `settings` (and its order store,
+        unless the process shares one)."""
+        return cls(
+            tables,
+            client,
+            orders or OrderStore(client, settings.redis_prefix, settings.history_days),
+            metrics,
+            remember=settings.remembered_orders,
+            future_tolerance=timedelta(seconds=settings.future_tolerance_s),
+        )
 
     async def _custom(
         self, tenant: str, table: PlatformFile, codes: set[str]
@@ -160,7 +209,8 @@ class Recorder:
     def observation(
         self, platform: str, event: NativeEvent, translation: Translation, received: datetime
     ) -> Observation:
-        occurred = event.occurred_at.astimezone(UTC) if event.occurred_at else received
+        """The observation `event` makes; an `InvalidInput` when its time is refused."""
+        occurred = event_time(event, received, self._future_tolerance)
         return Observation(
             platform=platform,
             order_id=event.order_id,
@@ -234,7 +284,11 @@ class Recorder:
             if isinstance(t, GatewayError):
                 results[i] = t
                 continue
-            obs = self.observation(table.platform, event, t, received)
+            try:
+                obs = self.observation(table.platform, event, t, received)
+            except InvalidInput as exc:
+                results[i] = self._refused(tenant, table.platform, event, exc)
+                continue
             queues.setdefault(event.order_id, []).append((i, obs, t))
         # Events of one order are decided in their order; one event per order per round.
         pending = list(queues.values())
@@ -276,6 +330,21 @@ class Recorder:
                         "too many concurrent changes of this order; retry", where=wheres[i].status
                     )
         return [r for r in results if r is not None]
+
+    def _refused(
+        self, tenant: str, platform: str, event: NativeEvent, error: InvalidInput
+    ) -> InvalidInput:
+        """Count and log an event refused for its time: a pull connector keeps only this trace
+        of it (its poll goes on with the others)."""
+        self._metrics.events.labels(result=REFUSED).inc()
+        log.warning(
+            "refused an event of %s order %r of tenant %s: %s",
+            platform,
+            event.order_id,
+            tenant,
+            error.detail,
+        )
+        return error
 
     def _note(self, tenant: str, platform: str, order_id: str, state: object) -> None:
         """Remember `state` as the order's latest known state (least recently used go first)."""

@@ -74,9 +74,7 @@ async def open_services(
             timeout_s=settings.webhook_timeout_s,
             limit=16,  # the API only sends test deliveries
         )
-        recorder = Recorder(
-            runtime.tables, client, orders, metrics, remember=settings.remembered_orders
-        )
+        recorder = Recorder.configured(runtime.tables, client, settings, metrics, orders)
         services = Services(
             settings=settings,
             redis=client,

@@ -87,6 +87,14 @@ class Settings(BaseSettings):
     events_batch_max_items: int = Field(
         1000, ge=1, le=10_000, description="Most events one POST /v1/events/batch may carry."
     )
+    future_tolerance_s: float = Field(
+        300.0,
+        ge=0,
+        le=86_400,
+        description="How far (seconds) an event's own time may be ahead of the gateway's clock "
+        "(clock skew); a later one is refused (422), since the latest event by time wins and it "
+        "would freeze its order.",
+    )
     measoft_local_zone: str = Field(
         "Europe/Moscow",
         description="IANA zone of MeaSoft's local `eventtime` (used only when `createtimegmt`, "

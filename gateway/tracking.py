@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from gateway.canonical import Action, CanonicalStatus, Code, Fulfillment, Payment, Stage
@@ -29,6 +29,37 @@ def to_us(moment: datetime) -> int:
     """Microseconds since the epoch of an aware datetime: the sort key of event times."""
     delta = moment - datetime(1970, 1, 1, tzinfo=UTC)
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def as_utc(moment: datetime) -> datetime | None:
+    """An aware `moment` in UTC; None when that falls outside the years 1 to 9999 a datetime
+    holds (0001-01-01T00:00:00+14:00 is in year 0 in UTC, 9999-12-31T23:59:59-14:00 in 10000)."""
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        return None
+
+
+def event_time_refusal(occurred: datetime, received: datetime, tolerance: timedelta) -> str | None:
+    """Why the tracking rules cannot take `occurred` as a source's event time, or None.
+
+    The latest event by the source's time wins, so an event dated in the future would win over
+    every real event after it and freeze the order: a time later than the gateway's clock
+    (`received`) plus `tolerance` (clock skew) is refused. An old one is fine: it is only late.
+    """
+    if as_utc(occurred) is None:
+        return (
+            f"the event time {occurred.isoformat()} is outside the times the gateway can hold:"
+            " in UTC it falls before 0001-01-01 or after 9999-12-31"
+        )
+    ahead = occurred - received  # a timedelta: never out of range, unlike adding to a time
+    if ahead > tolerance:
+        return (
+            f"the event time {occurred.isoformat()} is later than the gateway's clock"
+            f" ({_iso(received)}) plus {tolerance.total_seconds():g} s of tolerance for clock"
+            " skew; send the time the status happened, with its UTC offset"
+        )
+    return None
 
 
 # The keys of `canonical_doc`, in its order: what a stored canonical status holds.

@@ -273,6 +273,7 @@ def test_render_exposes_every_metric_in_parseable_text(
         "duplicate": 0,
         "regression": 0,
         "violation": 0,
+        "refused": 0,
     }
 
 

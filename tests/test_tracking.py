@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
@@ -14,8 +14,10 @@ from gateway.tracking import (
     Observation,
     OrderState,
     apply,
+    as_utc,
     canonical_from_doc,
     dedupe_keys,
+    event_time_refusal,
     to_us,
 )
 from gateway.translate import CloudCartStatus, StatusInput, to_canonical
@@ -179,3 +181,67 @@ def test_state_documents_round_trip(tables: Tables) -> None:
 def test_event_times_sort_by_microseconds(moment: datetime) -> None:
     assert to_us(moment) == int(moment.timestamp() * 1_000_000)
     assert to_us(moment + timedelta(microseconds=1)) == to_us(moment) + 1
+
+
+EAST = timezone(timedelta(hours=14))
+WEST = timezone(timedelta(hours=-14))
+TOLERANCE = timedelta(minutes=5)
+
+
+@pytest.mark.parametrize(
+    ("moment", "utc"),
+    [
+        (datetime(2024, 5, 14, 12, 0, tzinfo=EAST), datetime(2024, 5, 13, 22, 0, tzinfo=UTC)),
+        (datetime(1, 1, 1, 14, 0, tzinfo=EAST), datetime(1, 1, 1, tzinfo=UTC)),
+        (
+            datetime(9999, 12, 31, 9, 59, 59, tzinfo=WEST),
+            datetime.max.replace(microsecond=0, tzinfo=UTC),
+        ),
+        (datetime(1, 1, 1, tzinfo=UTC), datetime(1, 1, 1, tzinfo=UTC)),
+        (datetime(1, 1, 1, tzinfo=EAST), None),  # year 0 in UTC
+        (datetime(1, 1, 1, 13, 59, 59, tzinfo=EAST), None),
+        (datetime(9999, 12, 31, 23, 59, 59, tzinfo=WEST), None),  # year 10000 in UTC
+        (datetime(9999, 12, 31, 10, 0, tzinfo=WEST), None),
+    ],
+)
+def test_as_utc_is_none_outside_the_years_datetime_holds(
+    moment: datetime, utc: datetime | None
+) -> None:
+    converted = as_utc(moment)
+    assert converted == utc
+    assert converted is None or converted.tzinfo is UTC
+
+
+@pytest.mark.parametrize(
+    ("occurred", "refused"),
+    [
+        (RECEIVED, None),
+        (RECEIVED + TOLERANCE, None),  # clock skew within the tolerance
+        (RECEIVED + TOLERANCE + timedelta(microseconds=1), "later than"),
+        (RECEIVED + timedelta(days=1), "later than"),
+        (datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC), "later than"),
+        (RECEIVED - timedelta(days=365 * 100), None),  # long ago is only late
+        (datetime(1969, 12, 31, 23, 59, 59, tzinfo=UTC), None),
+        (datetime(1, 1, 1, tzinfo=UTC), None),
+        (datetime(1, 1, 1, tzinfo=EAST), "outside"),
+        (datetime(9999, 12, 31, 23, 59, 59, tzinfo=WEST), "outside"),
+    ],
+)
+def test_an_event_time_is_refused_out_of_range_or_in_the_future(
+    occurred: datetime, refused: str | None
+) -> None:
+    reason = event_time_refusal(occurred, RECEIVED, TOLERANCE)
+    if refused is None:
+        assert reason is None
+    else:
+        assert reason is not None
+        assert refused in reason
+        assert occurred.isoformat() in reason
+
+
+def test_the_future_tolerance_is_what_it_is_given() -> None:
+    ahead = RECEIVED + timedelta(minutes=1)
+    assert event_time_refusal(ahead, RECEIVED, timedelta(minutes=1)) is None
+    reason = event_time_refusal(ahead, RECEIVED, timedelta(0))
+    assert reason is not None
+    assert "0 s" in reason

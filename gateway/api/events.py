@@ -48,7 +48,12 @@ def event_answer(renderer: Renderer, recorded: Recorded, lang: str) -> dict[str,
 
 def _native(event: EventIn, base: str) -> NativeEvent:
     return NativeEvent(
-        event.order_id, event.status_input(), event.occurred_at, event.event_id, where=base
+        event.order_id,
+        event.status_input(),
+        event.occurred_at,
+        event.event_id,
+        where=base,
+        time_where=f"{base}/occurred_at",
     )
 
 

@@ -58,7 +58,9 @@ async def ingest(
     """Record every status in a native payload (a MeaSoft order's whole history in event-time
     order). Authenticate with the tenant's API key as Bearer, or its ingest token as
     `X-Gateway-Token`, `?token=` or the Basic auth password. A malformed or unsafe payload is
-    refused whole (4xx problem) and nothing is stored."""
+    refused whole (4xx problem) and nothing is stored. An event dated later than the gateway's
+    clock plus GATEWAY_FUTURE_TOLERANCE_S is refused alone: a 422 problem as its `error` in
+    `results`, and nothing of it is stored."""
     table = runtime.tables.platform(platform, where="platform")
     parse = request.app.state.ingest_parsers[table.platform]
     body = await request.body()

@@ -41,7 +41,8 @@ class EventIn(_In):
     order_id: OrderId
     status: StatusIn
     occurred_at: AwareDatetime = Field(
-        description="When the status happened, by the source's own clock (with an offset)."
+        description="When the status happened, by the source's own clock (with an offset); "
+        "at most GATEWAY_FUTURE_TOLERANCE_S (300 s by default) later than the gateway's clock."
     )
     event_id: str | None = Field(
         None,

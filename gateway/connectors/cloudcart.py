@@ -33,6 +33,7 @@ from gateway.connectors.base import Json, Memory, Page, Pulled, Record
 from gateway.connectors.http import get_json
 from gateway.errors import GatewayError, InvalidPayload
 from gateway.ingest import NativeEvent
+from gateway.tracking import as_utc
 from gateway.translate import CloudCartStatus
 
 PER_PAGE = 100  # `page[size]` is 1 to 100 (§4.1)
@@ -96,7 +97,10 @@ def _time(value: object, where: str) -> datetime:
         except ValueError:
             pass
         else:
-            return parsed if parsed.utcoffset() is not None else parsed.replace(tzinfo=UTC)
+            aware = parsed if parsed.utcoffset() is not None else parsed.replace(tzinfo=UTC)
+            if as_utc(aware) is not None and aware.year > 1:  # room for the cursor's overlap
+                return aware
+            raise InvalidPayload(f"CloudCart's {where} is out of range: {value!r}")
     raise InvalidPayload(f"CloudCart's {where} is not an ISO 8601 time: {value!r}")
 
 
@@ -237,6 +241,7 @@ async def pull(
     """One poll: every order updated since the last poll, recorded when its status changed."""
     assert isinstance(options, CloudcartOptions)
     url = str(options.store_url).rstrip("/") + "/api/v2/orders"
+    polled = datetime.now(UTC)
     raw_since = cursor.get("updated_since")
     since = None
     if isinstance(raw_since, str):
@@ -264,7 +269,9 @@ async def pull(
     newest = max((updated for _, updated, _ in listed.values()), default=None)
     next_since = since.isoformat() if since is not None else None
     if newest is not None:
-        candidate = newest - timedelta(seconds=OVERLAP_S)
+        # An order dated ahead of the clock is refused by the recorder; it must not carry the
+        # cursor into the future either, or later polls would miss every change until then.
+        candidate = min(newest, polled) - timedelta(seconds=OVERLAP_S)
         if since is None or candidate > since:
             next_since = candidate.isoformat()
     changed = sum(1 for r in results if getattr(r, "changed", False))

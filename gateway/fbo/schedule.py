@@ -32,6 +32,7 @@ SHIPMENT_DATE = "#/shipment_date"
 
 # Far more than any timetable needs; only a broken rule set could exhaust it.
 _SEARCH_DAYS = 366
+_RANGE = "0001-01-01 to 9999-12-31"  # the days a date (and a datetime) can hold
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +91,23 @@ def local_deadline(day: date, rule: StepRule, zone: ZoneInfo) -> datetime:
     Round-tripped through UTC so that a wall-clock time skipped by a daylight-saving change
     becomes the real instant after the gap rather than a time that never happens."""
     wall = datetime.combine(day, rule.at, tzinfo=zone)
-    return wall.astimezone(UTC).astimezone(zone)
+    try:
+        return wall.astimezone(UTC).astimezone(zone)
+    except OverflowError:
+        raise _out_of_range(f"the deadline {wall.isoformat()} ({zone.key})") from None
+
+
+def _out_of_range(what: str) -> InvalidInput:
+    """Without `where`: the caller points it at the input it came from (`pointing_at`)."""
+    return InvalidInput(f"{what} falls outside the days the timetable can count ({_RANGE}, in UTC)")
+
+
+def days_before(day: date, n: int) -> date:
+    """The calendar day `n` days before `day`."""
+    try:
+        return day - timedelta(days=n)
+    except OverflowError:
+        raise _out_of_range(f"{n} days before {day.isoformat()}") from None
 
 
 def _day_counter(
@@ -98,7 +115,7 @@ def _day_counter(
 ) -> Callable[[int], date]:
     """How to go `n` days back from the shipment day in `mode`."""
     if mode == "calendar":
-        return lambda n: shipment - timedelta(days=n)
+        return lambda n: days_before(shipment, n)
     if mode != "business":
         raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
     if calendar is None:
@@ -141,11 +158,16 @@ def earliest_shipment(
     (a working day in business mode). `created_at` is read in `zone`: the local day counts."""
     require_aware(created_at, "created_at")
     rule = create_rule(rules)
-    local = created_at.astimezone(zone)
+    try:
+        local = created_at.astimezone(zone)
+    except OverflowError:
+        raise _out_of_range(f"{created_at.isoformat()} in {zone.key}") from None
     day = local.date()
     for _ in range(_SEARCH_DAYS):
         if _possible(day, local, rule, zone, mode, calendar):
             return day
+        if day == date.max:
+            raise _out_of_range(f"the first shipment day after {local.isoformat()}")
         day += timedelta(days=1)
     raise ValueError(f"no shipment day within {_SEARCH_DAYS} days of {local.isoformat()}")
 

@@ -7,7 +7,7 @@ payload is refused (4xx problem) before anything is stored.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from gateway.translate import StatusInput
@@ -22,3 +22,10 @@ class NativeEvent:
     occurred_at: datetime | None  # aware; None when the source gives no time of its own
     event_id: str | None = None
     where: str = "#"  # where in the payload it came from, for error pointers
+    # where its time is (``#/0/updated_at``), for an error about the time; None: at `where`
+    time_where: str | None = field(default=None, compare=False)
+
+    @property
+    def time_pointer(self) -> str:
+        """What an error about the event's time points at."""
+        return self.time_where or self.where

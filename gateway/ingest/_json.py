@@ -7,6 +7,7 @@ from datetime import datetime
 import orjson
 
 from gateway.errors import InvalidPayload, MalformedJson
+from gateway.tracking import as_utc
 
 MISSING = object()  # a key that is absent, told apart from null
 
@@ -46,7 +47,7 @@ def aware_time(value: object, where: str) -> datetime:
             pass
         else:
             if parsed.utcoffset() is not None:
-                return parsed
+                return in_range(parsed, value, "updated_at", where)
             raise InvalidPayload(
                 "expected updated_at as an ISO 8601 time with a UTC offset, "
                 f"found {kind(value)} without one",
@@ -56,3 +57,15 @@ def aware_time(value: object, where: str) -> datetime:
         f"expected updated_at as an ISO 8601 time with a UTC offset, found {kind(value)}",
         where=where,
     )
+
+
+def in_range(moment: datetime, value: str, name: str, where: str) -> datetime:
+    """`moment` (read from `value`), if it is a time in UTC too: 0001-01-01T00:00:00+14:00 is
+    in year 0 there, which no datetime holds."""
+    if as_utc(moment) is None:
+        raise InvalidPayload(
+            f"expected {name} as a time within the years 1 to 9999 in UTC, found {value!r},"
+            " which is outside them once converted to UTC",
+            where=where,
+        )
+    return moment

@@ -54,7 +54,12 @@ def _order(item: object, where: str) -> NativeEvent:
     payment = _payment(item.get("payment", MISSING), f"{where}/payment")
     fulfillment = _fulfillment(item.get("shipping", MISSING), f"{where}/shipping")
     return NativeEvent(
-        order_id, CloudCartStatus(status, payment, fulfillment), updated_at, None, where
+        order_id,
+        CloudCartStatus(status, payment, fulfillment),
+        updated_at,
+        None,
+        where,
+        f"{where}/updated_at",
     )
 
 

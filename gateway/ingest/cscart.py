@@ -65,7 +65,7 @@ def _order(item: object, where: str) -> NativeEvent:
     order_id = _order_id(item.get("order_id", MISSING), f"{where}/order_id")
     status = _status(item.get("status", MISSING), f"{where}/status")
     updated_at = _unix_time(item.get("updated_at", MISSING), f"{where}/updated_at")
-    return NativeEvent(order_id, status, updated_at, None, where)
+    return NativeEvent(order_id, status, updated_at, None, where, f"{where}/updated_at")
 
 
 def _order_id(value: object, where: str) -> str:

@@ -59,7 +59,7 @@ def _event(item: object, where: str) -> NativeEvent:
         if raw_event_id is MISSING or raw_event_id is None
         else _text(raw_event_id, f"{where}/event_id", "event_id", MAX_EVENT_ID)
     )
-    return NativeEvent(order_id, status, updated_at, event_id, where)
+    return NativeEvent(order_id, status, updated_at, event_id, where, f"{where}/updated_at")
 
 
 def _text(value: object, where: str, name: str, limit: int) -> str:

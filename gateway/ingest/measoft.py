@@ -23,11 +23,13 @@ from defusedxml import DefusedXmlException, DTDForbidden, EntitiesForbidden
 
 from gateway.errors import ForbiddenXml, InvalidPayload, MalformedXml
 from gateway.ingest import NativeEvent
+from gateway.tracking import as_utc
 
 MAX_ORDER_ID = 200
 MAX_CODE = 128
 _TIME = re.compile(r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}")
 _TIME_FORMAT = "YYYY-MM-DD HH:MM:SS"
+Found = tuple[str, datetime, str, str]  # (code, time, where the status is, where its time is)
 
 
 def parse(body: bytes, *, local_zone: ZoneInfo) -> list[NativeEvent]:
@@ -112,7 +114,7 @@ def _message(root: ET.Element, name: str) -> str | None:
 
 def _order_events(order: ET.Element, path: str, zone: ZoneInfo) -> list[NativeEvent]:
     order_id = _order_id(order, path)
-    found: list[tuple[str, datetime, str]] = []  # (code, time, where)
+    found: list[Found] = []
     history = _single(order, "statushistory", path)
     if history is not None:
         for i, status in enumerate(history.findall("status")):
@@ -130,12 +132,16 @@ def _order_events(order: ET.Element, path: str, zone: ZoneInfo) -> list[NativeEv
         )
     seen: set[tuple[str, datetime]] = set()
     unique = []
-    for code, time, where in found:
+    for item in found:
+        code, time = item[0], item[1]
         if (code, time) not in seen:  # the current status usually repeats the last history entry
             seen.add((code, time))
-            unique.append((code, time, where))
+            unique.append(item)
     unique.sort(key=lambda item: item[1])  # stable: equal times keep payload order
-    return [NativeEvent(order_id, code, time, None, where) for code, time, where in unique]
+    return [
+        NativeEvent(order_id, code, time, None, where, time_where)
+        for code, time, where, time_where in unique
+    ]
 
 
 def _order_id(order: ET.Element, path: str) -> str:
@@ -160,11 +166,12 @@ def _single(parent: ET.Element, name: str, path: str) -> ET.Element | None:
     return children[0] if children else None
 
 
-def _status(status: ET.Element, where: str, zone: ZoneInfo) -> tuple[str, datetime, str]:
+def _status(status: ET.Element, where: str, zone: ZoneInfo) -> Found:
     code = _code(status.text, where, "the status code as the text of <status>")
     gmt = status.get("createtimegmt")
     if gmt is not None and gmt.strip():
-        return code, _time(gmt, UTC, f"{where}/@createtimegmt", "createtimegmt (UTC)"), where
+        at = f"{where}/@createtimegmt"
+        return code, _time(gmt, UTC, at, "createtimegmt (UTC)"), where, at
     local = status.get("eventtime")
     if local is None or not local.strip():
         raise InvalidPayload(
@@ -172,29 +179,30 @@ def _status(status: ET.Element, where: str, zone: ZoneInfo) -> tuple[str, dateti
             "found neither",
             where=where,
         )
-    return code, _time(local, zone, f"{where}/@eventtime", "eventtime (local time)"), where
+    at = f"{where}/@eventtime"
+    return code, _time(local, zone, at, "eventtime (local time)"), where, at
 
 
-def _webhook_statuses(
-    order: ET.Element, path: str, zone: ZoneInfo
-) -> list[tuple[str, datetime, str]]:
+def _webhook_statuses(order: ET.Element, path: str, zone: ZoneInfo) -> list[Found]:
     """The webhook-only status fields, for an order that carries no <status> of its own."""
-    found = []
+    found: list[Found] = []
     listed = _single(order, "webhook_statuses", path)
     if listed is not None:
         for i, item in enumerate(listed.findall("webhook_status")):
             where = f"{path}/webhook_statuses/webhook_status/{i}"
             code = _code(item.get("code"), f"{where}/@code", "the status code in code")
-            when = _time(item.get("time"), zone, f"{where}/@time", "time (local time)")
-            found.append((code, when, where))
+            at = f"{where}/@time"
+            when = _time(item.get("time"), zone, at, "time (local time)")
+            found.append((code, when, where, at))
     single = _single(order, "webhook_status_code", path)
     if single is not None:
         where = f"{path}/webhook_status_code"
         code = _code(single.text, where, "the status code as the text of <webhook_status_code>")
         time_element = _single(order, "webhook_status_time", path)
         text = time_element.text if time_element is not None else None
-        when = _time(text, zone, f"{path}/webhook_status_time", "webhook_status_time (local time)")
-        found.append((code, when, where))
+        at = f"{path}/webhook_status_time"
+        when = _time(text, zone, at, "webhook_status_time (local time)")
+        found.append((code, when, where, at))
     return found
 
 
@@ -212,9 +220,17 @@ def _time(text: str | None, zone: tzinfo, where: str, expected: str) -> datetime
     value = (text or "").strip()
     if _TIME.fullmatch(value):
         try:
-            return datetime.fromisoformat(value).replace(tzinfo=zone)
+            moment = datetime.fromisoformat(value).replace(tzinfo=zone)
         except ValueError:
             pass  # well-shaped but not a date, such as month 13
+        else:
+            if as_utc(moment) is not None:
+                return moment
+            raise InvalidPayload(  # 0001-01-01 00:00:00 in Moscow (UTC+02:30) is in year 0
+                f"expected {expected} within the years 1 to 9999 in UTC, found {_show(value)},"
+                " which is outside them once converted to UTC",
+                where=where,
+            )
     found = _show(text or "") if value else "nothing"
     raise InvalidPayload(f"expected {expected} as {_TIME_FORMAT}, found {found}", where=where)
 

@@ -173,3 +173,31 @@ def test_a_wrong_api_key_pauses_the_connector_after_three_runs(
     assert "authorisation failures" in shown["paused"]
     assert "not-the-key" not in str(shown)
     assert [c["type"] for c in changes(settings, tenant)] == ["connector.paused"]
+
+
+def test_an_order_dated_ahead_of_the_clock_is_refused_and_does_not_stall_the_cursor(
+    keyed: TestClient, tenant: Tenant, api: CloudcartServer
+) -> None:
+    """The recorder refuses a status dated in 2100 (it would freeze the order); the poll goes on
+    with the others, and its cursor stays behind the clock, so what changes next is still seen."""
+    now = int(time.time())
+    api.set("9001", "paid", "completed", "not_fulfilled", updated=4_102_444_800)
+    api.set("9002", "pending", "requested", "not_fulfilled", updated=now - 100)
+    connect(keyed, tenant, api)
+    health = run(keyed, tenant)
+    assert health["last_error"] is None
+    assert order(keyed, tenant, "9002")["current"]["code"] == "pending"
+    assert keyed.get("/v1/orders/cloudcart/9001", headers=tenant.headers).status_code == 404
+    api.set("9003", "pending", "requested", "not_fulfilled", updated=now + 1)
+    assert run(keyed, tenant)["last_error"] is None
+    assert order(keyed, tenant, "9003")["current"]["code"] == "pending"
+
+
+def test_a_time_out_of_range_is_a_fault_of_the_poll_not_a_crash(
+    keyed: TestClient, tenant: Tenant, api: CloudcartServer
+) -> None:
+    api.set("9004", "pending", "requested", "not_fulfilled", updated=-62_135_596_800 + 86_400)
+    connect(keyed, tenant, api)
+    health = run(keyed, tenant)
+    assert health["last_error"] is not None
+    assert "out of range" in str(health["last_error"])

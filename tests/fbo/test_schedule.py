@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -10,7 +10,7 @@ import pytest
 from gateway.errors import InvalidInput
 from gateway.fbo.calendar import ProductionCalendar
 from gateway.fbo.checks import check_zone, warnings
-from gateway.fbo.rules import StepRule, load_rules
+from gateway.fbo.rules import END_OF_DAY, StepRule, load_rules
 from gateway.fbo.schedule import Mode, StepStatus, deadlines, earliest_shipment, step_status
 
 MOSCOW = ZoneInfo("Europe/Moscow")
@@ -342,3 +342,54 @@ def test_deadlines_follow_the_rules_given() -> None:
     early = StepRule("create", 2, time(12, 0), False, "merchant", "x")
     got = deadlines(date(2026, 11, 27), UTC_ZONE, "calendar", rules=(early,))
     assert [s.deadline.isoformat() for s in got] == ["2026-11-25T12:00:00+00:00"]
+
+
+# ---- the edges of the dates a datetime holds: an input error, never an OverflowError ----
+
+EAST_14 = timezone(timedelta(hours=14))
+WEST_14 = timezone(timedelta(hours=-14))
+
+
+@pytest.mark.parametrize(
+    "created_at",
+    [
+        datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC),  # year 10000 in Moscow
+        datetime(9999, 12, 31, 23, 59, 59, tzinfo=WEST_14),  # year 10000 in UTC
+        datetime(9999, 12, 30, 12, 0, tzinfo=UTC),  # no shipment day left before 10000
+        datetime(1, 1, 1, tzinfo=UTC),  # its create deadline (D-4) would be in year 0
+        datetime(1, 1, 1, tzinfo=EAST_14),  # year 0 in UTC
+    ],
+)
+@pytest.mark.parametrize("zone", [MOSCOW, NEW_YORK])
+def test_earliest_shipment_at_the_edges_of_time_is_an_input_error(
+    created_at: datetime, zone: ZoneInfo
+) -> None:
+    with pytest.raises(InvalidInput, match="9999") as caught:
+        earliest_shipment(created_at, zone, "calendar", CALENDAR, rules=RULES)
+    assert caught.value.where is None  # the caller knows which input it came from
+
+
+@pytest.mark.parametrize(
+    ("shipment", "rule", "zone"),
+    [
+        (date(1, 1, 2), StepRule("create", 4, time(12, 0), False, "merchant", "Create"), MOSCOW),
+        (date(9999, 12, 31), StepRule("create", 0, END_OF_DAY, True, "merchant", "C"), NEW_YORK),
+        (date(1, 1, 1), StepRule("create", 0, time(0, 0), False, "merchant", "C"), VLADIVOSTOK),
+    ],
+)
+def test_deadlines_at_the_edges_of_time_are_an_input_error(
+    shipment: date, rule: StepRule, zone: ZoneInfo
+) -> None:
+    with pytest.raises(InvalidInput, match="9999") as caught:
+        deadlines(shipment, zone, "calendar", CALENDAR, rules=(rule,))
+    assert caught.value.where == "#/shipment_date"
+
+
+def test_deadlines_on_the_last_day_a_datetime_holds() -> None:
+    (step,) = deadlines(
+        date(9999, 12, 31),
+        VLADIVOSTOK,
+        "calendar",
+        rules=(StepRule("create", 0, END_OF_DAY, True, "merchant", "C"),),
+    )
+    assert step.deadline.isoformat() == "9999-12-31T23:59:59+10:00"

@@ -125,6 +125,16 @@ def test_several_orders_keep_payload_order() -> None:
         (_with({(0, "updated_at"): "2024-05-14"}), InvalidPayload, "#/0/updated_at"),
         (_with({(0, "updated_at"): "yesterday"}), InvalidPayload, "#/0/updated_at"),
         (_with({(0, "updated_at"): 1715679603}), InvalidPayload, "#/0/updated_at"),
+        (
+            _with({(0, "updated_at"): "0001-01-01T00:00:00+14:00"}),
+            InvalidPayload,
+            "#/0/updated_at",
+        ),
+        (
+            _with({(0, "updated_at"): "9999-12-31T23:59:59-14:00"}),
+            InvalidPayload,
+            "#/0/updated_at",
+        ),
         (_with({(0, "payment"): "completed"}), InvalidPayload, "#/0/payment"),
         (_with({(0, "payment"): [{"status": "completed"}]}), InvalidPayload, "#/0/payment"),
         (_with({(0, "payment", "status"): 5}), InvalidPayload, "#/0/payment/status"),
@@ -157,4 +167,18 @@ def test_detail_says_what_was_expected_and_what_was_found() -> None:
     assert caught.value.detail == (
         "expected updated_at as an ISO 8601 time with a UTC offset, "
         "found the string '2024-05-14T12:40:03' without one"
+    )
+
+
+def test_an_order_points_at_its_time() -> None:
+    [event] = parse(orjson.dumps(SAMPLE))
+    assert event.time_pointer == "#/0/updated_at"
+
+
+def test_a_time_out_of_range_in_utc_says_so() -> None:
+    with pytest.raises(InvalidPayload) as caught:
+        parse(_with({(0, "updated_at"): "0001-01-01T00:00:00+14:00"}))
+    assert caught.value.detail == (
+        "expected updated_at as a time within the years 1 to 9999 in UTC, found"
+        " '0001-01-01T00:00:00+14:00', which is outside them once converted to UTC"
     )

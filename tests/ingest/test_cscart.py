@@ -101,3 +101,15 @@ def test_bad_body_is_refused_with_a_pointer(
     if error is InvalidPayload:
         assert "expected" in caught.value.detail
         assert "found" in caught.value.detail
+
+
+@pytest.mark.parametrize(
+    ("body", "pointer"),
+    [
+        (orjson.dumps(_order(updated_at=1715700000)), "#/updated_at"),
+        (orjson.dumps({"orders": [_order(), _order()]}), "#/orders/1/updated_at"),
+        (orjson.dumps([_order(updated_at=253402300799)]), "#/0/updated_at"),  # 9999-12-31
+    ],
+)
+def test_each_order_points_at_its_time(body: bytes, pointer: str) -> None:
+    assert parse(body)[-1].time_pointer == pointer

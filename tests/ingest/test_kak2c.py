@@ -80,6 +80,16 @@ def test_a_thousand_events_are_accepted() -> None:
         (orjson.dumps(_event(updated_at="2024-05-14T12:40:03")), InvalidPayload, "#/updated_at"),
         (orjson.dumps(_event(updated_at="14.05.2024 12:40")), InvalidPayload, "#/updated_at"),
         (orjson.dumps(_event(updated_at=1715679603)), InvalidPayload, "#/updated_at"),
+        (
+            orjson.dumps(_event(updated_at="0001-01-01T00:00:00+14:00")),
+            InvalidPayload,
+            "#/updated_at",
+        ),
+        (
+            orjson.dumps([_event(), _event(updated_at="9999-12-31T23:59:59-14:00")]),
+            InvalidPayload,
+            "#/1/updated_at",
+        ),
         (orjson.dumps(_event(event_id=5)), InvalidPayload, "#/event_id"),
         (orjson.dumps(_event(event_id="")), InvalidPayload, "#/event_id"),
         (orjson.dumps(_event(event_id="e" * 201)), InvalidPayload, "#/event_id"),
@@ -102,3 +112,23 @@ def test_unknown_key_is_named_in_the_detail() -> None:
     assert caught.value.detail == (
         "unknown key 'state' in a Kak2c event; expected only order_id, status, updated_at, event_id"
     )
+
+
+@pytest.mark.parametrize(
+    ("updated_at", "utc"),
+    [
+        ("0001-01-01T14:00:00+14:00", datetime(1, 1, 1, tzinfo=UTC)),
+        ("9999-12-31T09:59:59-14:00", datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)),
+    ],
+)
+def test_times_at_the_edges_of_utc_are_read(updated_at: str, utc: datetime) -> None:
+    """Only what is outside the years 1 to 9999 once in UTC is refused; the future is for the
+    tracking rules to judge (against the clock)."""
+    [event] = parse(orjson.dumps(_event(updated_at=updated_at)))
+    assert event.occurred_at == utc
+
+
+def test_each_event_points_at_its_time() -> None:
+    events = parse(orjson.dumps([_event(), _event()]))
+    assert [e.time_pointer for e in events] == ["#/0/updated_at", "#/1/updated_at"]
+    assert parse(orjson.dumps(_event()))[0].time_pointer == "#/updated_at"

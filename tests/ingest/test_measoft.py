@@ -245,6 +245,35 @@ BAD_STATUSREQ = (
             "#/order/statushistory/status/0/@eventtime",
         ),
         (_order('<status title="new">NEW</status>'), InvalidPayload, "#/order/status"),
+        (  # Moscow was UTC+02:30:17 in year 1: this is year 0 in UTC
+            _order('<status eventtime="0001-01-01 00:00:00">NEW</status>'),
+            InvalidPayload,
+            "#/order/status/@eventtime",
+        ),
+        (
+            _order(
+                '<statushistory><status eventtime="2024-05-14 10:00:00">NEW</status>'
+                '<status eventtime="0001-01-01 02:30:16">DELIVERY</status></statushistory>'
+            ),
+            InvalidPayload,
+            "#/order/statushistory/status/1/@eventtime",
+        ),
+        (
+            _order(
+                '<webhook_statuses><webhook_status code="NEW" time="0001-01-01 00:00:00"/>'
+                "</webhook_statuses>"
+            ),
+            InvalidPayload,
+            "#/order/webhook_statuses/webhook_status/0/@time",
+        ),
+        (
+            _order(
+                "<webhook_status_code>NEW</webhook_status_code>"
+                "<webhook_status_time>0001-01-01 00:00:00</webhook_status_time>"
+            ),
+            InvalidPayload,
+            "#/order/webhook_status_time",
+        ),
         (
             BAD_STATUSREQ,
             InvalidPayload,
@@ -286,3 +315,52 @@ def test_bad_body_is_refused_with_a_pointer(
         parse(body, local_zone=MOSCOW)
     assert type(caught.value) is error
     assert caught.value.where == where
+
+
+@pytest.mark.parametrize(
+    ("body", "zone", "pointer"),
+    [
+        (_order(_status("NEW", "0001-01-01 00:00:00")), MOSCOW, "#/order/status/@createtimegmt"),
+        (_order(_status("NEW", "9999-12-31 23:59:59")), MOSCOW, "#/order/status/@createtimegmt"),
+        (
+            _order('<status eventtime="0001-01-01 02:30:17">NEW</status>'),
+            MOSCOW,
+            "#/order/status/@eventtime",
+        ),
+        (
+            _order('<status eventtime="9999-12-31 23:59:59">NEW</status>'),
+            MOSCOW,
+            "#/order/status/@eventtime",
+        ),
+        (
+            _order(
+                '<webhook_statuses><webhook_status code="NEW" time="2024-05-14 18:02:13"/>'
+                "</webhook_statuses>"
+            ),
+            MOSCOW,
+            "#/order/webhook_statuses/webhook_status/0/@time",
+        ),
+        (
+            _order(
+                "<webhook_status_code>NEW</webhook_status_code>"
+                "<webhook_status_time>2024-05-14 18:02:13</webhook_status_time>"
+            ),
+            MOSCOW,
+            "#/order/webhook_status_time",
+        ),
+    ],
+)
+def test_times_in_range_in_utc_are_read_and_pointed_at(
+    body: bytes, zone: ZoneInfo, pointer: str
+) -> None:
+    """The first and last seconds UTC holds are read (the far future is for the tracking rules
+    to judge, against the clock); each event points at its own time."""
+    [event] = parse(body, local_zone=zone)
+    assert event.time_pointer == pointer
+
+
+def test_a_local_time_out_of_range_in_utc_west_of_greenwich_is_refused() -> None:
+    body = _order('<status eventtime="9999-12-31 23:59:59">NEW</status>')
+    with pytest.raises(InvalidPayload, match="outside them once converted to UTC") as caught:
+        parse(body, local_zone=ZoneInfo("America/Los_Angeles"))
+    assert caught.value.where == "#/order/status/@eventtime"
