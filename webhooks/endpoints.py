@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import secrets as random_tokens
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, cast, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -89,7 +89,7 @@ def checked_filter(raw: Filter, tables: Tables, where: str = "#/filter") -> Filt
         for i, value in enumerate(getattr(raw, field) or ()):
             if value not in valid:
                 raise InvalidFilter(
-                    f"{value!r} is not a canonical {field[:-1]}",
+                    f"{value!r} is not a canonical {SINGULAR[field]}",
                     where=f"{where}/{field}/{i}",
                     valid=valid,
                 )
@@ -130,8 +130,15 @@ class Endpoint(BaseModel):
         """The endpoint as the API shows it: everything but the secrets."""
         doc = self.model_dump(exclude={"secrets"}, mode="json")
         doc["filter"] = self.filter.model_dump(mode="json")
-        doc["secret_rotations_pending"] = sum(1 for s in self.secrets if s.expires_at)
+        now = datetime.now(UTC)
+        doc["secret_rotations_pending"] = sum(
+            1 for s in self.secrets if s.expires_at and datetime.fromisoformat(s.expires_at) > now
+        )
         return doc
+
+
+SINGULAR = {"statuses": "status", "stages": "stage"}
+MAX_OLD_SECRETS = 2  # rotated-out secrets that still sign; a third rotation retires the oldest
 
 
 def new_endpoint_id() -> str:
@@ -229,14 +236,15 @@ class EndpointStore:
 
 def rotated(endpoint: Endpoint, overlap_s: float, at: datetime) -> Endpoint:
     """`endpoint` with a new current secret (first in `secrets`); the old ones sign for
-    `overlap_s` more."""
+    `overlap_s` more, the MAX_OLD_SECRETS newest of them: each signature adds about 50 bytes to
+    `webhook-signature`, and receivers commonly refuse headers past 8 KB."""
     stamp = at.isoformat(timespec="milliseconds").replace("+00:00", "Z")
     until = (at + timedelta(seconds=overlap_s)).isoformat(timespec="milliseconds")
     kept = [
         s if s.expires_at else s.model_copy(update={"expires_at": until.replace("+00:00", "Z")})
         for s in endpoint.secrets
         if s.expires_at is None or datetime.fromisoformat(s.expires_at) > at
-    ]
+    ][:MAX_OLD_SECRETS]
     fresh = Secret(secret=new_secret(), created_at=stamp)
     return endpoint.model_copy(update={"secrets": [fresh, *kept], "updated_at": stamp})
 

@@ -83,6 +83,9 @@ def _ip(host: str) -> IPAddress | None:
         return None
 
 
+_BLANK = re.compile(r"[\x00-\x20\x7f]")
+
+
 def _check_host(host: str) -> None:
     if _ip(host) is not None:
         return
@@ -90,6 +93,12 @@ def _check_host(host: str) -> None:
     labels = name.split(".")
     if not name or len(name) > 253 or not all(_HOST_LABEL.fullmatch(x) for x in labels):
         raise UnsafeUrl(f"{host!r} is not a valid host name")
+    for label in labels:
+        if label[:4].lower() == "xn--":
+            try:  # an internationalized label must be valid punycode, as resolvers decode it
+                label.encode("ascii").decode("idna")
+            except UnicodeError:
+                raise UnsafeUrl(f"{host!r} is not a valid host name ({label!r})") from None
     if _NUMERIC_LABEL.fullmatch(labels[-1]):
         # "2130706433", "127.1" or "0x7f.1": resolvers read these as IPv4 addresses.
         raise UnsafeUrl(f"{host!r} is not a canonical IP address; write it as a.b.c.d")
@@ -104,8 +113,13 @@ def check_url(url: str, *, allow_insecure: bool) -> yarl.URL:
     """
     if len(url) > MAX_URL_LENGTH:
         raise UnsafeUrl(f"the URL is longer than {MAX_URL_LENGTH} characters")
+    if _BLANK.search(url):
+        # URL parsers quietly drop tabs and line breaks and trim spaces, so the URL stored
+        # would not be the one given; a space inside is written %20.
+        raise UnsafeUrl("the URL must not contain spaces or control characters")
     try:
         parsed = yarl.URL(url)
+        urllib.parse.urlsplit(url)  # brackets that do not hold an IPv6 address, among others
     except ValueError as exc:
         raise UnsafeUrl(f"the URL cannot be parsed: {exc}") from None
     allowed = ("https", "http") if allow_insecure else ("https",)

@@ -19,18 +19,23 @@ async def page(
     cursor: str | None,
     limit: int,
     result: str | None = None,
-    order: tuple[str | None, str] | None = None,
+    platform: str | None = None,
+    order_id: str | None = None,
     endpoint_id: str | None = None,
+    oldest: str = "-",
 ) -> tuple[list[Json], str | None]:
-    """Entries of the log stream `key` older than `cursor`, matching the filters, and the
-    cursor of the next page (None when the log has nothing older)."""
+    """Entries of the log stream `key` older than `cursor` and not older than `oldest` (the
+    retention: streams are trimmed only roughly), matching the filters, and the cursor of the
+    next page (None when the log has nothing older)."""
     found: list[Json] = []
+    if cursor == "0-0":  # nothing is older than the first possible id
+        return found, None
     high = f"({cursor}" if cursor else "+"
     scanned = 0
     while len(found) < limit and scanned < SCAN_LIMIT:
         rows = cast(
             list[tuple[str, dict[str, str]]],
-            await client.xrevrange(key, max=high, min="-", count=SCAN_BATCH),
+            await client.xrevrange(key, max=high, min=oldest, count=SCAN_BATCH),
         )
         if not rows:
             return found, None
@@ -40,9 +45,9 @@ async def page(
             doc: Json = orjson.loads(fields["doc"])
             if result and doc.get("result") != result:
                 continue
-            if order and (
-                doc.get("order_id") != order[1] or (order[0] and doc.get("platform") != order[0])
-            ):
+            if platform is not None and doc.get("platform") != platform:
+                continue
+            if order_id is not None and doc.get("order_id") != order_id:
                 continue
             if endpoint_id and doc.get("endpoint_id") != endpoint_id:
                 continue
@@ -54,11 +59,12 @@ async def page(
     return found, high[1:]
 
 
-async def latest(client: Redis, keys: list[str]) -> list[Json | None]:
-    """The newest entry of each log stream in `keys` (None for an empty one), in one round trip."""
+async def latest(client: Redis, keys: list[str], oldest: str = "-") -> list[Json | None]:
+    """The newest entry of each log stream in `keys` not older than `oldest` (None for none), in
+    one round trip."""
     async with client.pipeline(transaction=False) as pipe:
         for key in keys:
-            pipe.xrevrange(key, max="+", min="-", count=1)
+            pipe.xrevrange(key, max="+", min=oldest, count=1)
         replies = cast(list[list[tuple[str, dict[str, str]]]], await pipe.execute())
     return [
         {"id": rows[0][0], **orjson.loads(rows[0][1]["doc"])} if rows else None for rows in replies

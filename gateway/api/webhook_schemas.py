@@ -130,10 +130,16 @@ class DeliveriesOut(BaseModel):
 
 
 class ReplayIn(_In):
-    """Send again what the endpoint got (or would have got): one order's changes, or every event
-    in a time range. New attempts, the same `webhook-id`s."""
+    """Send again what the endpoint got (or would have got): one order's changes, every event in
+    a time range (of one platform), or an order's changes in a range. New attempts, the same
+    `webhook-id`s."""
 
-    platform: str | None = Field(None, max_length=64, description="With `order_id`.")
+    platform: str | None = Field(
+        None,
+        max_length=64,
+        description="The order's platform (needed when its id is on several), or the one "
+        "platform whose events in the range are sent.",
+    )
     order_id: OrderId | None = None
     since: AwareDatetime | None = None
     until: AwareDatetime | None = None

@@ -10,10 +10,11 @@ import re
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal, cast
+from typing import Annotated, Any, Literal
 
 import orjson
 from fastapi import APIRouter, Path, Query, Response
+from pydantic import BeforeValidator, StringConstraints
 
 from gateway.api.auth import ServicesDep, TenantDep
 from gateway.api.deps import JSON, RuntimeDep
@@ -30,7 +31,7 @@ from gateway.api.webhook_schemas import (
     WebhooksOut,
 )
 from gateway.clock import now_iso
-from gateway.errors import InvalidCursor, InvalidStatus, InvalidWebhookUrl, NotFound
+from gateway.errors import Conflict, InvalidCursor, InvalidInput, InvalidWebhookUrl, NotFound
 from gateway.i18n import choose_language
 from gateway.problems import responses
 from gateway.runtime import Runtime
@@ -40,13 +41,17 @@ from webhooks.endpoints import Endpoint, Filter, checked_filter, enabled, rotate
 from webhooks.guard import UnsafeUrl, check_url, resolve_public
 from webhooks.payloads import current_of, message_id, order_of
 from webhooks.queue import OPS_LANE, order_lane
+from webhooks.replay import (
+    Selection,
+    entries as replay_entries,
+    order_platform,
+    window as replay_window,
+)
 from webhooks.signing import headers as signed_headers
 
 router = APIRouter(tags=["webhooks"])
 EndpointId = Annotated[str, Path(min_length=1, max_length=64, description="`ep_…`")]
-REPLAY_MAX = 100_000  # events one replay call may queue
 CURSOR = r"^\d{1,20}-\d{1,20}$"
-Entries = list[tuple[str, dict[str, str]]]
 
 
 async def _checked_url(services: Services, url: str) -> str:
@@ -138,7 +143,8 @@ async def _with_state(services: Services, tenant: str, found: list[Endpoint]) ->
     ids = [e.id for e in found]
     pending = await services.deliveries.pending_many(tenant, ids)
     keys = services.orders.keys(tenant)
-    last = await delivery_log.latest(services.redis, [keys.webhook_log(i) for i in ids])
+    oldest = services.deliveries.keep_from(int(time.time() * 1000))
+    last = await delivery_log.latest(services.redis, [keys.webhook_log(i) for i in ids], oldest)
     return [
         {**e.public(), "pending": pending[e.id], "last_attempt": attempt}
         for e, attempt in zip(found, last, strict=True)
@@ -271,6 +277,16 @@ async def test_webhook(
 Result = Literal["delivered", "retrying", "failed", "gone"]
 
 
+def _absent_if_empty(value: object) -> object:
+    return None if value == "" else value
+
+
+# `?status=&order_id=` (a form left blank) filters by nothing, as if the parameter were absent.
+Blank = BeforeValidator(_absent_if_empty)
+Text64 = Annotated[str, StringConstraints(max_length=64)]
+Text200 = Annotated[str, StringConstraints(max_length=200)]
+
+
 @router.get(
     "/v1/webhooks/{endpoint_id}/deliveries",
     response_model=DeliveriesOut,
@@ -280,14 +296,22 @@ async def list_deliveries(
     endpoint_id: EndpointId,
     tenant: TenantDep,
     services: ServicesDep,
-    status: Annotated[Result | None, Query(description="Only attempts with this result.")] = None,
-    order_id: Annotated[str | None, Query(max_length=200)] = None,
-    platform: Annotated[str | None, Query(max_length=64)] = None,
-    cursor: Annotated[str | None, Query(max_length=64)] = None,
+    runtime: RuntimeDep,
+    status: Annotated[
+        Result | None, Blank, Query(description="Only attempts with this result.")
+    ] = None,
+    order_id: Annotated[
+        Text200 | None, Blank, Query(description="Only attempts of this order.")
+    ] = None,
+    platform: Annotated[
+        Text64 | None, Blank, Query(description="Only attempts of this platform's orders.")
+    ] = None,
+    cursor: Annotated[Text64 | None, Blank, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> Response:
     """Every delivery attempt to the endpoint, newest first (kept `GATEWAY_HISTORY_DAYS`)."""
     endpoint = await _endpoint(services, tenant, endpoint_id)
+    name = runtime.tables.platform(platform, where="platform").platform if platform else None
     key = services.orders.keys(tenant).webhook_log(endpoint.id)
     found, next_cursor = await delivery_log.page(
         services.redis,
@@ -295,7 +319,9 @@ async def list_deliveries(
         cursor=_cursor(cursor),
         limit=limit,
         result=status,
-        order=(platform, order_id) if order_id else None,
+        platform=name,
+        order_id=order_id,
+        oldest=services.deliveries.keep_from(int(time.time() * 1000)),
     )
     return _json({"deliveries": found, "next_cursor": next_cursor})
 
@@ -311,14 +337,18 @@ async def order_deliveries(
     tenant: TenantDep,
     services: ServicesDep,
     runtime: RuntimeDep,
-    cursor: Annotated[str | None, Query(max_length=64)] = None,
+    cursor: Annotated[Text64 | None, Blank, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> Response:
     """Every delivery attempt of the order's changes, to any of the tenant's endpoints."""
     name = runtime.tables.platform(platform, where="platform").platform
     key = services.orders.keys(tenant).order_deliveries(name, order_id)
     found, next_cursor = await delivery_log.page(
-        services.redis, key, cursor=_cursor(cursor), limit=limit
+        services.redis,
+        key,
+        cursor=_cursor(cursor),
+        limit=limit,
+        oldest=services.deliveries.keep_from(int(time.time() * 1000)),
     )
     return _json({"deliveries": found, "next_cursor": next_cursor})
 
@@ -326,7 +356,8 @@ async def order_deliveries(
 def _cursor(cursor: str | None) -> str | None:
     if cursor is None:
         return None
-    if not re.fullmatch(CURSOR, cursor):
+    ms, _, seq = cursor.partition("-")
+    if not re.fullmatch(CURSOR, cursor) or max(int(ms), int(seq)) >= 2**64:
         raise InvalidCursor("pass back the `next_cursor` of a previous page", where="cursor")
     return cursor
 
@@ -344,33 +375,32 @@ async def replay(
     runtime: RuntimeDep,
 ) -> Response:
     """Queue again, for this endpoint, the events its filter selects: one order's changes
-    (`platform` + `order_id`) or every event between `since` and `until`. New attempts, the same
-    `webhook-id`s; per-order order holds as for new events."""
+    (`order_id`, with its `platform` when the id exists on more than one), every event between
+    `since` and `until` (of one `platform` if given), or an order's changes in that range. New
+    attempts, the same `webhook-id`s; per-order order holds as for new events. A disabled
+    endpoint is enabled first (409 until then)."""
     endpoint = await _endpoint(services, tenant, endpoint_id)
+    if not endpoint.enabled:
+        raise Conflict(
+            f"the endpoint is disabled; enable it (POST /v1/webhooks/{endpoint.id}/enable) "
+            "before replaying to it",
+            where="id",
+        )
     keys = services.orders.keys(tenant)
+    span = replay_window(body.since, body.until, datetime.now(UTC))
     if body.order_id is not None:
-        if body.platform is None:
-            raise InvalidStatus("`order_id` needs its `platform`", where="#/platform")
-        name = runtime.tables.platform(body.platform, where="#/platform").platform
-        ids = cast(
-            list[str], await services.redis.lrange(keys.order_changes(name, body.order_id), 0, -1)
+        platform = await order_platform(
+            services.redis, keys, runtime.tables, body.order_id, body.platform
         )
-        entries: list[tuple[str, dict[str, str]]] = []
-        for feed_id in ids:
-            entries += cast(Entries, await services.redis.xrange(keys.changes, feed_id, feed_id))
+        selection = Selection((platform, body.order_id), None, span)
     elif body.since is not None:
-        low = int(body.since.timestamp() * 1000)
-        high = int((body.until or datetime.now(UTC)).timestamp() * 1000)
-        if high < low:
-            raise InvalidStatus("`until` is before `since`", where="#/until")
-        entries = cast(
-            Entries,
-            await services.redis.xrange(
-                keys.changes, f"{low}-0", f"{high}-18446744073709551615", count=REPLAY_MAX
-            ),
-        )
+        name = body.platform and runtime.tables.platform(body.platform, where="#/platform").platform
+        selection = Selection(None, name or None, span)
     else:
-        raise InvalidStatus("send `platform` and `order_id`, or `since` (and `until`)", where="#")
+        raise InvalidInput(
+            "send `order_id` (with its `platform` if needed), or `since` (and `until`)", where="#"
+        )
+    entries = await replay_entries(services.redis, keys, selection)
     deliveries = []
     for feed_id, fields in entries:
         order = order_of(fields)

@@ -3,16 +3,23 @@ again, the log's paging and replay's input checks."""
 
 from __future__ import annotations
 
+import asyncio
+import time
+from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 import pytest
 from fastapi.testclient import TestClient
 
 from gateway.app import create_app
 from gateway.runtime import Runtime
 from gateway.settings import Settings
+from gateway.storage import client_for
+from gateway.storage.keys import TenantKeys
 from tests.factories import Tenant, assert_problem, at, event
 from tests.webhooks.receiver import receiving
+from webhooks.endpoints import EndpointStore, disabled
 
 Json = dict[str, Any]
 HOOK = "http://127.0.0.1:9/hook"
@@ -176,25 +183,143 @@ def test_delete_then_every_route_of_it_is_404(client: TestClient, tenant: Tenant
 
 
 @pytest.mark.parametrize(
-    ("body", "pointer"),
+    ("body", "status", "pointer"),
     [
-        ({}, "#"),
-        ({"order_id": "1"}, "#/platform"),
-        ({"platform": "ozon", "order_id": "1"}, "#/platform"),
-        ({"since": "2026-01-02T00:00:00Z", "until": "2026-01-01T00:00:00Z"}, "#/until"),
-        ({"since": "2026-01-02"}, "#/since"),
+        ({}, 422, "#"),
+        ({"platform": "cscart"}, 422, "#"),
+        ({"until": "2026-01-01T00:00:00Z"}, 422, "#"),
+        ({"order_id": "nobody"}, 404, "#/order_id"),
+        ({"platform": "cscart", "order_id": "nobody"}, 404, "#/order_id"),
+        ({"platform": "ozon", "order_id": "1"}, 422, "#/platform"),
+        ({"platform": "ozon", "since": "2026-01-01T00:00:00Z"}, 422, "#/platform"),
+        ({"since": "2026-01-02T00:00:00Z", "until": "2026-01-01T00:00:00Z"}, 422, "#/until"),
+        ({"since": "2026-01-02"}, 422, "#/since"),
     ],
 )
 def test_replay_input_is_checked(
-    client: TestClient, tenant: Tenant, body: Json, pointer: str
+    client: TestClient, tenant: Tenant, body: Json, status: int, pointer: str
 ) -> None:
     hook = create(client, tenant)
     response = client.post(f"/v1/webhooks/{hook['id']}/replay", json=body, headers=tenant.headers)
-    problem = assert_problem(response, 422)
+    problem = assert_problem(response, status)
+    assert problem["type"] != "/problems/invalid-status"
     assert pointer in (
         problem.get("pointer"),
         *(e.get("pointer") for e in problem.get("errors", [])),
     )
+    assert client.get(f"/v1/webhooks/{hook['id']}", headers=tenant.headers).json()["pending"] == 0
+
+
+def _replay(client: TestClient, tenant: Tenant, hook: Json, **body: Any) -> Any:
+    answer = client.post(f"/v1/webhooks/{hook['id']}/replay", json=body, headers=tenant.headers)
+    assert answer.status_code == 200, answer.text
+    return answer.json()["queued"]
+
+
+def _post(client: TestClient, tenant: Tenant, *events: Json) -> None:
+    for doc in events:
+        answer = client.post("/v1/events", json=doc, headers=tenant.headers)
+        assert answer.status_code == 202, answer.text
+
+
+def test_replay_by_order_finds_its_platform_when_the_id_is_on_one_only(
+    client: TestClient, tenant: Tenant
+) -> None:
+    hook = create(client, tenant)
+    _post(client, tenant, event("solo", "O", at(0)), event("solo", "P", at(1)))
+    assert _replay(client, tenant, hook, order_id="solo") == 2
+    assert _replay(client, tenant, hook, order_id="solo", platform="CSCart") == 2
+
+
+def test_replay_by_order_asks_for_the_platform_when_the_id_is_on_several(
+    client: TestClient, tenant: Tenant
+) -> None:
+    hook = create(client, tenant)
+    _post(
+        client,
+        tenant,
+        event("twin", "O", at(0)),
+        {**event("twin", "ORDER_INFO_NEW", at(0)), "platform": "kak2c"},
+    )
+    problem = assert_problem(
+        client.post(
+            f"/v1/webhooks/{hook['id']}/replay", json={"order_id": "twin"}, headers=tenant.headers
+        ),
+        422,
+    )
+    assert problem["pointer"] == "#/platform"
+    assert "cscart" in problem["detail"]
+    assert "kak2c" in problem["detail"]
+    assert _replay(client, tenant, hook, order_id="twin", platform="kak2c") == 1
+
+
+def test_replay_applies_every_criterion_given(client: TestClient, tenant: Tenant) -> None:
+    hook = create(client, tenant)
+    _post(client, tenant, event("r1", "O", at(0)))
+    time.sleep(0.01)  # the feed's ids are in milliseconds: none shared with `since`
+    first = time.time()
+    time.sleep(0.01)
+    _post(
+        client,
+        tenant,
+        event("r1", "P", at(1)),
+        event("r2", "O", at(2)),
+        {**event("r3", "ORDER_INFO_NEW", at(3)), "platform": "kak2c"},
+    )
+    since = datetime.fromtimestamp(first, UTC).isoformat()
+    assert _replay(client, tenant, hook, since="2020-01-01T00:00:00Z") == 4
+    assert _replay(client, tenant, hook, since=since) == 3
+    assert _replay(client, tenant, hook, since=since, platform="cscart") == 2
+    assert _replay(client, tenant, hook, since=since, platform="kak2c") == 1
+    assert _replay(client, tenant, hook, order_id="r1", since=since) == 1
+    assert _replay(client, tenant, hook, order_id="r1", until=since) == 1
+    assert _replay(client, tenant, hook, order_id="r1") == 2
+
+
+@pytest.mark.parametrize(
+    ("since", "until", "queued"),
+    [
+        ("1969-12-31T23:59:59Z", None, 1),  # before the feed's first possible id: from it
+        ("0001-01-01T00:00:00Z", None, 1),
+        (-1, None, 1),
+        ("1960-01-01T00:00:00Z", "1969-01-01T00:00:00Z", 0),
+        ("9999-12-31T23:59:59Z", None, 0),  # after now: nothing yet
+    ],
+)
+def test_replay_ranges_outside_the_feed_queue_what_they_hold(
+    client: TestClient, tenant: Tenant, since: Any, until: Any, queued: int
+) -> None:
+    hook = create(client, tenant)
+    _post(client, tenant, event("edge", "O", at(0)))
+    body = {"since": since} if until is None else {"since": since, "until": until}
+    assert _replay(client, tenant, hook, **body) == queued
+
+
+def test_replay_to_a_disabled_endpoint_is_409_and_queues_nothing(
+    client: TestClient, tenant: Tenant, settings: Settings
+) -> None:
+    hook = create(client, tenant)
+    _post(client, tenant, event("off", "O", at(0)))
+
+    async def switch_off() -> None:
+        redis = client_for(settings.redis_url or "")
+        try:
+            store = EndpointStore(redis, settings.redis_prefix)
+            await store.update(tenant.tenant, hook["id"], lambda e: disabled(e, "a test"))
+        finally:
+            await redis.aclose()
+
+    asyncio.run(switch_off())
+    problem = assert_problem(
+        client.post(
+            f"/v1/webhooks/{hook['id']}/replay", json={"order_id": "off"}, headers=tenant.headers
+        ),
+        409,
+    )
+    assert "/enable" in problem["detail"]
+    assert client.get(f"/v1/webhooks/{hook['id']}", headers=tenant.headers).json()["pending"] == 0
+    assert client.post(f"/v1/webhooks/{hook['id']}/enable", headers=tenant.headers).is_success
+    assert _replay(client, tenant, hook, order_id="off") == 1
 
 
 def test_replay_by_time_queues_the_matching_events(client: TestClient, tenant: Tenant) -> None:
@@ -216,3 +341,97 @@ def test_a_bad_log_cursor_is_422(client: TestClient, tenant: Tenant) -> None:
         f"/v1/webhooks/{hook['id']}/deliveries?cursor=abc", headers=tenant.headers
     )
     assert assert_problem(response, 422)["type"] == "/problems/invalid-cursor"
+
+
+def _log(settings: Settings, tenant: Tenant, hook: Json, entries: list[tuple[str, Json]]) -> None:
+    """Write delivery-log entries (id, attempt) as the worker would."""
+
+    async def write() -> None:
+        redis = client_for(settings.redis_url or "")
+        try:
+            key = TenantKeys(settings.redis_prefix, tenant.tenant).webhook_log(hook["id"])
+            for entry_id, doc in entries:
+                await redis.xadd(key, {"doc": orjson.dumps(doc).decode()}, id=entry_id)
+        finally:
+            await redis.aclose()
+
+    asyncio.run(write())
+
+
+def _attempt(platform: str, order_id: str, result: str = "delivered") -> Json:
+    return {"platform": platform, "order_id": order_id, "result": result, "attempt": 1}
+
+
+def _deliveries(client: TestClient, tenant: Tenant, hook: Json, query: str) -> list[Json]:
+    answer = client.get(f"/v1/webhooks/{hook['id']}/deliveries?{query}", headers=tenant.headers)
+    assert answer.status_code == 200, answer.text
+    found: list[Json] = answer.json()["deliveries"]
+    return found
+
+
+@pytest.mark.parametrize(
+    ("query", "orders"),
+    [
+        ("", ["k1", "m1", "c1"]),
+        ("status=&order_id=&platform=&cursor=", ["k1", "m1", "c1"]),  # a form left blank
+        ("platform=cscart", ["c1"]),
+        ("platform=CSCart", ["c1"]),
+        ("platform=courier", ["m1"]),  # MeaSoft's alias
+        ("platform=measoft&order_id=m1", ["m1"]),
+        ("platform=kak2c&order_id=m1", []),
+        ("status=retrying", ["k1"]),
+        ("cursor=0-0", []),
+    ],
+)
+def test_the_delivery_log_filters(
+    client: TestClient, tenant: Tenant, settings: Settings, query: str, orders: list[str]
+) -> None:
+    hook = create(client, tenant)
+    now = int(time.time() * 1000)
+    _log(
+        settings,
+        tenant,
+        hook,
+        [
+            (f"{now}-1", _attempt("cscart", "c1")),
+            (f"{now}-2", _attempt("measoft", "m1")),
+            (f"{now}-3", _attempt("kak2c", "k1", "retrying")),
+        ],
+    )
+    assert [d["order_id"] for d in _deliveries(client, tenant, hook, query)] == orders
+
+
+@pytest.mark.parametrize(
+    ("query", "status", "kind"),
+    [
+        ("platform=ozon", 404, "/problems/unknown-platform"),
+        ("status=lost", 422, "/problems/validation-error"),
+        ("cursor=18446744073709551616-0", 422, "/problems/invalid-cursor"),
+        ("cursor=99999999999999999999-99999999999999999999", 422, "/problems/invalid-cursor"),
+        ("cursor=1-", 422, "/problems/invalid-cursor"),
+    ],
+)
+def test_bad_delivery_log_filters_are_problems(
+    client: TestClient, tenant: Tenant, query: str, status: int, kind: str
+) -> None:
+    hook = create(client, tenant)
+    for path in (f"/v1/webhooks/{hook['id']}/deliveries", "/v1/orders/cscart/o1/deliveries"):
+        if "cursor" not in query and path.startswith("/v1/orders"):
+            continue
+        problem = assert_problem(client.get(f"{path}?{query}", headers=tenant.headers), status)
+        assert problem["type"] == kind
+
+
+def test_the_delivery_log_shows_nothing_older_than_its_retention(
+    client: TestClient, tenant: Tenant, settings: Settings
+) -> None:
+    """Streams are trimmed only roughly (whole nodes), so reading holds the line itself."""
+    hook = create(client, tenant)
+    now = int(time.time() * 1000)
+    too_old = now - int(settings.history_days * 86_400_000) - 60_000
+    _log(settings, tenant, hook, [(f"{too_old}-0", _attempt("cscart", "old"))])
+    assert _deliveries(client, tenant, hook, "") == []
+    listed = client.get(f"/v1/webhooks/{hook['id']}", headers=tenant.headers).json()
+    assert listed["last_attempt"] is None
+    _log(settings, tenant, hook, [(f"{now}-0", _attempt("cscart", "new"))])
+    assert [d["order_id"] for d in _deliveries(client, tenant, hook, "")] == ["new"]

@@ -6,15 +6,26 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import redis
 
-from gateway.errors import Conflict
+from gateway.errors import Conflict, InvalidFilter
+from gateway.runtime import Runtime
 from gateway.settings import Settings
 from gateway.storage import client_for
-from webhooks.endpoints import UPDATE_TRIES, Endpoint, EndpointStore, Filter, disabled, rotated
+from webhooks.endpoints import (
+    UPDATE_TRIES,
+    Endpoint,
+    EndpointStore,
+    Filter,
+    Secret,
+    checked_filter,
+    disabled,
+    rotated,
+)
+from webhooks.signing import new_secret
 
 Test = Callable[[EndpointStore, str, Endpoint, redis.Redis], Awaitable[None]]
 
@@ -136,3 +147,53 @@ def test_endless_collisions_end_in_a_conflict(settings: Settings) -> None:
         assert now.url == "https://shop.example/hook"
 
     run(settings, test)
+
+
+def _endpoint() -> Endpoint:
+    return Endpoint(
+        id="ep_x",
+        url="https://example.com/hook",
+        lang="en",
+        filter=Filter(),
+        created_at="2026-01-01T00:00:00Z",
+        updated_at="2026-01-01T00:00:00Z",
+        secrets=[Secret(secret=new_secret(), created_at="2026-01-01T00:00:00Z")],
+    )
+
+
+@pytest.mark.parametrize(("rotations", "signing"), [(1, 2), (2, 3), (3, 3), (300, 3)])
+def test_rotations_within_the_overlap_keep_the_two_newest_old_secrets(
+    rotations: int, signing: int
+) -> None:
+    """However often it is rotated, an endpoint signs with its current secret and at most two
+    old ones (each signature is about 50 bytes of `webhook-signature`)."""
+    now = datetime.now(UTC)
+    history = [_endpoint()]
+    for _ in range(rotations):
+        history.append(rotated(history[-1], 86_400, now))
+    latest = history[-1]
+    secrets = latest.signing_secrets(now)
+    assert len(secrets) == signing
+    assert secrets == [history[-1 - i].secrets[0].secret for i in range(signing)]
+    assert latest.public()["secret_rotations_pending"] == signing - 1
+
+
+def test_old_secrets_stop_signing_and_stop_counting_when_the_overlap_ends() -> None:
+    an_hour_ago = datetime.now(UTC) - timedelta(hours=1)
+    endpoint = rotated(_endpoint(), 60, an_hour_ago)
+    assert endpoint.signing_secrets(datetime.now(UTC)) == [endpoint.secrets[0].secret]
+    assert endpoint.signing_secrets(an_hour_ago) == [s.secret for s in endpoint.secrets]
+    assert endpoint.public()["secret_rotations_pending"] == 0
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        (Filter(statuses=["teleported"]), "'teleported' is not a canonical status"),
+        (Filter(stages=["orbit"]), "'orbit' is not a canonical stage"),
+    ],
+)
+def test_filter_errors_name_what_is_wrong(runtime: Runtime, raw: Filter, message: str) -> None:
+    with pytest.raises(InvalidFilter) as caught:
+        checked_filter(raw, runtime.tables)
+    assert caught.value.detail.startswith(message)

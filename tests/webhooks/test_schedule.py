@@ -6,9 +6,11 @@ import itertools
 import random
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
+from pathlib import Path
 
 import pytest
 
+from gateway.settings import Settings
 from webhooks.schedule import (
     RetryPolicy,
     classify,
@@ -190,3 +192,16 @@ def test_classify(status: int | None, outcome: str) -> None:
 def test_policy_validation(kwargs: dict[str, float]) -> None:
     with pytest.raises(ValueError, match="must"):
         RetryPolicy(**kwargs)
+
+
+def test_the_readme_states_the_default_schedule() -> None:
+    """The README's table is the schedule the worker runs with the default settings."""
+    defaults = Settings(_env_file=None)
+    policy = RetryPolicy(
+        base_s=defaults.webhook_retry_base_s,
+        cap_s=defaults.webhook_retry_cap_s,
+        window_s=defaults.webhook_retry_window_s,
+    )
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    table = "\n".join(("  " + line).rstrip() for line in describe(policy).splitlines())
+    assert table in readme
