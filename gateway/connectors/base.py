@@ -5,16 +5,22 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any, Protocol
+from typing import Annotated, Any, Protocol
 from zoneinfo import ZoneInfo
 
 import aiohttp
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from gateway.ingest import NativeEvent
 
 Record = Callable[[Sequence[NativeEvent]], Awaitable[list[object]]]
 Json = dict[str, Any]
+# A connector's own poll interval; NaN and infinities are refused as not finite (the range check
+# would otherwise answer them with a misleading "greater than or equal to 5").
+PollInterval = Annotated[
+    float | None,
+    Field(ge=5, le=86_400, allow_inf_nan=False, description="Seconds between polls."),
+]
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,7 +29,7 @@ import aiohttp
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, SecretStr
 
-from gateway.connectors.base import Json, Memory, Page, Pulled, Record
+from gateway.connectors.base import Json, Memory, Page, PollInterval, Pulled, Record
 from gateway.connectors.http import get_json
 from gateway.errors import GatewayError, InvalidPayload
 from gateway.ingest import NativeEvent
@@ -51,7 +51,7 @@ class CloudcartOptions(BaseModel):
         description="The store's root address, e.g. https://shop.cloudcart.net (`/api/v2/` is "
         "added)."
     )
-    interval_s: float | None = Field(None, ge=5, le=86_400, description="Seconds between polls.")
+    interval_s: PollInterval = None
 
 
 class CloudcartIn(CloudcartOptions):

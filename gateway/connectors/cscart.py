@@ -37,7 +37,7 @@ from zoneinfo import ZoneInfo
 import aiohttp
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, SecretStr
 
-from gateway.connectors.base import Json, Memory, Page, Pulled, Record
+from gateway.connectors.base import Json, Memory, Page, PollInterval, Pulled, Record
 from gateway.connectors.http import get_json
 from gateway.errors import GatewayError, InvalidPayload
 from gateway.ingest import NativeEvent
@@ -69,7 +69,7 @@ class CscartOptions(BaseModel):
         pattern=r"^[^\s:@]+@[^\s:@]+$",
         description="The administrator's e-mail the API key belongs to.",
     )
-    interval_s: float | None = Field(None, ge=5, le=86_400, description="Seconds between polls.")
+    interval_s: PollInterval = None
 
 
 class CscartIn(CscartOptions):

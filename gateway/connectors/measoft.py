@@ -18,7 +18,7 @@ import aiohttp
 from defusedxml import ElementTree as DefusedET
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, SecretStr
 
-from gateway.connectors.base import Json, Memory, Page, Pulled, Record
+from gateway.connectors.base import Json, Memory, Page, PollInterval, Pulled, Record
 from gateway.errors import ConnectorUnavailable, GatewayError, InvalidPayload
 from gateway.ingest import measoft as measoft_xml
 
@@ -37,7 +37,7 @@ class MeasoftOptions(BaseModel):
         None, ge=100, le=10_000, description="`streamid`: a change stream of its own."
     )
     api_url: HttpUrl = Field(HttpUrl(DEFAULT_URL), description="MeaSoft API address.")
-    interval_s: float | None = Field(None, ge=5, le=86_400, description="Seconds between polls.")
+    interval_s: PollInterval = None
 
 
 class MeasoftIn(MeasoftOptions):

@@ -213,3 +213,19 @@ def test_delete_forgets_the_account(
         "memory": {},
         "suggestions": [],
     }
+
+
+@pytest.mark.parametrize("platform", ["measoft", "cscart", "cloudcart"])
+@pytest.mark.parametrize("interval", ["NaN", "nan", "Infinity", "-Infinity", "inf"])
+def test_a_poll_interval_must_be_a_finite_number(
+    keyed: TestClient, tenant: Tenant, platform: str, interval: str
+) -> None:
+    with serving(platform) as api:
+        answer = keyed.put(
+            f"/v1/connectors/{platform}",
+            json={**body(api), "interval_s": interval},
+            headers=tenant.headers,
+        )
+    problem = assert_problem(answer, 422)
+    assert "finite number" in str(problem["errors"])
+    assert keyed.get(f"/v1/connectors/{platform}", headers=tenant.headers).status_code == 404
