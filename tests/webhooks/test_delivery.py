@@ -3,6 +3,7 @@ by a real HTTP receiver on 127.0.0.1, verified with the official standardwebhook
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -207,3 +208,46 @@ def test_order_deliveries_lists_attempts_to_every_endpoint(
             break
         found = live.get("/v1/orders/cscart/both/deliveries", headers=tenant.headers).json()
     assert sorted(d["result"] for d in found["deliveries"]) == ["delivered", "delivered"]
+
+
+def test_an_endpoint_failing_for_the_whole_window_is_disabled_and_announced(
+    settings: Settings, runtime: Runtime, tenant: Tenant
+) -> None:
+    """No success for `webhook_disable_after_s` (1 s here, 3 days by default): the next failure
+    disables the endpoint, says why, tells the operational subscribers, and stops the attempts;
+    `POST /enable` turns it back on."""
+    quick = settings.model_copy(
+        update={
+            "worker_in_process": True,
+            "webhook_retry_base_s": 0.05,
+            "webhook_retry_cap_s": 0.2,
+            "webhook_disable_after_s": 1.0,
+            "webhook_timeout_s": 2.0,
+        }
+    )
+    with (
+        TestClient(create_app(quick, runtime)) as client,
+        receiving(lambda _n, _r: (500, {})) as failing,
+        receiving() as ops,
+    ):
+        hook = register(client, tenant, failing.url)
+        watcher = register(client, tenant, ops.url, filter={"types": ["endpoint.disabled"]})
+        client.post("/v1/events", json=event("streak", "O", at(0)), headers=tenant.headers)
+        got = ops.wait_for(lambda r: len(r) >= 1, 10)
+        state = client.get(f"/v1/webhooks/{hook['id']}", headers=tenant.headers).json()
+        attempts = len(failing.received)
+        log = client.get(f"/v1/webhooks/{hook['id']}/deliveries", headers=tenant.headers).json()[
+            "deliveries"
+        ]
+        time.sleep(0.5)
+        assert len(failing.received) == attempts  # nothing more once disabled
+        enabled = client.post(f"/v1/webhooks/{hook['id']}/enable", headers=tenant.headers)
+    assert state["enabled"] is False
+    assert state["disabled_reason"].startswith("every delivery failed since")
+    assert attempts >= 2
+    assert {d["status_code"] for d in log} == {500}
+    notice = verified(watcher["secret"], got[0])
+    assert notice["type"] == "endpoint.disabled"
+    assert notice["data"]["endpoint_id"] == hook["id"]
+    assert enabled.status_code == 200, enabled.text
+    assert enabled.json()["enabled"] is True
