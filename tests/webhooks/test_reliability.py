@@ -315,6 +315,15 @@ def assert_verifies(secret: str, got: list[Received]) -> None:
         assert payload["data"]["order_id"] == key(request)[0]
 
 
+def assert_arrived(got: list[Received], tag: str, orders: int, each: int, secret: str) -> None:
+    """Every change of `changes(tag, orders, each)` is in `got`, once, each order's in order,
+    signed with `secret` (other tags' changes may be there too)."""
+    mine = [r for r in got if key(r)[0].startswith(tag)]
+    assert len(mine) == orders * each
+    assert_per_order_order(mine, each_of(tag, orders, each))
+    assert_verifies(secret, mine[:10])
+
+
 def ids(got: list[Received]) -> set[str]:
     return {r.headers["webhook-id"] for r in got}
 
@@ -608,10 +617,7 @@ def test_more_silent_endpoints_than_the_worker_has_room_for_do_not_starve_a_heal
         finally:
             workers.stop_all()
     assert took < 4 * TIMEOUT_S + 2, f"the healthy endpoint waited {took:.1f} s"
-    fresh = [r for r in got if key(r)[0].startswith("fresh")]
-    assert len(fresh) == 100
-    assert_per_order_order(fresh, each_of("fresh", 50, 2))
-    assert_verifies(hook["secret"], fresh[:10])
+    assert_arrived(got, "fresh", 50, 2, hook["secret"])
 
 
 def test_slow_endpoints_with_backlogs_share_the_worker_with_a_newcomer(
@@ -648,10 +654,7 @@ def test_slow_endpoints_with_backlogs_share_the_worker_with_a_newcomer(
     # slow deliveries were done); its fair share of the slots gets it through in about 0.5 s.
     assert slow_done < 1000, f"the newcomer waited for {slow_done} slow deliveries ({took:.1f} s)"
     assert took < 3.0, f"the newcomer waited {took:.1f} s"
-    quick = [r for r in got if key(r)[0].startswith("quick")]
-    assert len(quick) == 100
-    assert_per_order_order(quick, each_of("quick", 50, 2))
-    assert_verifies(hook["secret"], quick[:10])
+    assert_arrived(got, "quick", 50, 2, hook["secret"])
 
 
 def test_deleting_an_endpoint_with_a_backlog_stops_its_deliveries(
