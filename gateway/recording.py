@@ -42,7 +42,7 @@ from gateway.tracking import (
     Outcome,
     apply,
     dedupe_keys,
-    event_time_refusal,
+    tracked_time,
 )
 from gateway.translate import NativeRef, Translation, Where, to_canonical
 
@@ -90,15 +90,15 @@ def event_time(event: NativeEvent, received: datetime, tolerance: timedelta) -> 
 
     Raises:
         InvalidInput: its own time is outside the years 1 to 9999 once in UTC, or later than
-            `received` plus `tolerance` (`gateway.tracking.event_time_refusal`); it points at
-            the time in the payload.
+            `received` plus `tolerance` (`gateway.tracking.tracked_time`); it points at the
+            time in the payload.
     """
     if event.occurred_at is None:
         return received
-    refusal = event_time_refusal(event.occurred_at, received, tolerance)
-    if refusal is not None:
-        raise InvalidInput(refusal, where=event.time_pointer)
-    return event.occurred_at.astimezone(UTC)
+    try:
+        return tracked_time(event.occurred_at, received, tolerance)
+    except ValueError as exc:
+        raise InvalidInput(str(exc), where=event.time_pointer) from None
 
 
 def _unknown_refs(table: PlatformFile, translation: Translation) -> list[tuple[str, str]]:

@@ -40,26 +40,27 @@ def as_utc(moment: datetime) -> datetime | None:
         return None
 
 
-def event_time_refusal(occurred: datetime, received: datetime, tolerance: timedelta) -> str | None:
-    """Why the tracking rules cannot take `occurred` as a source's event time, or None.
+def tracked_time(occurred: datetime, received: datetime, tolerance: timedelta) -> datetime:
+    """`occurred`, a source's event time, in UTC as the tracking rules take it; ValueError says
+    why they cannot.
 
     The latest event by the source's time wins, so an event dated in the future would win over
     every real event after it and freeze the order: a time later than the gateway's clock
     (`received`) plus `tolerance` (clock skew) is refused. An old one is fine: it is only late.
     """
-    if as_utc(occurred) is None:
-        return (
+    utc = as_utc(occurred)
+    if utc is None:
+        raise ValueError(
             f"the event time {occurred.isoformat()} is outside the times the gateway can hold:"
             " in UTC it falls before 0001-01-01 or after 9999-12-31"
         )
-    ahead = occurred - received  # a timedelta: never out of range, unlike adding to a time
-    if ahead > tolerance:
-        return (
+    if utc - received > tolerance:  # a timedelta: never out of range, unlike adding to a time
+        raise ValueError(
             f"the event time {occurred.isoformat()} is later than the gateway's clock"
             f" ({_iso(received)}) plus {tolerance.total_seconds():g} s of tolerance for clock"
             " skew; send the time the status happened, with its UTC offset"
         )
-    return None
+    return utc
 
 
 # The keys of `canonical_doc`, in its order: what a stored canonical status holds.

@@ -93,6 +93,12 @@ async def _update(
     return done[1]
 
 
+def _retained(services: Services) -> str:
+    """The oldest delivery-log id still within the retention: older entries are not shown,
+    whether or not Redis's rough trim has removed them yet."""
+    return services.deliveries.keep_from(int(time.time() * 1000))
+
+
 def _json(doc: Any, status: int = 200) -> Response:
     return Response(orjson.dumps(doc), status_code=status, media_type=JSON)
 
@@ -143,7 +149,7 @@ async def _with_state(services: Services, tenant: str, found: list[Endpoint]) ->
     ids = [e.id for e in found]
     pending = await services.deliveries.pending_many(tenant, ids)
     keys = services.orders.keys(tenant)
-    oldest = services.deliveries.keep_from(int(time.time() * 1000))
+    oldest = _retained(services)
     last = await delivery_log.latest(services.redis, [keys.webhook_log(i) for i in ids], oldest)
     return [
         {**e.public(), "pending": pending[e.id], "last_attempt": attempt}
@@ -321,7 +327,7 @@ async def list_deliveries(
         result=status,
         platform=name,
         order_id=order_id,
-        oldest=services.deliveries.keep_from(int(time.time() * 1000)),
+        oldest=_retained(services),
     )
     return _json({"deliveries": found, "next_cursor": next_cursor})
 
@@ -348,7 +354,7 @@ async def order_deliveries(
         key,
         cursor=_cursor(cursor),
         limit=limit,
-        oldest=services.deliveries.keep_from(int(time.time() * 1000)),
+        oldest=_retained(services),
     )
     return _json({"deliveries": found, "next_cursor": next_cursor})
 
