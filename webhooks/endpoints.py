@@ -20,6 +20,7 @@ from gateway.clock import now_iso
 from gateway.errors import Conflict, InvalidFilter
 from gateway.storage.keys import TenantKeys
 from gateway.tables import Tables
+from webhooks.pace import Pace
 from webhooks.queue import script
 from webhooks.signing import new_secret
 
@@ -110,6 +111,7 @@ class Endpoint(BaseModel):
     lang: str
     filter: Filter
     description: str | None = None
+    rate_limit: int | None = None  # attempts per second (`webhooks.pace`); None: no limit
     enabled: bool = True
     disabled_reason: str | None = None
     disabled_at: str | None = None
@@ -125,6 +127,10 @@ class Endpoint(BaseModel):
             if s.expires_at is None or datetime.fromisoformat(s.expires_at) > at:
                 out.append(s.secret)
         return out
+
+    @property
+    def pace(self) -> Pace:
+        return Pace.of(self.rate_limit)
 
     def public(self) -> Json:
         """The endpoint as the API shows it: everything but the secrets."""
@@ -203,7 +209,14 @@ class EndpointStore:
         )
 
     async def create(
-        self, tenant: str, *, url: str, lang: str, filter: Filter, description: str | None
+        self,
+        tenant: str,
+        *,
+        url: str,
+        lang: str,
+        filter: Filter,
+        description: str | None,
+        rate_limit: int | None = None,
     ) -> Endpoint:
         stamp = now_iso()
         endpoint = Endpoint(
@@ -212,6 +225,7 @@ class EndpointStore:
             lang=lang,
             filter=filter,
             description=description,
+            rate_limit=rate_limit,
             created_at=stamp,
             updated_at=stamp,
             secrets=[Secret(secret=new_secret(), created_at=stamp)],
@@ -225,11 +239,12 @@ class EndpointStore:
 
     async def forget(self, tenant: str, endpoint_id: str) -> None:
         """Remove what is left of a deleted endpoint once its lanes are gone: its failure
-        streak and its delivery log (an attempt finishing meanwhile finds its lane gone and
-        records nothing)."""
+        streak, its pace and its delivery log (an attempt finishing meanwhile finds its lane
+        gone and records nothing)."""
         k = self.keys(tenant)
         async with self._r.pipeline(transaction=True) as pipe:
             pipe.hdel(k.webhook_failing, endpoint_id)
+            pipe.hdel(k.webhook_holds, endpoint_id)
             pipe.delete(k.webhook_log(endpoint_id))
             await pipe.execute()
 

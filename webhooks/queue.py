@@ -27,6 +27,7 @@ from redis.commands.core import AsyncScript
 
 from gateway.storage.autopipeline import AutoPipeline
 from gateway.storage.keys import SEP, TenantKeys, lane
+from webhooks.pace import UNLIMITED, Pace
 
 GROUP = "delivery"
 OPS_LANE = "ops"
@@ -146,7 +147,8 @@ class DeliveryQueue:
         calls = []
         for tenant, ids in asked:
             k = self.keys(tenant)
-            calls.append(([k.webhook_ready, *(k.webhook_due(e) for e in ids)], list(ids)))
+            keys = [k.webhook_ready, k.webhook_holds, *(k.webhook_due(e) for e in ids)]
+            calls.append((keys, list(ids)))
         return sum(int(f) for f in await self._pipe.run_scripts(self._reindex, calls))
 
     async def with_due(self, tenants: Sequence[str], now_ms: int) -> list[tuple[str, list[str]]]:
@@ -161,19 +163,26 @@ class DeliveryQueue:
         return [(t, list(due)) for t, due in zip(tenants, replies, strict=True) if due]
 
     async def claim(
-        self, tenant: str, rooms: Mapping[str, int], now_ms: int, lease_ms: int
+        self,
+        tenant: str,
+        rooms: Mapping[str, int],
+        now_ms: int,
+        lease_ms: int,
+        paces: Mapping[str, Pace] | None = None,
     ) -> list[Claimed]:
-        """Due lanes of `tenant`, at most `rooms[endpoint]` of each endpoint there, leased to
-        the caller until `now_ms + lease_ms`, each with its head."""
+        """Due lanes of `tenant`, at most `rooms[endpoint]` of each endpoint there and as many
+        as its pace (`paces[endpoint]`, default unlimited) lets start now, leased to the caller
+        until `now_ms + lease_ms`, each with its head."""
         asked = [(endpoint, room) for endpoint, room in rooms.items() if room > 0]
         if not asked:
             return []
+        paces = paces or {}
         k = self.keys(tenant)
-        keys = [k.webhook_ready, k.webhook_heads, k.changes]
+        keys = [k.webhook_ready, k.webhook_heads, k.changes, k.webhook_holds]
         args: list[Any] = [now_ms, now_ms + lease_ms, k.webhook_lane_prefix]
         for endpoint, room in asked:
             keys.append(k.webhook_due(endpoint))
-            args += [endpoint, room]
+            args += [endpoint, room, *paces.get(endpoint, UNLIMITED).args()]
         reply = cast(list[list[Any]], await self._run(self._claim, keys, args))
         return [_claimed(member, msg, state, flat) for member, msg, state, flat in reply]
 
@@ -193,12 +202,16 @@ class DeliveryQueue:
         entry: Json,
         order: tuple[str, str] | None,
         keep_until_ms: int | None = None,
+        pace: Pace = UNLIMITED,
+        hold_until_ms: int | None = None,
     ) -> Finished:
         """Record an attempt and move the lane on.
 
         With `keep_until_ms`, the endpoint's next message (the lane's next one, else the head of
         its next due lane) is leased to the caller until then and comes back as `next`, to be
-        sent at once without a claim of its own."""
+        sent at once without a claim of its own, when the endpoint's `pace` lets it start now.
+        `hold_until_ms` (the receiver asked to wait) holds every attempt of the endpoint until
+        then."""
         k = self.keys(tenant)
         endpoint, _ = split_lane(member)
         log = k.webhook_log(endpoint)
@@ -211,6 +224,7 @@ class DeliveryQueue:
             k.order_deliveries(*order) if order else log,
             k.changes,
             k.webhook_ready,
+            k.webhook_holds,
         ]
         state = {"msg": head.msg, "attempts": head.attempts + 1, "first_ms": head.first_ms}
         args: list[str | int] = [
@@ -226,6 +240,8 @@ class DeliveryQueue:
             int(self.history_ms / 1000),
             keep_until_ms if keep_until_ms is not None else "",
             k.webhook_lane_prefix,
+            *pace.args(),
+            hold_until_ms if hold_until_ms is not None else "",
         ]
         reply = cast(list[Any], await self._run(self._finish, keys, args))
         if reply[0] == "stale":
@@ -239,7 +255,13 @@ class DeliveryQueue:
         """Forget a lane and what waits in it (its endpoint is gone or disabled)."""
         k = self.keys(tenant)
         endpoint, _ = split_lane(member)
-        keys = [k.webhook_lane(member), k.webhook_heads, k.webhook_due(endpoint), k.webhook_ready]
+        keys = [
+            k.webhook_lane(member),
+            k.webhook_heads,
+            k.webhook_due(endpoint),
+            k.webhook_ready,
+            k.webhook_holds,
+        ]
         await self._drop(keys=keys, args=[member, endpoint])
 
     async def drop_endpoint(self, tenant: str, endpoint: str) -> int:
@@ -267,6 +289,18 @@ class DeliveryQueue:
             counts = iter(cast(list[int], await pipe.execute()))
         waiting = zip(endpoints, lanes, strict=True)
         return {endpoint: sum(next(counts) for _ in members) for endpoint, members in waiting}
+
+    async def held_until(
+        self, tenant: str, endpoints: Sequence[str], now_ms: int
+    ) -> list[int | None]:
+        """For each endpoint, the ms before which no attempt of it starts, None when one may
+        start now."""
+        if not endpoints:
+            return []
+        found = cast(
+            list[str | None], await self._r.hmget(self.keys(tenant).webhook_holds, endpoints)
+        )
+        return [int(float(f)) if f is not None and float(f) > now_ms else None for f in found]
 
     async def _lanes(self, tenant: str, endpoint: str) -> list[str]:
         return cast(list[str], await self._r.zrange(self.keys(tenant).webhook_due(endpoint), 0, -1))

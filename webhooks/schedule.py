@@ -25,7 +25,7 @@ Outcome = Literal["delivered", "retry", "gone"]
 # Statuses (and timeouts) meaning "the receiver is overloaded or its upstream is down".
 _OVERLOADED = frozenset({429, 502, 503, 504})
 # Statuses whose Retry-After is a request to wait (on 3xx it means something else).
-_RETRY_AFTER = frozenset({429, 503})
+RETRY_AFTER_STATUSES = frozenset({429, 503})
 # Past this exponent every ceiling is the cap anyway; avoids overflowing floats.
 _MAX_EXPONENT = 64
 
@@ -71,7 +71,7 @@ def next_delay(
     delay = rng.uniform(0.0, _ceiling(policy, attempt))
     if timed_out or status in _OVERLOADED:
         delay = max(delay, policy.overload_penalty_s)
-    if status in _RETRY_AFTER and retry_after is not None and retry_after >= 0:
+    if status in RETRY_AFTER_STATUSES and retry_after is not None and retry_after >= 0:
         # A receiver asking for more than cap_s would otherwise stall its queue for longer
         # than any other wait; the cap still gives it hours.
         delay = max(delay, min(retry_after, policy.cap_s))

@@ -32,6 +32,7 @@ from typing import Any, Literal, cast
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
+from gateway.clock import iso
 from gateway.connectors.service import Connectors
 from gateway.fbo.timetable import Timetable
 from gateway.fbo.watch import note_change, raise_due
@@ -44,6 +45,7 @@ from gateway.storage.fbo import ShipmentStore
 from gateway.storage.keys import TenantKeys, tenants
 from webhooks.endpoints import Endpoint, EndpointStore
 from webhooks.operations import disable_endpoint
+from webhooks.pace import Pace, pause_s
 from webhooks.payloads import Bodies, current_of, message_id, order_of
 from webhooks.queue import (
     GROUP,
@@ -81,11 +83,6 @@ def _entries(reply: Any) -> list[tuple[str, Fields]]:
     if reply and isinstance(reply[0], str):  # XAUTOCLAIM: [cursor, entries, deleted]
         return [(i, f or {}) for i, f in reply[1]]
     return [(i, f or {}) for _, items in reply or () for i, f in items]
-
-
-def iso_ms(ms: int) -> str:
-    stamp = datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds")
-    return stamp.replace("+00:00", "Z")
 
 
 def worker_name() -> str:
@@ -385,7 +382,8 @@ class Worker:
             rooms = {e: shared.rooms[(tenant, e)] for e in endpoints if (tenant, e) in shared.rooms}
             if not rooms:
                 continue
-            for claimed in await self.queue.claim(tenant, rooms, now_ms, self._lease_ms):
+            paces = await self._paces(tenant, rooms)
+            for claimed in await self.queue.claim(tenant, rooms, now_ms, self._lease_ms, paces):
                 busy_key = (tenant, claimed.endpoint)
                 self._busy[busy_key] = self._busy.get(busy_key, 0) + 1
                 task = asyncio.create_task(self._deliver_guarded(tenant, claimed))
@@ -393,6 +391,14 @@ class Worker:
                 task.add_done_callback(partial(self._done, busy_key))
                 started += 1
         return started
+
+    async def _paces(self, tenant: str, endpoints: Mapping[str, Any]) -> dict[str, Pace]:
+        """The pace of each endpoint (a new one is looked up at once, so its limit holds from
+        its first delivery)."""
+        known = await self._endpoints(tenant)
+        if any(e not in known for e in endpoints):
+            known = await self._endpoints(tenant, fresh=True)
+        return {e: known[e].pace for e in endpoints if e in known}
 
     def _done(self, busy_key: tuple[str, str], task: asyncio.Task[None]) -> None:
         self._inflight.discard(task)
@@ -505,6 +511,14 @@ class Worker:
                     timed_out=attempt.timed_out,
                 )
                 next_ms = now_ms + int(delay * 1000)
+        pause = pause_s(self.policy, attempt.status, attempt.retry_after)
+        if pause is not None:
+            log.info(
+                "webhook endpoint %s asked to wait %.0f s (%s with Retry-After): holding it",
+                endpoint.id,
+                pause,
+                attempt.status,
+            )
         result = {"retry": "retrying"}.get(verdict, verdict)
         order = order_of(fields)
         entry: dict[str, Any] = {
@@ -515,13 +529,13 @@ class Worker:
             "order_id": order[1] if order else None,
             "sequence": int(fields["sequence"]) if "sequence" in fields else None,
             "attempt": number,
-            "at": iso_ms(now_ms),
+            "at": iso(now_ms / 1000),
             "result": result,
             "status_code": attempt.status,
             "duration_ms": attempt.duration_ms,
             "response": attempt.response,
             "error": attempt.error,
-            "next_attempt_at": iso_ms(next_ms) if next_ms else None,
+            "next_attempt_at": iso(next_ms / 1000) if next_ms else None,
         }
         outcome: Literal["delivered", "retry", "failed"] = (
             "retry" if verdict == "retry" else "delivered" if verdict == "delivered" else "failed"
@@ -536,6 +550,8 @@ class Worker:
             entry=entry,
             order=order,
             keep_until_ms=now_ms + self._lease_ms if go_on and verdict != "retry" else None,
+            pace=endpoint.pace,
+            hold_until_ms=now_ms + int(pause * 1000) if pause is not None else None,
         )
         self._metrics.deliveries.labels(result=result).inc()
         failing_since = finished.failing_since
@@ -556,7 +572,7 @@ class Worker:
                 self.queue,
                 tenant,
                 endpoint,
-                f"every delivery failed since {iso_ms(failing_since)}",
+                f"every delivery failed since {iso(failing_since / 1000)}",
             )
             self._cache.pop(tenant, None)
             return None  # what it handed on was dropped with the endpoint's lanes

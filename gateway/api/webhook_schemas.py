@@ -8,6 +8,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from gateway.api.tracking_schemas import OrderId
 from webhooks.endpoints import Filter
+from webhooks.pace import MAX_RATE
 
 Url = Annotated[
     str,
@@ -23,6 +24,17 @@ Lang = Annotated[
     str, Field(min_length=1, max_length=35, description="Language of the labels: ru, en, fr, el.")
 ]
 Description = Annotated[str, Field(max_length=500)]
+RateLimit = Annotated[
+    int,
+    Field(
+        strict=True,
+        ge=1,
+        le=MAX_RATE,
+        description="At most this many delivery attempts start per second, evenly spaced "
+        "(after a quiet spell a tenth of a second's worth may start at once), over every worker. "
+        "Absent or null: no limit.",
+    ),
+]
 
 
 class _In(BaseModel):
@@ -49,15 +61,18 @@ class WebhookIn(_In):
     lang: Lang = "en"
     filter: Filter = Field(default_factory=Filter)
     description: Description | None = None
+    rate_limit: RateLimit | None = None
 
 
 class WebhookPatch(_In):
-    """Fields to change; absent fields stay as they are."""
+    """Fields to change; absent fields stay as they are (`description` and `rate_limit` are
+    removed with null)."""
 
     url: Url | None = None
     lang: Lang | None = None
     filter: Filter | None = None
     description: Description | None = None
+    rate_limit: RateLimit | None = None
 
 
 class DeliveryOut(BaseModel):
@@ -86,6 +101,7 @@ class WebhookOut(BaseModel):
     lang: str
     filter: Filter
     description: str | None
+    rate_limit: int | None = Field(description="Attempts per second at most; null: no limit.")
     enabled: bool
     disabled_reason: str | None
     disabled_at: str | None
@@ -95,6 +111,11 @@ class WebhookOut(BaseModel):
         description="Rotated-out secrets that still sign beside the current one."
     )
     pending: int | None = Field(None, description="Deliveries waiting for the endpoint.")
+    held_until: str | None = Field(
+        None,
+        description="When set, no new attempt starts before this time: the receiver asked to "
+        "wait (`Retry-After` on a 429 or 503), or `rate_limit` allows none sooner.",
+    )
     last_attempt: DeliveryOut | None = Field(
         None, description="The endpoint's latest delivery attempt, if it has had one."
     )

@@ -30,7 +30,7 @@ from gateway.api.webhook_schemas import (
     WebhookPatch,
     WebhooksOut,
 )
-from gateway.clock import now_iso
+from gateway.clock import iso, now_iso
 from gateway.errors import Conflict, InvalidCursor, InvalidInput, InvalidWebhookUrl, NotFound
 from gateway.i18n import choose_language
 from gateway.problems import responses
@@ -120,6 +120,7 @@ async def create_webhook(
         lang=_lang(body.lang),
         filter=_filter(runtime, body.filter),
         description=body.description,
+        rate_limit=body.rate_limit,
     )
     return _json({**endpoint.public(), "secret": endpoint.secrets[0].secret}, 201)
 
@@ -151,9 +152,15 @@ async def _with_state(services: Services, tenant: str, found: list[Endpoint]) ->
     keys = services.orders.keys(tenant)
     oldest = _retained(services)
     last = await delivery_log.latest(services.redis, [keys.webhook_log(i) for i in ids], oldest)
+    held = await services.deliveries.held_until(tenant, ids, int(time.time() * 1000))
     return [
-        {**e.public(), "pending": pending[e.id], "last_attempt": attempt}
-        for e, attempt in zip(found, last, strict=True)
+        {
+            **e.public(),
+            "pending": pending[e.id],
+            "held_until": iso(until / 1000) if until is not None else None,
+            "last_attempt": attempt,
+        }
+        for e, attempt, until in zip(found, last, held, strict=True)
     ]
 
 
@@ -178,8 +185,9 @@ async def patch_webhook(
         update["lang"] = _lang(body.lang)
     if body.filter is not None:
         update["filter"] = _filter(runtime, body.filter)
-    if "description" in body.model_fields_set:
-        update["description"] = body.description
+    for nullable in ("description", "rate_limit"):
+        if nullable in body.model_fields_set:
+            update[nullable] = getattr(body, nullable)
     changed = await _update(services, tenant, endpoint.id, lambda e: e.model_copy(update=update))
     return _json(changed.public())
 
@@ -225,7 +233,11 @@ async def enable_webhook(
     """Turn a disabled endpoint back on; events from now on reach it (replay sends the ones it
     missed)."""
     changed = await _update(services, tenant, endpoint_id, enabled)
-    await services.redis.hdel(services.orders.keys(tenant).webhook_failing, changed.id)
+    keys = services.orders.keys(tenant)
+    async with services.redis.pipeline(transaction=False) as pipe:
+        pipe.hdel(keys.webhook_failing, changed.id)
+        pipe.hdel(keys.webhook_holds, changed.id)  # a fresh start: no pause asked before
+        await pipe.execute()
     return _json(changed.public())
 
 

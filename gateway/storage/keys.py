@@ -99,6 +99,12 @@ class TenantKeys:
         """Hash: endpoint id → ms of its first failure since its last success."""
         return f"{self.base}:wh:failing"
 
+    @property
+    def webhook_holds(self) -> str:
+        """Hash: endpoint id → the earliest ms its next attempt may start (its rate limit, or a
+        receiver's Retry-After); see `webhooks.pace`."""
+        return f"{self.base}:wh:holds"
+
     def webhook_lane(self, lane: str) -> str:
         """List: change-feed ids waiting for one endpoint, for one order (or operations)."""
         return f"{self.webhook_lane_prefix}{lane}"

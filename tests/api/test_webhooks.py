@@ -13,11 +13,12 @@ import pytest
 from fastapi.testclient import TestClient
 
 from gateway.app import create_app
+from gateway.clock import iso
 from gateway.runtime import Runtime
 from gateway.settings import Settings
 from gateway.storage import client_for
 from gateway.storage.keys import TenantKeys
-from tests.factories import Tenant, assert_problem, at, event
+from tests.factories import Tenant, assert_problem, at, event, pointers
 from tests.webhooks.receiver import receiving
 from webhooks.endpoints import EndpointStore, disabled
 
@@ -435,3 +436,183 @@ def test_the_delivery_log_shows_nothing_older_than_its_retention(
     assert listed["last_attempt"] is None
     _log(settings, tenant, hook, [(f"{now}-0", _attempt("cscart", "new"))])
     assert [d["order_id"] for d in _deliveries(client, tenant, hook, "")] == ["new"]
+
+
+# ---- rate_limit and held_until ----
+
+BAD_RATE_LIMITS: list[Any] = [0, -1, 10_001, 1.5, "10", True]
+
+
+def _get(client: TestClient, tenant: Tenant, hook: Json) -> Json:
+    answer = client.get(f"/v1/webhooks/{hook['id']}", headers=tenant.headers)
+    assert answer.status_code == 200, answer.text
+    found: Json = answer.json()
+    return found
+
+
+def _listed(client: TestClient, tenant: Tenant) -> dict[str, Json]:
+    answer = client.get("/v1/webhooks", headers=tenant.headers)
+    assert answer.status_code == 200, answer.text
+    return {w["id"]: w for w in answer.json()["webhooks"]}
+
+
+def _patch(client: TestClient, tenant: Tenant, hook: Json, body: Json) -> Json:
+    answer = client.patch(f"/v1/webhooks/{hook['id']}", json=body, headers=tenant.headers)
+    assert answer.status_code == 200, answer.text
+    patched: Json = answer.json()
+    return patched
+
+
+def _assert_points_at_rate_limit(response: Any) -> None:
+    problem = assert_problem(response, 422)
+    assert problem["type"] == "/problems/validation-error"
+    assert "#/rate_limit" in pointers(problem)
+
+
+@pytest.mark.parametrize(("body", "shown"), [({"rate_limit": 25}, 25), ({}, None)])
+def test_create_stores_the_rate_limit(
+    client: TestClient, tenant: Tenant, body: Json, shown: int | None
+) -> None:
+    hook = create(client, tenant, **body)
+    assert hook["rate_limit"] == shown
+    assert _get(client, tenant, hook)["rate_limit"] == shown
+    assert _listed(client, tenant)[hook["id"]]["rate_limit"] == shown
+
+
+@pytest.mark.parametrize("value", BAD_RATE_LIMITS)
+def test_a_bad_rate_limit_on_create_is_a_422_and_stores_nothing(
+    client: TestClient, tenant: Tenant, value: Any
+) -> None:
+    response = client.post(
+        "/v1/webhooks", json={"url": HOOK, "rate_limit": value}, headers=tenant.headers
+    )
+    _assert_points_at_rate_limit(response)
+    assert _listed(client, tenant) == {}
+
+
+@pytest.mark.parametrize("value", BAD_RATE_LIMITS)
+def test_a_bad_rate_limit_on_patch_is_a_422_and_changes_nothing(
+    client: TestClient, tenant: Tenant, value: Any
+) -> None:
+    hook = create(client, tenant, rate_limit=5, description="kept")
+    before = _get(client, tenant, hook)
+    response = client.patch(
+        f"/v1/webhooks/{hook['id']}",
+        json={"rate_limit": value, "description": "changed"},
+        headers=tenant.headers,
+    )
+    _assert_points_at_rate_limit(response)
+    after = _get(client, tenant, hook)
+    assert (after["rate_limit"], after["description"]) == (5, "kept")
+    assert after == before
+
+
+@pytest.mark.parametrize("value", [1, 10_000])
+def test_the_rate_limit_bounds_are_accepted(client: TestClient, tenant: Tenant, value: int) -> None:
+    assert create(client, tenant, rate_limit=value)["rate_limit"] == value
+    hook = create(client, tenant)
+    assert _patch(client, tenant, hook, {"rate_limit": value})["rate_limit"] == value
+
+
+def test_patch_sets_keeps_and_clears_the_rate_limit(client: TestClient, tenant: Tenant) -> None:
+    hook = create(client, tenant)
+    assert _patch(client, tenant, hook, {"rate_limit": 40})["rate_limit"] == 40
+    assert _get(client, tenant, hook)["rate_limit"] == 40
+    kept = _patch(client, tenant, hook, {"description": "only this"})
+    assert (kept["rate_limit"], kept["description"]) == (40, "only this")
+    assert _get(client, tenant, hook)["rate_limit"] == 40
+    assert _patch(client, tenant, hook, {"rate_limit": 7})["rate_limit"] == 7
+    cleared = _patch(client, tenant, hook, {"rate_limit": None})
+    assert (cleared["rate_limit"], cleared["description"]) == (None, "only this")
+    assert _get(client, tenant, hook)["rate_limit"] is None
+    assert _listed(client, tenant)[hook["id"]]["rate_limit"] is None
+
+
+def _set_hold(settings: Settings, tenant: Tenant, hook: Json, value: str) -> None:
+    """Write the endpoint's entry in the tenant's holds hash, as a worker would."""
+
+    async def write() -> None:
+        redis = client_for(settings.redis_url or "")
+        try:
+            key = TenantKeys(settings.redis_prefix, tenant.tenant).webhook_holds
+            await redis.hset(key, hook["id"], value)
+        finally:
+            await redis.aclose()
+
+    asyncio.run(write())
+
+
+def _hold(settings: Settings, tenant: Tenant, hook: Json) -> str | None:
+    """The endpoint's entry in the tenant's holds hash (None: no entry)."""
+
+    async def read() -> str | None:
+        redis = client_for(settings.redis_url or "")
+        try:
+            key = TenantKeys(settings.redis_prefix, tenant.tenant).webhook_holds
+            found: str | bytes | None = await redis.hget(key, hook["id"])
+        finally:
+            await redis.aclose()
+        return found.decode() if isinstance(found, bytes) else found
+
+    return asyncio.run(read())
+
+
+def _held_until(client: TestClient, tenant: Tenant, hook: Json) -> Any:
+    one = _get(client, tenant, hook)["held_until"]
+    assert _listed(client, tenant)[hook["id"]]["held_until"] == one
+    return one
+
+
+def test_an_endpoint_without_a_hold_shows_held_until_null(
+    client: TestClient, tenant: Tenant
+) -> None:
+    hook = create(client, tenant, rate_limit=3)
+    assert _held_until(client, tenant, hook) is None
+
+
+@pytest.mark.parametrize("stored", ["{ms}", "{ms}.000", "{ms}.250"])
+def test_a_future_hold_shows_as_held_until(
+    client: TestClient, tenant: Tenant, settings: Settings, stored: str
+) -> None:
+    hook = create(client, tenant)
+    other = create(client, tenant)
+    ms = int(time.time() * 1000) + 3_600_000
+    _set_hold(settings, tenant, hook, stored.format(ms=ms))
+    shown = _held_until(client, tenant, hook)
+    assert shown == iso(ms / 1000)
+    assert shown.endswith("Z")
+    assert datetime.fromisoformat(shown).timestamp() == ms / 1000
+    assert _held_until(client, tenant, other) is None
+
+
+@pytest.mark.parametrize("ago_ms", [1, 60_000, 10**12])
+def test_a_hold_not_in_the_future_shows_null(
+    client: TestClient, tenant: Tenant, settings: Settings, ago_ms: int
+) -> None:
+    hook = create(client, tenant)
+    _set_hold(settings, tenant, hook, str(int(time.time() * 1000) - ago_ms))
+    assert _held_until(client, tenant, hook) is None
+
+
+def test_enable_clears_the_hold(client: TestClient, tenant: Tenant, settings: Settings) -> None:
+    hook = create(client, tenant, rate_limit=9)
+    ms = int(time.time() * 1000) + 3_600_000
+    _set_hold(settings, tenant, hook, str(ms))
+    assert _held_until(client, tenant, hook) == iso(ms / 1000)
+    enabled = client.post(f"/v1/webhooks/{hook['id']}/enable", headers=tenant.headers)
+    assert enabled.status_code == 200, enabled.text
+    assert enabled.json()["rate_limit"] == 9
+    assert _hold(settings, tenant, hook) is None
+    assert _held_until(client, tenant, hook) is None
+
+
+def test_delete_removes_the_hold(client: TestClient, tenant: Tenant, settings: Settings) -> None:
+    hook = create(client, tenant)
+    kept = create(client, tenant)
+    ms = int(time.time() * 1000) + 3_600_000
+    for each in (hook, kept):
+        _set_hold(settings, tenant, each, str(ms))
+    assert client.delete(f"/v1/webhooks/{hook['id']}", headers=tenant.headers).status_code == 204
+    assert _hold(settings, tenant, hook) is None
+    assert _hold(settings, tenant, kept) == str(ms)
+    assert _held_until(client, tenant, kept) == iso(ms / 1000)

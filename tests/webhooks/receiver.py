@@ -41,6 +41,12 @@ def always(status: int = 204) -> Responder:
     return lambda _n, _r: (status, {})
 
 
+def most_in_any_second(got: list[Received]) -> int:
+    """The most requests received within any closed 1-second span."""
+    times = sorted(g.at for g in got)
+    return max(sum(1 for t in times[i:] if t - start <= 1.0) for i, start in enumerate(times))
+
+
 @dataclass
 class Receiver:
     url: str

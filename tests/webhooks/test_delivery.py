@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -15,7 +16,7 @@ from gateway.app import create_app
 from gateway.runtime import Runtime
 from gateway.settings import Settings
 from tests.factories import Tenant, at, event
-from tests.webhooks.receiver import Received, receiving
+from tests.webhooks.receiver import Received, most_in_any_second, receiving
 
 Json = dict[str, Any]
 
@@ -251,3 +252,46 @@ def test_an_endpoint_failing_for_the_whole_window_is_disabled_and_announced(
     assert notice["data"]["endpoint_id"] == hook["id"]
     assert enabled.status_code == 200, enabled.text
     assert enabled.json()["enabled"] is True
+
+
+def test_a_rate_limited_endpoint_gets_its_deliveries_spaced_out(
+    live: TestClient, tenant: Tenant
+) -> None:
+    """10 per second: one attempt every 100 ms (a burst of one), however many orders wait."""
+    with receiving() as receiver:
+        hook = register(live, tenant, receiver.url, rate_limit=10)
+        assert hook["rate_limit"] == 10
+        for i in range(25):
+            live.post("/v1/events", json=event(f"paced{i}", "O", at(i)), headers=tenant.headers)
+        got = receiver.wait_for(lambda r: len(r) >= 25, 20)
+    assert {g.json["data"]["order_id"] for g in got} == {f"paced{i}" for i in range(25)}
+    assert most_in_any_second(got) <= 10 + 2  # 11 fit in a closed second; one for jitter
+    assert got[-1].at - got[0].at >= 24 * 0.1 * 0.9
+
+
+def test_a_retry_after_on_429_holds_the_whole_endpoint_until_then(
+    live: TestClient, tenant: Tenant
+) -> None:
+    """The receiver's first answer is 429 with `Retry-After: 2`: the other orders' changes
+    posted meanwhile wait those 2 s, then all arrive; the endpoint shows `held_until`."""
+
+    def busy_once(n: int, _got: Received) -> tuple[int, dict[str, str]]:
+        return (429, {"Retry-After": "2"}) if n == 1 else (204, {})
+
+    with receiving(busy_once) as receiver:
+        hook = register(live, tenant, receiver.url)
+        live.post("/v1/events", json=event("first", "O", at(0)), headers=tenant.headers)
+        [refused] = receiver.wait_for(lambda r: len(r) >= 1)
+        deadline = time.monotonic() + 10
+        while (shown := live.get(f"/v1/webhooks/{hook['id']}", headers=tenant.headers).json())[
+            "held_until"
+        ] is None:  # the hold is recorded right after the 429 came back
+            assert time.monotonic() < deadline, shown
+            time.sleep(0.02)
+        for i in range(5):
+            live.post("/v1/events", json=event(f"later{i}", "O", at(i)), headers=tenant.headers)
+        got = receiver.wait_for(lambda r: len(r) >= 6, 15)[1:]
+    assert {g.json["data"]["order_id"] for g in got} == {f"later{i}" for i in range(5)}
+    assert min(g.at for g in got) >= refused.at + 2.0 - 0.05
+    held = datetime.fromisoformat(shown["held_until"]).timestamp()
+    assert held == pytest.approx(refused.at + 2.0, abs=0.5)

@@ -13,7 +13,8 @@ What these tests prove, each against the worker as it runs in production (its ow
   endpoint of the same tenant; their attempts are logged as timeouts;
 * deleting an endpoint with a backlog stops its deliveries at once, the worker keeps running and
   the tenant's other endpoints keep receiving;
-* a platform that never answers the worker's connector poll does not delay webhooks.
+* a platform that never answers the worker's connector poll does not delay webhooks;
+* two workers sending to one rate-limited endpoint keep to its limit together.
 
 Three more guard against defects these tests found (and that were fixed): a stuck endpoint's
 backlog must not keep the worker busy claiming and releasing lanes; the default concurrency must
@@ -55,7 +56,7 @@ from gateway.storage import client_for
 from gateway.storage.keys import SEP, TenantKeys, lane
 from tests.factories import Tenant, at, event, free_port, make_tenant
 from tests.loopback import in_thread
-from tests.webhooks.receiver import Received, receiving
+from tests.webhooks.receiver import Received, most_in_any_second, receiving
 from webhooks.queue import order_lane
 from webhooks.worker import Worker
 
@@ -655,6 +656,28 @@ def test_slow_endpoints_with_backlogs_share_the_worker_with_a_newcomer(
     assert slow_done < 1000, f"the newcomer waited for {slow_done} slow deliveries ({took:.1f} s)"
     assert took < 3.0, f"the newcomer waited {took:.1f} s"
     assert_arrived(got, "quick", 50, 2, hook["secret"])
+
+
+def test_two_workers_keep_to_one_rate_limit_together(
+    gateway: Gateway, workers: Workers, shop: Shop
+) -> None:
+    """An endpoint limited to 20 per second, two worker processes, 60 orders waiting: the
+    limit lives in Redis, so together they still send about 20 a second (not 40), each order's
+    changes in order."""
+    with receiving() as receiver:
+        hook = shop.register(receiver.url, rate_limit=20)
+        shop.post_events(changes("paced", 30, 2))
+        started = [workers.start(), workers.start()]
+        try:
+            got = receiver.wait_for(lambda got: len(got) >= 60, 30)
+            assert all(w.alive for w in started), [w.tail() for w in started]
+        finally:
+            workers.stop_all()
+    assert_arrived(got, "paced", 30, 2, hook["secret"])
+    busiest = most_in_any_second(got)
+    assert busiest <= 20 + 2 + 2, f"{busiest} requests within one second"  # burst 2, jitter
+    times = sorted(r.at for r in got)
+    assert times[-1] - times[0] >= (60 - 2) / 20 * 0.9
 
 
 def test_deleting_an_endpoint_with_a_backlog_stops_its_deliveries(
