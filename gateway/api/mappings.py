@@ -43,7 +43,7 @@ def _out(platform: str, code: str, m: TenantMapping) -> dict[str, Any]:
 
 
 @router.put(
-    "/v1/mappings/{platform}/{code}",
+    "/v1/mappings/{platform}/{code:path}",
     response_model=TenantMappingOut,
     responses=responses(400, 401, 404, 409, 415, 422, 503),
 )
@@ -102,7 +102,7 @@ async def _load(
 
 
 @router.get(
-    "/v1/mappings/{platform}/{code}",
+    "/v1/mappings/{platform}/{code:path}",
     response_model=TenantMappingOut,
     responses=responses(401, 404, 503),
 )
@@ -123,7 +123,7 @@ async def get_mapping(
 
 
 @router.delete(
-    "/v1/mappings/{platform}/{code}", status_code=204, responses=responses(401, 404, 503)
+    "/v1/mappings/{platform}/{code:path}", status_code=204, responses=responses(401, 404, 503)
 )
 async def delete_mapping(
     tenant: TenantDep,

@@ -19,7 +19,7 @@ router = APIRouter(prefix="/v1/translate", tags=["translate"])
 
 
 @router.get(
-    "/{platform}/{code}",
+    "/{platform}/{code:path}",
     response_model=TranslationOut,
     responses=responses(304, 404, 422),
 )

@@ -220,6 +220,24 @@ def test_a_deleted_mapping_reads_as_unknown_again(client: TestClient, tenant: Te
     assert_problem(client.get("/v1/translate/cscart/A", headers=tenant.headers), 422)
 
 
+@pytest.mark.parametrize("path", ["ready%2Fpickup", "ready/pickup"])
+def test_a_code_with_a_slash_can_be_mapped_read_translated_and_deleted(
+    client: TestClient, tenant: Tenant, path: str
+) -> None:
+    """A tenant's own code may contain '/' (sent as %2F, as the console's encodeURIComponent
+    does, or bare): the last path segment takes the rest of the path."""
+    answer = put(client, tenant, f"/v1/mappings/cscart/{path}", ON_HOLD)
+    assert answer["code"] == "READY/PICKUP"  # CS-Cart codes are upper-cased
+    got = client.get(f"/v1/mappings/cscart/{path}", headers=tenant.headers)
+    assert got.json() == answer
+    translated = client.get(f"/v1/translate/cscart/{path}?lang=fr", headers=tenant.headers)
+    assert translated.status_code == 200, translated.text
+    assert translated.json()["native"]["label"] == LABELS["fr"]
+    assert post(client, tenant, event("s1", "ready/pickup", at(0)))["current"]["code"] == "on_hold"
+    assert client.delete(f"/v1/mappings/cscart/{path}", headers=tenant.headers).status_code == 204
+    assert_problem(client.get(f"/v1/mappings/cscart/{path}", headers=tenant.headers), 404)
+
+
 def test_a_cloudcart_custom_status_can_be_mapped(client: TestClient, tenant: Tenant) -> None:
     mapping = {"canonical": "packing", "labels": LABELS, "fulfillment": "not_fulfilled"}
     answer = put(client, tenant, "/v1/mappings/cloudcart/Gift-Wrapping", mapping)

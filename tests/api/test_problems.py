@@ -85,8 +85,8 @@ def test_a_method_no_route_takes_is_405_naming_the_allowed_ones(
         ("GET", "/v2/nothing", None),
         ("GET", "/v1/public/orders/", None),
         ("GET", "/v1/webhooks/a%2Fb", "%2F"),
-        ("GET", "/v1/translate/cscart/%2F", "%2F"),
-        ("PUT", "/v1/mappings/cscart/a%2Fb", "%2F"),
+        ("GET", "/v1/webhooks/a%2Fb/deliveries", "%2F"),
+        ("POST", "/v1/webhooks/a%2Fb/test", "%2F"),
     ],
 )
 def test_a_path_no_route_matches_is_404_saying_so(
