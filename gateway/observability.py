@@ -77,6 +77,12 @@ class Metrics:
             buckets=DURATION_BUCKETS,
             registry=self.registry,
         )
+        self.webhook_holds = Counter(
+            "gateway_webhook_holds_total",
+            "Times a receiver asked its whole endpoint to wait (429 or 503 with Retry-After).",
+            ["status"],
+            registry=self.registry,
+        )
         self.webhook_connections = Gauge(
             "gateway_webhook_connections",
             "Connections to webhook receivers this process holds open (in use or idle).",

@@ -513,6 +513,7 @@ class Worker:
                 next_ms = now_ms + int(delay * 1000)
         pause = pause_s(self.policy, attempt.status, attempt.retry_after)
         if pause is not None:
+            self._metrics.webhook_holds.labels(status=str(attempt.status)).inc()
             log.info(
                 "webhook endpoint %s asked to wait %.0f s (%s with Retry-After): holding it",
                 endpoint.id,

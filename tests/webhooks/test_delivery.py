@@ -291,7 +291,9 @@ def test_a_retry_after_on_429_holds_the_whole_endpoint_until_then(
         for i in range(5):
             live.post("/v1/events", json=event(f"later{i}", "O", at(i)), headers=tenant.headers)
         got = receiver.wait_for(lambda r: len(r) >= 6, 15)[1:]
+        metrics = live.get("/metrics").text
     assert {g.json["data"]["order_id"] for g in got} == {f"later{i}" for i in range(5)}
     assert min(g.at for g in got) >= refused.at + 2.0 - 0.05
     held = datetime.fromisoformat(shown["held_until"]).timestamp()
     assert held == pytest.approx(refused.at + 2.0, abs=0.5)
+    assert 'gateway_webhook_holds_total{status="429"} 1.0' in metrics
