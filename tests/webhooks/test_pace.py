@@ -129,17 +129,8 @@ def test_a_worker_goes_on_with_the_next_message_only_when_the_pace_allows(
         await queue.enqueue(tenant, [("ep_a", lane, "1-0"), ("ep_a", lane, "2-0")], NOW)
         one_per_s = Pace.of(1)
         [claimed] = await queue.claim(tenant, {"ep_a": 1}, NOW, LEASE, {"ep_a": one_per_s})
-        done = await queue.finish(
-            tenant,
-            claimed.member,
-            claimed.head,
-            "delivered",
-            now_ms=NOW + 10,
-            next_ms=NOW + 10,
-            entry={},
-            order=None,
-            keep_until_ms=NOW + 10 + LEASE,
-            pace=one_per_s,
+        done = await finish(
+            queue, tenant, claimed, NOW + 10, keep_until_ms=NOW + 10 + LEASE, pace=one_per_s
         )
         assert done.still
         assert done.next is None  # 1/s: the next one waits its turn
@@ -156,16 +147,8 @@ def test_a_receivers_retry_after_holds_every_lane_of_the_endpoint(settings: Sett
         await enqueue_lanes(queue, tenant, "ep_b")
         [first] = await queue.claim(tenant, {"ep_a": 1}, NOW, LEASE)
         held = NOW + 5000
-        await queue.finish(
-            tenant,
-            first.member,
-            first.head,
-            "retry",
-            now_ms=NOW,
-            next_ms=NOW + 60_000,
-            entry={},
-            order=None,
-            hold_until_ms=held,
+        await finish(
+            queue, tenant, first, outcome="retry", next_ms=NOW + 60_000, hold_until_ms=held
         )
         assert await queue.held_until(tenant, ["ep_a", "ep_b"], NOW) == [held, None]
         # ep_a's other lanes are due, yet nothing of it starts before the hold ends
@@ -188,16 +171,8 @@ def test_a_shorter_retry_after_never_shortens_a_hold(settings: Settings) -> None
         await enqueue_lanes(queue, tenant)
         claimed = await queue.claim(tenant, {"ep_a": 2}, NOW, LEASE)
         for lane, until in zip(claimed, (NOW + 9000, NOW + 1000), strict=True):
-            await queue.finish(
-                tenant,
-                lane.member,
-                lane.head,
-                "retry",
-                now_ms=NOW,
-                next_ms=NOW + 60_000,
-                entry={},
-                order=None,
-                hold_until_ms=until,
+            await finish(
+                queue, tenant, lane, outcome="retry", next_ms=NOW + 60_000, hold_until_ms=until
             )
         assert await queue.held_until(tenant, ["ep_a"], NOW) == [NOW + 9000]
 

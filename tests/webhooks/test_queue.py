@@ -11,6 +11,7 @@ import pytest
 
 from gateway.settings import Settings
 from gateway.storage import client_for
+from webhooks.pace import UNLIMITED, Pace
 from webhooks.queue import Claimed, DeliveryQueue, Finished, Head, order_lane
 
 NOW = 1_800_000_000_000  # ms
@@ -54,6 +55,8 @@ async def finish(
     outcome: Literal["delivered", "retry", "failed"] = "delivered",
     next_ms: int = NOW,
     keep_until_ms: int | None = None,
+    pace: Pace = UNLIMITED,
+    hold_until_ms: int | None = None,
 ) -> Finished:
     return await queue.finish(
         tenant,
@@ -65,6 +68,8 @@ async def finish(
         entry={},
         order=None,
         keep_until_ms=keep_until_ms,
+        pace=pace,
+        hold_until_ms=hold_until_ms,
     )
 
 
