@@ -56,7 +56,7 @@ from gateway.storage import client_for
 from gateway.storage.keys import SEP, TenantKeys, lane
 from tests.factories import Tenant, at, event, free_port, make_tenant
 from tests.loopback import in_thread
-from tests.webhooks.receiver import Received, most_in_any_second, receiving
+from tests.webhooks.receiver import Received, Receiver, most_in_any_second, receiving
 from webhooks.queue import order_lane
 from webhooks.worker import Worker
 
@@ -237,6 +237,16 @@ class Shop:
             results += answer.json()["results"]
         assert [r.get("result") for r in results] == ["changed"] * len(events), results[:3]
         return results
+
+    def post_and_time(
+        self, events: list[Json], receiver: Receiver, count: int, timeout: float
+    ) -> tuple[list[Received], float]:
+        """Post `events`, wait until `receiver` has had `count` requests: (what it had, seconds
+        from the post to then)."""
+        posted = time.monotonic()
+        self.post_events(events)
+        got = receiver.wait_for(lambda got: len(got) >= count, timeout)
+        return got, time.monotonic() - posted
 
     def log(self, endpoint_id: str, **query: str) -> list[Json]:
         """Every entry of the endpoint's delivery log (all pages), newest first."""
@@ -499,10 +509,9 @@ def test_slow_and_silent_receivers_do_not_hold_back_a_healthy_one(
             slow_hook = shop.register(slow.url)
             mute_hook = shop.register(mute.url)
             good_hook = shop.register(healthy.url)
-            posted = time.monotonic()
-            shop.post_events(changes("mixed", orders, each))
-            got = healthy.wait_for(lambda got: len(got) >= orders * each, 20)
-            took = time.monotonic() - posted
+            got, took = shop.post_and_time(
+                changes("mixed", orders, each), healthy, orders * each, 20
+            )
             # A first round of 16 each (a quarter of the worker's slots), then two at a time
             # once they are known to fail (webhooks.slots).
             wait_until(
@@ -551,10 +560,7 @@ def test_a_silent_platform_does_not_hold_back_webhooks(
             )
             assert answer.status_code == 200, answer.text
             wait_until(lambda: store.bytes_read > 0, 10, "the worker's poll of the store")
-            polled = time.monotonic()
-            shop.post_events(changes("poll", 20, 2))
-            got = healthy.wait_for(lambda got: len(got) >= 40, 20)
-            took = time.monotonic() - polled
+            got, took = shop.post_and_time(changes("poll", 20, 2), healthy, 40, 20)
             assert worker.alive, worker.tail()
         finally:
             shop.http.delete("/v1/connectors/cscart", headers=shop.tenant.headers)
@@ -610,10 +616,7 @@ def test_more_silent_endpoints_than_the_worker_has_room_for_do_not_starve_a_heal
                 lambda: all(m.connections >= 2 for m in mutes), 10, "attempts at every silent one"
             )
             hook = shop.register(healthy.url)
-            posted = time.monotonic()
-            shop.post_events(changes("fresh", 50, 2))
-            got = healthy.wait_for(lambda got: len(got) >= 100, 20)
-            took = time.monotonic() - posted
+            got, took = shop.post_and_time(changes("fresh", 50, 2), healthy, 100, 20)
             assert worker.alive, worker.tail()
         finally:
             workers.stop_all()
@@ -643,10 +646,7 @@ def test_slow_endpoints_with_backlogs_share_the_worker_with_a_newcomer(
             shop.post_events(changes("busy", 300, 1))
             wait_until(lambda: all(len(r.received) >= 16 for r in slow), 10, "the slow ones busy")
             hook = shop.register(fast.url)
-            posted = time.monotonic()
-            shop.post_events(changes("quick", 50, 2))
-            got = fast.wait_for(lambda got: len(got) >= 100, 30)
-            took = time.monotonic() - posted
+            got, took = shop.post_and_time(changes("quick", 50, 2), fast, 100, 30)
             slow_done = sum(len(r.received) for r in slow)
             assert worker.alive, worker.tail()
         finally:
