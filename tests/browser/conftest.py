@@ -24,6 +24,7 @@ from playwright.sync_api import Browser, Page, Playwright, sync_playwright
 from gateway.app import create_app
 from gateway.runtime import Runtime
 from gateway.settings import Settings
+from tests.connectors.conftest import KEY
 from tests.factories import Tenant, free_port, make_tenant
 
 CHROMIUM = Path(os.environ.get("GATEWAY_TEST_CHROMIUM", "/usr/bin/chromium"))
@@ -92,7 +93,12 @@ def live_url(settings: Settings, runtime: Runtime) -> Iterator[str]:
     `gateway serve` runs it. Module scope: its worker serves every tenant of the suite's Redis
     (polls their connectors too), so it must not outlive the browser tests."""
     live = settings.model_copy(
-        update={"worker_in_process": True, "webhook_retry_base_s": 0.05, "webhook_timeout_s": 2.0}
+        update={
+            "worker_in_process": True,
+            "webhook_retry_base_s": 0.05,
+            "webhook_timeout_s": 2.0,
+            "secret_key": KEY,  # connectors can be stored
+        }
     )
     port = free_port()
     config = uvicorn.Config(

@@ -18,6 +18,7 @@ import pytest
 from playwright.sync_api import Browser, Locator, Page, expect
 
 from tests.browser.conftest import screenshot
+from tests.connectors.cscart_server import cscart_api
 from tests.factories import Tenant
 from tests.webhooks.receiver import Received, always, receiving
 
@@ -368,3 +369,30 @@ def test_language_switch_localizes_texts_and_statuses(
         expect(tab.locator("#lang")).to_have_value("el")
     finally:
         context.close()
+
+
+def test_a_connector_shows_the_orders_it_set_aside_and_clears_them(
+    page: Page, live_url: str, shop: Tenant, api: httpx.Client
+) -> None:
+    en = texts(api, "en")
+    with cscart_api() as store:
+        store.set("1", "P")
+        store.set("2", "?")  # not a status letter
+        body = {"store_url": store.url, "email": store.email, "api_key": store.api_key}
+        assert api.put("/v1/connectors/cscart", json=body).status_code == 200
+
+        sign_in(page, live_url, shop.api_key, "connectors")
+        card = page.locator("[data-testid=connector-cscart]")
+        card.locator("[data-testid=conn-run]").click()
+        aside = card.locator("[data-testid=conn-rejected]")
+        expect(aside.locator("h3")).to_have_text(en["conn_rejected_title"].format(count=1))
+        row = aside.locator("tr[data-testid=conn-rejected-row]")
+        expect(row).to_have_count(1)
+        expect(row.locator("td").first).to_have_text("2")
+        expect(row).to_contain_text("not a status letter: '?'")
+        assert api.get("/v1/orders/cscart/1").status_code == 200  # the others were recorded
+
+        aside.locator("[data-testid=conn-rejected-clear]").click()
+        expect(card).to_contain_text(en["conn_rejected_cleared"])
+        expect(aside).to_have_count(0)
+        assert api.get("/v1/connectors/cscart").json()["rejected"] == []

@@ -1578,7 +1578,7 @@ const CONNECTOR_FIELDS = {
   api_key: "conn_api_key",
   password: "conn_password",
 };
-const CONNECTOR_KNOWN = new Set(["platform", "interval_s", "created_at", "updated_at", "paused", "health"]);
+const CONNECTOR_KNOWN = new Set(["platform", "interval_s", "created_at", "updated_at", "paused", "health", "rejected"]);
 
 function dl(pairs) {
   return h(
@@ -1686,10 +1686,46 @@ async function fillConnector(p, body, box) {
             ]
           : null,
       ]),
+      conn.rejected?.length ? rejectedView(p, conn.rejected, clear) : null,
       backfill ? backfillView(backfill) : h("p", { class: "small muted" }, t("backfill_none")),
       h("div", { class: "actions" }, poll),
     );
   }
+
+  function clear(e) {
+    return run(e.currentTarget, box, async () => {
+      await api(`v1/connectors/${enc(p)}/rejected`, { method: "DELETE" });
+      render(await api(`v1/connectors/${enc(p)}`));
+      say(box, t("conn_rejected_cleared"), "ok");
+    });
+  }
+}
+
+/** The orders a connector set aside (it could not read them), with a button to clear the list. */
+function rejectedView(p, rejected, clear) {
+  const cols = headings("conn_rejected_order", "conn_rejected_problem", "conn_rejected_seen", "conn_rejected_times");
+  const rows = h(
+    "tbody",
+    null,
+    rejected.map((r) =>
+      h(
+        "tr",
+        { "data-testid": "conn-rejected-row" },
+        h("td", { class: "mono" }, r.order_id ?? t("conn_rejected_no_id")),
+        h("td", null, h("span", { class: "error-text" }, r.detail), h("div", { class: "muted small mono" }, r.where)),
+        h("td", null, when(r.last_seen_at)),
+        h("td", null, num(r.times)),
+      ),
+    ),
+  );
+  return h(
+    "section",
+    { "data-testid": "conn-rejected", "aria-labelledby": `conn-${p}-rejected-h` },
+    h("h3", { id: `conn-${p}-rejected-h` }, t("conn_rejected_title", { count: num(rejected.length) })),
+    h("p", { class: "small muted" }, t("conn_rejected_hint")),
+    tableWrap(t("conn_rejected_title", { count: num(rejected.length) }), table(cols, rows)),
+    h("div", { class: "actions" }, button(t("conn_rejected_clear"), { class: "btn btn-quiet", "data-testid": "conn-rejected-clear" }, clear)),
+  );
 }
 
 /** A connector's error: its class, message and time. */
