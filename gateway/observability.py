@@ -100,6 +100,13 @@ class Metrics:
             ["platform"],
             registry=self.registry,
         )
+        self.connector_rejected = Counter(
+            "gateway_connector_rejected_total",
+            "Orders (or listed items) a pull connector set aside as unreadable, counted the first "
+            "time each is seen, by platform.",
+            ["platform"],
+            registry=self.registry,
+        )
         self.requests = Histogram(
             "gateway_http_request_duration_seconds",
             "Time from receiving an HTTP request to the end of its response body,"

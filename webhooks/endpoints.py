@@ -30,9 +30,12 @@ EventType = Literal[
     "fbo.deadline_missed",
     "endpoint.disabled",
     "connector.paused",
+    "connector.item_rejected",
 ]
 EVENT_TYPES: tuple[str, ...] = get_args(EventType)
-OPERATIONAL: frozenset[str] = frozenset({"endpoint.disabled", "connector.paused"})
+OPERATIONAL: frozenset[str] = frozenset(
+    {"endpoint.disabled", "connector.paused", "connector.item_rejected"}
+)
 # What an endpoint gets when its filter names no types: every business event, no operations.
 DEFAULT_TYPES: tuple[str, ...] = tuple(t for t in EVENT_TYPES if t not in OPERATIONAL)
 Json = dict[str, Any]
@@ -47,7 +50,8 @@ class Filter(BaseModel):
     types: list[EventType] | None = Field(
         None,
         description="Event types; default: every type except operational ones "
-        "(`endpoint.disabled`), which an endpoint gets only by naming them.",
+        "(`endpoint.disabled`, `connector.paused`, `connector.item_rejected`), which an "
+        "endpoint gets only by naming them.",
     )
     platforms: list[str] | None = Field(None, description="Platforms (names or aliases).")
     statuses: list[str] | None = Field(None, description="Canonical codes of the new status.")

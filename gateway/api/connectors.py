@@ -44,6 +44,18 @@ class ConnectorHealth(BaseModel):
     )
 
 
+class RejectedOrder(BaseModel):
+    """An order (or listed item) the connector set aside: the platform's answer had it in a shape
+    the gateway cannot read, or dated ahead of the clock. The poll recorded the others."""
+
+    where: str = Field(description="Where it was in the platform's answer.")
+    order_id: str | None = Field(description="Its order id, when that much was readable.")
+    detail: str = Field(description="What is wrong, with the value at fault.")
+    first_seen_at: str
+    last_seen_at: str
+    times: int = Field(description="Polls that set it aside.")
+
+
 class ConnectorOut(BaseModel):
     """A connector: its platform's options (MeaSoft: login, extra, stream_id, api_url; CS-Cart:
     store_url, email; CloudCart: store_url), each secret field as "set", and its health."""
@@ -55,6 +67,12 @@ class ConnectorOut(BaseModel):
     updated_at: str
     paused: str | None = Field(description="Why polling stopped (repeated auth failures).")
     health: ConnectorHealth
+    rejected: list[RejectedOrder] = Field(
+        description="Orders set aside as unreadable, seen last first (at most 100). One leaves "
+        "the list when a poll records it, when the list is cleared "
+        "(`DELETE /v1/connectors/{platform}/rejected`), or after the history days unseen; each "
+        "is announced once as a `connector.item_rejected` event."
+    )
 
 
 def _json(doc: Any, status: int = 200) -> Response:
@@ -111,6 +129,16 @@ async def delete_connector(
 ) -> Response:
     """Disconnect: the credentials and the health record are deleted."""
     await services.connectors.delete(tenant, platform)
+    return Response(status_code=204)
+
+
+@router.delete(
+    "/v1/connectors/{platform}/rejected", status_code=204, responses=responses(401, 404, 503)
+)
+async def clear_rejected(platform: Platform, tenant: TenantDep, services: ServicesDep) -> Response:
+    """Clear the list of set-aside orders (dealt with at the source); one a later poll still
+    cannot read is set aside, and announced, again."""
+    await services.connectors.clear_rejected(tenant, platform)
     return Response(status_code=204)
 
 

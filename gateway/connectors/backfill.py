@@ -138,6 +138,7 @@ class Backfilling(ConnectorRuntime):
                     self._http(), options, secret_values, since, state, record, self._zone
                 )
                 state = page.state
+                await self._set_aside(tenant, platform, page.rejected, record)
                 async with self._r.pipeline(transaction=True) as pipe:
                     pipe.hincrby(key, "pages", 1)
                     pipe.hincrby(key, "orders", page.orders)

@@ -5,13 +5,16 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Annotated, Any, Protocol
+from typing import TYPE_CHECKING, Annotated, Any, Protocol
 from zoneinfo import ZoneInfo
 
 import aiohttp
 from pydantic import BaseModel, Field
 
 from gateway.ingest import NativeEvent
+
+if TYPE_CHECKING:
+    from gateway.connectors.rejects import Rejected
 
 Record = Callable[[Sequence[NativeEvent]], Awaitable[list[object]]]
 Json = dict[str, Any]
@@ -33,6 +36,7 @@ class Pulled:
     cursor: Json = field(default_factory=dict)  # where the next poll starts (stored for it)
     suggestions: Mapping[str, Json] = field(default_factory=dict)  # code → suggested mapping
     mode: str | None = None  # how the changes were found, where a platform has several ways
+    rejected: Sequence[Rejected] = ()  # orders set aside as unreadable (see `rejects`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +50,7 @@ class Page:
     state: Json
     done: bool
     total: int | None = None  # orders to import in all, when the platform says
+    rejected: Sequence[Rejected] = ()  # orders set aside as unreadable (see `rejects`)
 
 
 class Memory(Protocol):

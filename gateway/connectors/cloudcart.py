@@ -29,8 +29,10 @@ import aiohttp
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, SecretStr
 
+from gateway.connectors import rejects
 from gateway.connectors.base import Json, Memory, Page, PollInterval, Pulled, Record
 from gateway.connectors.http import get_json
+from gateway.connectors.rejects import Rejected
 from gateway.errors import GatewayError, InvalidPayload
 from gateway.ingest import NativeEvent
 from gateway.tracking import as_utc
@@ -148,32 +150,44 @@ def _payment(order: Json, included: dict[tuple[str, str], Json], where: str) -> 
     return _code(value, f"{where}/payment status", optional=True)
 
 
-def _page(doc: Any, what: str) -> list[tuple[str, CloudCartStatus, datetime, str]]:
-    """(order id, status, updated_at, where) of every order of one page."""
+Row = tuple[str, CloudCartStatus, datetime, str]
+
+
+def _page(doc: Any, what: str) -> tuple[list[Row], list[Rejected]]:
+    """(order id, status, updated_at, where) of every order of one page, and the orders set
+    aside as unreadable."""
     if not isinstance(doc, dict):
         raise InvalidPayload(f"CloudCart's answer to {what} is not a JSON object")
     data = doc.get("data")
     if not isinstance(data, list) or not all(isinstance(o, dict) for o in data):
         raise InvalidPayload(f"CloudCart's answer to {what} has no list of objects in 'data'")
     included = _included(doc)
-    found = []
+    found: list[Row] = []
+    unreadable: list[Rejected] = []
     for i, order in enumerate(data):
         where = f"{what} #/data/{i}"
-        attributes = order.get("attributes")
-        if not isinstance(attributes, dict):
-            raise InvalidPayload(f"CloudCart's {where}/attributes is not an object")
-        status = CloudCartStatus(
-            _code(attributes.get("status"), f"{where}/attributes/status") or "",
-            _payment(order, included, where),
-            _code(
-                attributes.get("status_fulfillment"),
-                f"{where}/attributes/status_fulfillment",
-                optional=True,
-            ),
-        )
-        updated = _time(attributes.get("updated_at"), f"{where}/attributes/updated_at")
-        found.append((_order_id(order.get("id"), f"{where}/id"), status, updated, where))
-    return found
+        try:
+            found.append(_row(order, included, where))
+        except InvalidPayload as exc:
+            unreadable.append(rejects.of(exc, where, rejects.order_id_of(order.get("id"))))
+    return found, unreadable
+
+
+def _row(order: Json, included: dict[tuple[str, str], Json], where: str) -> Row:
+    attributes = order.get("attributes")
+    if not isinstance(attributes, dict):
+        raise InvalidPayload(f"CloudCart's {where}/attributes is not an object")
+    status = CloudCartStatus(
+        _code(attributes.get("status"), f"{where}/attributes/status") or "",
+        _payment(order, included, where),
+        _code(
+            attributes.get("status_fulfillment"),
+            f"{where}/attributes/status_fulfillment",
+            optional=True,
+        ),
+    )
+    updated = _time(attributes.get("updated_at"), f"{where}/attributes/updated_at")
+    return _order_id(order.get("id"), f"{where}/id"), status, updated, where
 
 
 def _page_params(number: int) -> dict[str, str]:
@@ -188,13 +202,16 @@ def _page_params(number: int) -> dict[str, str]:
 
 async def _orders(
     session: aiohttp.ClientSession, url: str, key: str, since: datetime | None
-) -> dict[str, tuple[CloudCartStatus, datetime, str]]:
-    """order id → (status, updated_at, where) of every order updated at or after `since`."""
+) -> tuple[dict[str, tuple[CloudCartStatus, datetime, str]], list[Rejected]]:
+    """order id → (status, updated_at, where) of every order updated at or after `since`, and
+    the orders set aside as unreadable."""
     orders: dict[str, tuple[CloudCartStatus, datetime, str]] = {}
+    unreadable: list[Rejected] = []
     for number in range(1, MAX_PAGES + 1):
         what = f"orders page {number}"
         doc = await _get(session, url, _page_params(number), key, what)
-        rows = _page(doc, what)
+        rows, unread = _page(doc, what)
+        unreadable += unread
         older = False
         for order_id, status, updated, where in rows:
             if since is not None and updated < since:
@@ -204,9 +221,9 @@ async def _orders(
                 orders[order_id] = (status, updated, where)
         links = doc.get("links")
         last_page = isinstance(links, dict) and "next" in links and not links["next"]
-        if older or len(rows) < PER_PAGE or last_page:
+        if older or len(rows) + len(unread) < PER_PAGE or last_page:
             break
-    return orders
+    return orders, unreadable
 
 
 def remembered(status: CloudCartStatus) -> str:
@@ -249,7 +266,7 @@ async def pull(
             since = _time(raw_since, "cursor")
         except InvalidPayload:
             since = None  # a broken cursor: read everything once more (deduplicated below)
-    listed = await _orders(session, url, secrets["api_key"], since)
+    listed, unreadable = await _orders(session, url, secrets["api_key"], since)
     legacy = _legacy(cursor)
     if legacy:  # a cursor from before the memory: its triples move there once
         await memory.remember(legacy)
@@ -280,6 +297,7 @@ async def pull(
         events=len(events),
         changed=changed,
         cursor={"updated_since": next_since},
+        rejected=unreadable,
     )
 
 
@@ -302,7 +320,7 @@ async def backfill_page(
     start = datetime.combine(since, datetime.min.time(), UTC)
     what = f"orders page {number}"
     doc = await _get(session, url, _page_params(number), secrets["api_key"], what)
-    rows = _page(doc, what)
+    rows, unreadable = _page(doc, what)
     listed: dict[str, tuple[CloudCartStatus, datetime, str]] = {}
     older = False
     for order_id, status, updated, where in rows:
@@ -321,6 +339,8 @@ async def backfill_page(
         raise failed[0]
     links = doc.get("links")
     last_page = isinstance(links, dict) and "next" in links and not links["next"]
-    done = older or len(rows) < PER_PAGE or last_page or number >= MAX_PAGES
+    done = older or len(rows) + len(unreadable) < PER_PAGE or last_page or number >= MAX_PAGES
     changed = sum(1 for r in results if getattr(r, "changed", False))
-    return Page(len(listed), len(events), changed, {"page": number + 1}, done=done)
+    return Page(
+        len(listed), len(events), changed, {"page": number + 1}, done=done, rejected=unreadable
+    )

@@ -17,6 +17,7 @@ from pydantic import BaseModel
 from redis.asyncio.client import Pipeline
 
 from gateway.clock import now_iso
+from gateway.connectors import rejects
 from gateway.connectors.base import Connector, Json
 from gateway.connectors.memory import RedisMemory
 from gateway.connectors.registry import check_platform
@@ -110,6 +111,7 @@ class Configuring(ConnectorRuntime):
         def steps(pipe: Pipeline) -> None:
             pipe.hdel(k.connector_health(platform), "cursor", "mode", "next_poll_at", "last_error")
             pipe.delete(*memory.keys(), k.connector_backfill(platform))
+            pipe.delete(k.connector_rejected(platform))
             if suggested:
                 pipe.hdel(k.suggestions, *suggested)
 
@@ -121,9 +123,11 @@ class Configuring(ConnectorRuntime):
         doc = await self._stored(tenant, platform)
         if doc is None:
             raise NotFound(f"no {platform} connector is configured", where="platform")
-        health = cast(
-            dict[str, str], await self._r.hgetall(self.keys(tenant).connector_health(platform))
-        )
+        k = self.keys(tenant)
+        async with self._r.pipeline(transaction=False) as pipe:
+            pipe.hgetall(k.connector_health(platform))
+            pipe.hgetall(k.connector_rejected(platform))
+            health, set_aside = cast(list[dict[str, str]], await pipe.execute())
         last_success = health.get("last_success_at")
         lag = (
             round(time.time() - datetime.fromisoformat(last_success).timestamp(), 1)
@@ -151,7 +155,16 @@ class Configuring(ConnectorRuntime):
                 "failures_in_row": int(health.get("failures_in_row", 0)),
                 "mode": health.get("mode") or None,
             },
+            "rejected": rejects.listed({n: orjson.loads(e) for n, e in set_aside.items()}),
         }
+
+    async def clear_rejected(self, tenant: str, platform: str) -> None:
+        """Forget the connector's set-aside orders (the tenant has dealt with them). A later poll
+        that still cannot read one sets it aside again, and says so again."""
+        check_platform(platform)
+        if await self._stored(tenant, platform) is None:
+            raise NotFound(f"no {platform} connector is configured", where="platform")
+        await self._r.delete(self.keys(tenant).connector_rejected(platform))
 
     async def delete(self, tenant: str, platform: str) -> None:
         k = self.keys(tenant)

@@ -37,8 +37,10 @@ from zoneinfo import ZoneInfo
 import aiohttp
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, SecretStr
 
+from gateway.connectors import rejects
 from gateway.connectors.base import Json, Memory, Page, PollInterval, Pulled, Record
 from gateway.connectors.http import get_json
+from gateway.connectors.rejects import Rejected
 from gateway.errors import GatewayError, InvalidPayload
 from gateway.ingest import NativeEvent
 from gateway.settings import Settings
@@ -195,13 +197,20 @@ def _order(page: int, i: int, order: Json) -> tuple[str, str, str]:
     return order_id, _letter(order.get("status"), f"{where}/status"), where
 
 
-def _listed(found: Iterable[tuple[int, int, Json]]) -> Listed:
-    """order_id → (letter, where) of every order listed (the last listing of an order wins)."""
+def _listed(found: Iterable[tuple[int, int, Json]]) -> tuple[Listed, list[Rejected]]:
+    """order_id → (letter, where) of every order listed (the last listing of an order wins),
+    and the listed items set aside as unreadable."""
     orders: Listed = {}
+    unreadable: list[Rejected] = []
     for page, i, order in found:
-        order_id, letter, where = _order(page, i, order)
+        try:
+            order_id, letter, where = _order(page, i, order)
+        except InvalidPayload as exc:
+            where = f"orders page {page} #/orders/{i}"
+            unreadable.append(rejects.of(exc, where, rejects.order_id_of(order.get("order_id"))))
+            continue
         orders[order_id] = (letter, where)
-    return orders
+    return orders, unreadable
 
 
 def _epoch(value: object) -> int | None:
@@ -268,9 +277,9 @@ async def _probe(session: aiohttp.ClientSession, base: str, auth: str, now: int)
 
 async def _changed_orders(
     session: aiohttp.ClientSession, base: str, auth: str, updated_from: int | None
-) -> tuple[Listed, bool]:
-    """Every order updated since `updated_from` (every order when None), and whether the rows
-    show that the store ignored the filter."""
+) -> tuple[tuple[Listed, list[Rejected]], bool]:
+    """Every order updated since `updated_from` (every order when None), with the unreadable
+    ones, and whether the rows show that the store ignored the filter."""
     params = {"sort_order": "asc"}
     if updated_from is not None:
         params["updated_at_from"] = str(updated_from)
@@ -280,7 +289,7 @@ async def _changed_orders(
 
 async def _recent_orders(
     session: aiohttp.ClientSession, base: str, auth: str, oldest: int | None
-) -> Listed:
+) -> tuple[Listed, list[Rejected]]:
     """The orders newest first by the time they were placed, down to the first page that
     reaches `oldest` (every order when None)."""
     params = {"sort_by": "date", "sort_order": "desc"}
@@ -317,16 +326,26 @@ def suggest(status: Json, known: PlatformFile) -> Json:
     return {"canonical": canonical, "label": label, "reason": reason}
 
 
-async def _suggestions(session: aiohttp.ClientSession, base: str, auth: str) -> dict[str, Json]:
+async def _suggestions(
+    session: aiohttp.ClientSession, base: str, auth: str
+) -> tuple[dict[str, Json], list[Rejected]]:
+    """A suggested mapping per store letter the gateway does not know, and the statuses set aside
+    as unreadable (no order has such a letter either)."""
     known = table()
     out: dict[str, Json] = {}
+    unreadable: list[Rejected] = []
     for page, i, status in await _all_pages(session, base + "statuses/", {}, auth, "statuses"):
         if status.get("type") != "O":
             continue
-        letter = _letter(status.get("status"), f"statuses page {page} #/statuses/{i}/status")
+        where = f"statuses page {page} #/statuses/{i}/status"
+        try:
+            letter = _letter(status.get("status"), where)
+        except InvalidPayload as exc:
+            unreadable.append(rejects.of(exc, where))
+            continue
         if letter not in known.statuses:
             out[letter] = suggest(status, known)
-    return out
+    return out, unreadable
 
 
 def _remembered(cursor: Json) -> dict[str, str]:
@@ -372,18 +391,19 @@ async def pull(
 
     statuses_at = cursor.get("statuses_at")
     suggestions: dict[str, Json] = {}
+    unreadable: list[Rejected] = []
     if not isinstance(statuses_at, int) or started - statuses_at >= STATUSES_EVERY_S:
-        suggestions = await _suggestions(session, base, auth)
+        suggestions, unreadable = await _suggestions(session, base, auth)
         statuses_at = started
 
     mode, mode_at = _mode(cursor, started) or (await _probe(session, base, auth, started), started)
     updated_from = _epoch(cursor.get("updated_from"))
     if mode == UPDATED:
-        listed, ignored = await _changed_orders(session, base, auth, updated_from)
+        (listed, unlisted), ignored = await _changed_orders(session, base, auth, updated_from)
         if ignored:  # every order came back (compared below): by date from the next poll on
             mode, mode_at = BY_DATE, started
     else:
-        listed = await _recent_orders(session, base, auth, horizon(updated_from, started))
+        listed, unlisted = await _recent_orders(session, base, auth, horizon(updated_from, started))
 
     legacy = _remembered(cursor)
     if legacy:  # a cursor from before the memory: its letters move there once
@@ -412,6 +432,7 @@ async def pull(
         },
         suggestions=suggestions,
         mode=mode,
+        rejected=[*unreadable, *unlisted],
     )
 
 
@@ -455,7 +476,7 @@ async def backfill_page(
         total = None  # the store's count is of every order, not of those since `since`
     else:
         kept = list(enumerate(items))
-    listed = _listed((page, i, item) for i, item in kept)
+    listed, unreadable = _listed((page, i, item) for i, item in kept)
     # no time of its own, so the letter is the event id: a page read again (or a backfill run
     # again) repeats it as a duplicate, recorded once per order and letter
     events = [
@@ -470,4 +491,6 @@ async def backfill_page(
     following: Json = {"page": page + 1, "mode": mode}
     if mode == BY_DATE and stamps:
         following["before"] = stamps[-1] if stamps[-1] is not None else before
-    return Page(len(listed), len(events), changed, following, done=done, total=total)
+    return Page(
+        len(listed), len(events), changed, following, done=done, total=total, rejected=unreadable
+    )

@@ -4,7 +4,9 @@ Every order whose status changed since the last *confirmed* pull comes back with
 the gateway records the whole batch (tracking rules: duplicates are dropped, late events kept in
 the timeline only) and confirms with `commitlaststatus` only after that, so a gateway that dies
 in between gets the same changes again and records nothing twice
-(`../shared/reference/platform-apis.md` §1.3).
+(`../shared/reference/platform-apis.md` §1.3). An order that breaks the rules is set aside
+(`gateway.connectors.rejects`) and confirmed with the others: unconfirmed, it would come back
+on every poll and hold up every later change of the account.
 """
 
 from __future__ import annotations
@@ -18,9 +20,10 @@ import aiohttp
 from defusedxml import ElementTree as DefusedET
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, SecretStr
 
+from gateway.connectors import rejects
 from gateway.connectors.base import Json, Memory, Page, PollInterval, Pulled, Record
 from gateway.errors import ConnectorUnavailable, GatewayError, InvalidPayload
-from gateway.ingest import measoft as measoft_xml
+from gateway.ingest import NativeEvent, measoft as measoft_xml
 
 DEFAULT_URL = "https://home.courierexe.ru/api/"
 XML = "text/xml; charset=utf-8"
@@ -132,7 +135,7 @@ async def pull(
     password = secrets["password"]
     url = str(options.api_url)
     raw = await _post(session, url, statusreq(options, password), "statusreq")
-    events = measoft_xml.parse(raw, local_zone=zone)  # InvalidPayload for a root error
+    events, unreadable = _read(raw, zone)
     results = await record(events) if events else []
     failed = [r for r in results if isinstance(r, GatewayError) and r.status >= 500]
     if failed:  # not persisted: do not confirm, the same changes come again
@@ -140,7 +143,14 @@ async def pull(
     _commit_error(await _post(session, url, commit(options, password), "commitlaststatus"))
     orders = len({e.order_id for e in events})
     changed = sum(1 for r in results if getattr(r, "changed", False))
-    return Pulled(orders, len(events), changed)
+    return Pulled(orders, len(events), changed, rejected=unreadable)
+
+
+def _read(raw: bytes, zone: ZoneInfo) -> tuple[list[NativeEvent], list[rejects.Rejected]]:
+    """The events of the orders that read well, and the orders set aside (InvalidPayload for an
+    answer that is an error or not MeaSoft's at all)."""
+    events, unreadable = measoft_xml.parse_each(raw, local_zone=zone)
+    return events, [rejects.of(u.error, u.where, u.order_id) for u in unreadable]
 
 
 async def backfill_page(
@@ -158,11 +168,11 @@ async def backfill_page(
     until = datetime.now(zone).date()
     body = history_req(options, secrets["password"], since, until)
     raw = await _post(session, str(options.api_url), body, "statusreq")
-    events = measoft_xml.parse(raw, local_zone=zone)
+    events, unreadable = _read(raw, zone)
     results = await record(events) if events else []
     failed = [r for r in results if isinstance(r, GatewayError) and r.status >= 500]
     if failed:
         raise failed[0]
     orders = len({e.order_id for e in events})
     changed = sum(1 for r in results if getattr(r, "changed", False))
-    return Page(orders, len(events), changed, {}, done=True, total=orders)
+    return Page(orders, len(events), changed, {}, done=True, total=orders, rejected=unreadable)

@@ -88,12 +88,13 @@ class Polling(Configuring):
             secret_values = self._box.open(doc["sealed"])
             options = connector.Options.model_validate(doc["options"])
             raw_cursor = cast(str | None, await self._r.hget(health, "cursor"))
+            record = self._record(tenant, platform)
             pulled = await connector.pull(
                 self._http(),
                 options,
                 secret_values,
                 orjson.loads(raw_cursor) if raw_cursor else {},
-                self._record(tenant, platform),
+                record,
                 self._zone,
                 RedisMemory(self._r, k, platform),
             )
@@ -101,6 +102,7 @@ class Polling(Configuring):
             await self._failed(tenant, platform, doc, exc, started)
             return
         await self._succeeded(health, pulled, started)
+        await self._set_aside(tenant, platform, pulled.rejected, record)
         if pulled.suggestions:
             await self._r.hset(
                 k.suggestions,

@@ -5,15 +5,19 @@ connector's lease under (`LEASE_MS`), and the backfills it runs for the API."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets
+import time
 from collections.abc import Sequence
-from typing import Any, cast
+from typing import cast
 from zoneinfo import ZoneInfo
 
 import aiohttp
 import orjson
 from redis.asyncio import Redis
 
+from gateway.clock import iso, now_iso
+from gateway.connectors import rejects
 from gateway.connectors.base import Json
 from gateway.connectors.secrets import SecretBox
 from gateway.ingest import NativeEvent
@@ -22,8 +26,10 @@ from gateway.recording import Recorder
 from gateway.settings import Settings
 from gateway.storage.keys import TenantKeys
 from webhooks.guard import connector as guarded_connector
+from webhooks.operations import record_event
 
 LEASE_MS = 120_000
+log = logging.getLogger("gateway.connectors")
 
 
 class ConnectorRuntime:
@@ -75,8 +81,46 @@ class ConnectorRuntime:
         raw = cast(str | None, await self._r.hget(self.keys(tenant).connectors, platform))
         return cast(Json, orjson.loads(raw)) if raw else None
 
-    def _record(self, tenant: str, platform: str) -> Any:
+    def _record(self, tenant: str, platform: str) -> rejects.Tally:
+        """What a poll or backfill page records with: the recorder, noting what it refused
+        and which orders it took (for `_set_aside`)."""
+
         async def record(events: Sequence[NativeEvent]) -> list[object]:
             return list(await self._recorder.record(tenant, platform, events))
 
-        return record
+        return rejects.Tally(record)
+
+    async def _set_aside(
+        self, tenant: str, platform: str, found: Sequence[rejects.Rejected], tally: rejects.Tally
+    ) -> None:
+        """Keep the orders a poll could not take (`found`, and what the recording refused) in
+        the connector's list, let the ones it took leave it, and tell the tenant of each one
+        seen for the first time: a `connector.item_rejected` event and a log line."""
+        k = self.keys(tenant)
+        key = k.connector_rejected(platform)
+        refused, taken = tally.drain()
+        found = [*found, *refused]
+        raw = cast(dict[str, str], await self._r.hgetall(key))
+        stored: dict[str, Json] = {name: orjson.loads(doc) for name, doc in raw.items()}
+        if not found and not stored:
+            return
+        history_s = self._settings.history_days * 86_400
+        change = rejects.update(stored, found, taken, now_iso(), iso(time.time() - history_s))
+        async with self._r.pipeline(transaction=True) as pipe:
+            if change.drop:
+                pipe.hdel(key, *change.drop)
+            if change.write:
+                pipe.hset(key, mapping={n: orjson.dumps(e) for n, e in change.write.items()})
+            await pipe.execute()
+        for entry in change.new:
+            log.warning(
+                "connector %s of tenant %s set aside order %s (%s): %s",
+                platform,
+                tenant,
+                entry["order_id"],
+                entry["where"],
+                entry["detail"],
+            )
+            data = {"platform": platform, **{n: entry[n] for n in rejects.ANNOUNCED}}
+            await record_event(self._r, k, "connector.item_rejected", data, int(history_s * 1000))
+        self._metrics.connector_rejected.labels(platform=platform).inc(len(change.new))

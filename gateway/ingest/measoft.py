@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
+from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from xml.parsers.expat import ErrorString
 from zoneinfo import ZoneInfo
@@ -42,22 +43,52 @@ def parse(body: bytes, *, local_zone: ZoneInfo) -> list[NativeEvent]:
     Raises:
         MalformedXml: the body is not well-formed XML.
         ForbiddenXml: the body has a DTD, an entity declaration or an external reference.
-        InvalidPayload: the XML is not a MeaSoft order or status answer, or the answer is an error.
+        InvalidPayload: the XML is not a MeaSoft order or status answer, the answer is an error,
+            or an order breaks the rules (the first such order).
     """
+    events, unreadable = parse_each(body, local_zone=local_zone)
+    if unreadable:
+        raise unreadable[0].error
+    return events
+
+
+@dataclass(frozen=True, slots=True)
+class Unreadable:
+    """An order of the body that breaks the rules: where it is, its number when it has a usable
+    one, and what is wrong."""
+
+    where: str
+    order_id: str | None
+    error: InvalidPayload
+
+
+def parse_each(body: bytes, *, local_zone: ZoneInfo) -> tuple[list[NativeEvent], list[Unreadable]]:
+    """`parse`, order by order: an order that breaks the rules is set aside (the pull connector
+    records the others rather than let one order stop the feed); a body that is not a MeaSoft
+    answer at all still raises as in `parse`."""
     root = _parse_xml(body)
     if root.tag == "order":
-        return _order_events(root, "#/order", local_zone)
-    if root.tag == "statusreq":
+        orders = [(root, "#/order")]
+    elif root.tag == "statusreq":
         _check_error(root)
-        events: list[NativeEvent] = []
-        for i, order in enumerate(root.findall("order")):
-            events.extend(_order_events(order, f"#/statusreq/order/{i}", local_zone))
-        return events  # count="0" and no orders: nothing changed, not an error
-    raise InvalidPayload(
-        "expected a MeaSoft root element <order> (webhook) or <statusreq> (status answer), "
-        f"found <{root.tag}>",
-        where=f"#/{root.tag}",
-    )
+        # count="0" and no orders: nothing changed, not an error
+        orders = [(o, f"#/statusreq/order/{i}") for i, o in enumerate(root.findall("order"))]
+    else:
+        raise InvalidPayload(
+            "expected a MeaSoft root element <order> (webhook) or <statusreq> (status answer), "
+            f"found <{root.tag}>",
+            where=f"#/{root.tag}",
+        )
+    events: list[NativeEvent] = []
+    unreadable: list[Unreadable] = []
+    for order, path in orders:
+        try:
+            events.extend(_order_events(order, path, local_zone))
+        except InvalidPayload as exc:
+            number = (order.get("orderno") or "").strip()
+            usable = number if 0 < len(number) <= MAX_ORDER_ID else None
+            unreadable.append(Unreadable(path, usable, exc))
+    return events, unreadable
 
 
 def _parse_xml(body: bytes) -> ET.Element:

@@ -140,6 +140,11 @@ class TenantKeys:
         """Hash: runs, last_run_at, last_success_at, last_error, orders_seen, failures_in_row."""
         return f"{self.base}:connector:{platform}:health"
 
+    def connector_rejected(self, platform: str) -> str:
+        """Hash: set-aside key → JSON entry of an order the connector could not read
+        (`gateway.connectors.rejects`)."""
+        return f"{self.base}:connector:{platform}:rejected"
+
     def connector_lease(self, platform: str) -> str:
         """String: the worker polling this connector now (a lease)."""
         return f"{self.base}:connector:{platform}:lease"

@@ -69,6 +69,7 @@ ROUTES: list[tuple[str, str, Any, str]] = [
     ("GET", "/v1/connectors/measoft", None, "404"),
     ("DELETE", "/v1/connectors/measoft", None, "404"),
     ("POST", "/v1/connectors/measoft/run", None, "404"),
+    ("DELETE", "/v1/connectors/measoft/rejected", None, "404"),
     ("POST", "/v1/connectors/measoft/backfill", {"since": "2026-01-01"}, "404"),
     ("GET", "/v1/connectors/measoft/backfill", None, "404"),
 ]

@@ -70,6 +70,7 @@ def test_contract_paths_and_operation_ids(app: FastAPI) -> None:
         ("get", "/v1/connectors/{platform}"): "get_connector",
         ("delete", "/v1/connectors/{platform}"): "delete_connector",
         ("post", "/v1/connectors/{platform}/run"): "run_connector",
+        ("delete", "/v1/connectors/{platform}/rejected"): "clear_rejected",
         ("post", "/v1/connectors/{platform}/backfill"): "start_backfill",
         ("get", "/v1/connectors/{platform}/backfill"): "get_backfill",
         ("get", "/healthz"): "healthz",

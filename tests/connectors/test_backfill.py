@@ -267,6 +267,32 @@ def test_measoft_backfill_asks_for_a_date_range_and_never_commits(
     assert courier.changed == {"A-1", "A-2"}  # the change feed is left for the worker
 
 
+def test_a_backfill_sets_an_unreadable_order_aside_and_imports_the_others(
+    keyed: TestClient, tenant: Tenant, courier: MeasoftServer, settings: Settings
+) -> None:
+    courier.add("A-1", "NEW", "2026-01-10 09:00:00")
+    courier.add("A-2", "NEW", "11.01.2026 09:00")  # not MeaSoft's time format
+    courier.add("A-3", "NEW", "2026-01-12 09:00:00")
+    body = {
+        "login": courier.login,
+        "password": courier.password,
+        "extra": courier.extra,
+        "api_url": courier.url,
+    }
+    assert keyed.put("/v1/connectors/measoft", json=body, headers=tenant.headers).is_success
+    start(keyed, tenant, "measoft", "2026-01-01")
+    job = wait(keyed, tenant, "measoft")
+    assert job["error"] is None, job
+    assert (job["orders"], job["events"]) == (2, 2)
+    assert current(keyed, tenant, "measoft", "A-3") == "packed"
+    shown = keyed.get("/v1/connectors/measoft", headers=tenant.headers).json()
+    [entry] = shown["rejected"]
+    assert (entry["order_id"], entry["times"]) == ("A-2", 1)
+    assert "'11.01.2026 09:00'" in entry["detail"]
+    types = [c["type"] for c in changes(settings, tenant)]
+    assert types.count("connector.item_rejected") == 1
+
+
 def test_the_cli_prints_progress_stops_on_ctrl_c_and_resumes(
     keyed: TestClient,
     tenant: Tenant,

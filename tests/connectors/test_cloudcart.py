@@ -188,16 +188,23 @@ def test_an_order_dated_ahead_of_the_clock_is_refused_and_does_not_stall_the_cur
     assert health["last_error"] is None
     assert order(keyed, tenant, "9002")["current"]["code"] == "pending"
     assert keyed.get("/v1/orders/cloudcart/9001", headers=tenant.headers).status_code == 404
+    [entry] = keyed.get("/v1/connectors/cloudcart", headers=tenant.headers).json()["rejected"]
+    assert entry["order_id"] == "9001"
+    assert "2100" in entry["detail"]
     api.set("9003", "pending", "requested", "not_fulfilled", updated=now + 1)
     assert run(keyed, tenant)["last_error"] is None
     assert order(keyed, tenant, "9003")["current"]["code"] == "pending"
 
 
-def test_a_time_out_of_range_is_a_fault_of_the_poll_not_a_crash(
+def test_a_time_out_of_range_sets_the_order_aside_not_the_poll(
     keyed: TestClient, tenant: Tenant, api: CloudcartServer
 ) -> None:
     api.set("9004", "pending", "requested", "not_fulfilled", updated=-62_135_596_800 + 86_400)
+    api.set("9005", "pending", "requested", "not_fulfilled")
     connect(keyed, tenant, api)
     health = run(keyed, tenant)
-    assert health["last_error"] is not None
-    assert "out of range" in str(health["last_error"])
+    assert health["last_error"] is None
+    assert order(keyed, tenant, "9005")["current"]["code"] == "pending"
+    [entry] = keyed.get("/v1/connectors/cloudcart", headers=tenant.headers).json()["rejected"]
+    assert entry["order_id"] == "9004"
+    assert "out of range" in entry["detail"]

@@ -10,7 +10,7 @@ import pytest
 
 from gateway.errors import ForbiddenXml, GatewayError, InvalidPayload, MalformedXml
 from gateway.ingest import NativeEvent
-from gateway.ingest.measoft import parse
+from gateway.ingest.measoft import parse, parse_each
 
 PAYLOADS = Path(__file__).parent / "payloads"
 MOSCOW = ZoneInfo("Europe/Moscow")
@@ -144,6 +144,49 @@ def test_statusreq_with_several_orders_keeps_order_of_orders() -> None:
         ("B", "#/statusreq/order/0/status"),
         ("A", "#/statusreq/order/1/status"),
     ]
+
+
+@pytest.mark.parametrize(
+    ("bad", "order_id", "where"),
+    [
+        (
+            _order(_status("NEW", "14.05.2024"), "B"),
+            "B",
+            "#/statusreq/order/1/status/@createtimegmt",
+        ),
+        (_order(_status("NEW"), " "), None, "#/statusreq/order/1/@orderno"),
+        (_order("", "B"), "B", "#/statusreq/order/1"),
+        (_order(_status("x" * 129), "B"), "B", "#/statusreq/order/1/status"),
+    ],
+)
+def test_parse_each_sets_an_unreadable_order_aside_and_reads_the_others(
+    bad: bytes, order_id: str | None, where: str
+) -> None:
+    body = (
+        b'<statusreq count="3">'
+        + _order(_status("NEW", "2024-05-14 10:00:00"), "A")
+        + bad
+        + _order(_status("NEW", "2024-05-13 10:00:00"), "C")
+        + b"</statusreq>"
+    )
+    events, unreadable = parse_each(body, local_zone=MOSCOW)
+    assert [e.order_id for e in events] == ["A", "C"]
+    [aside] = unreadable
+    assert (aside.where, aside.order_id, aside.error.where) == (
+        "#/statusreq/order/1",
+        order_id,
+        where,
+    )
+    with pytest.raises(InvalidPayload) as caught:  # `parse` refuses the whole body for it
+        parse(body, local_zone=MOSCOW)
+    assert caught.value.detail == aside.error.detail
+
+
+def test_parse_each_still_refuses_a_body_that_is_not_an_answer() -> None:
+    with pytest.raises(InvalidPayload):
+        parse_each(b'<statusreq error="1" errormsg="Authorization error"/>', local_zone=MOSCOW)
+    with pytest.raises(MalformedXml):
+        parse_each(b"<statusreq><order", local_zone=MOSCOW)
 
 
 def test_a_declared_windows_1251_encoding_is_honoured() -> None:
