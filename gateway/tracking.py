@@ -40,9 +40,11 @@ def as_utc(moment: datetime) -> datetime | None:
         return None
 
 
-def tracked_time(occurred: datetime, received: datetime, tolerance: timedelta) -> datetime:
+def tracked_time(
+    occurred: datetime, received: datetime, tolerance: timedelta, what: str = "the event time"
+) -> datetime:
     """`occurred`, a source's event time, in UTC as the tracking rules take it; ValueError says
-    why they cannot.
+    why they cannot (naming the time `what`).
 
     The latest event by the source's time wins, so an event dated in the future would win over
     every real event after it and freeze the order: a time later than the gateway's clock
@@ -51,14 +53,14 @@ def tracked_time(occurred: datetime, received: datetime, tolerance: timedelta) -
     utc = as_utc(occurred)
     if utc is None:
         raise ValueError(
-            f"the event time {occurred.isoformat()} is outside the times the gateway can hold:"
+            f"{what} {occurred.isoformat()} is outside the times the gateway can hold:"
             " in UTC it falls before 0001-01-01 or after 9999-12-31"
         )
     if utc - received > tolerance:  # a timedelta: never out of range, unlike adding to a time
         raise ValueError(
-            f"the event time {occurred.isoformat()} is later than the gateway's clock"
+            f"{what} {occurred.isoformat()} is later than the gateway's clock"
             f" ({_iso(received)}) plus {tolerance.total_seconds():g} s of tolerance for clock"
-            " skew; send the time the status happened, with its UTC offset"
+            " skew; send the time it happened, with its UTC offset"
         )
     return utc
 

@@ -20,7 +20,7 @@ from gateway.api.fbo_schemas import (
     StepDoneIn,
 )
 from gateway.errors import Conflict, NotFound
-from gateway.fbo.checks import check_zone
+from gateway.fbo.checks import check_reported, check_zone
 from gateway.fbo.watch import PLATFORM, shipment_schedule
 from gateway.i18n import choose_language
 from gateway.problems import responses
@@ -101,6 +101,8 @@ async def register_shipment(
         raise Conflict(f"order {body.order_id!r} already has an FBO shipment", where="#/order_id")
     zone = check_zone(body.timezone)
     now = datetime.now(UTC)
+    if body.created_at is not None:
+        check_reported(body.created_at, now, _tolerance(runtime), "created_at", "#/created_at")
     lead = timedelta(hours=body.lead_hours)
     # Validates everything (past date, zone, flags, mode) before anything is stored.
     schedule = runtime.timetable.compute(
@@ -183,7 +185,10 @@ async def mark_step_done(
             f"{step!r} is not an FBO step; use one of: {', '.join(runtime.timetable.step_ids)}",
             where="step",
         )
-    at = body.at if body and body.at else datetime.now(UTC)
+    now = datetime.now(UTC)
+    at = body.at if body and body.at else now
+    if at is not now:
+        check_reported(at, now, _tolerance(runtime), "the step's time", "#/at")
     await services.shipments.mark_done(tenant, shipment.id, step, at)
     shipment = await _shipment(services, tenant, shipment_id)
     return _json(_shipment_doc(runtime, shipment, lang), lang=lang)
@@ -199,3 +204,8 @@ async def delete_shipment(
     shipment = await _shipment(services, tenant, shipment_id)
     await services.shipments.delete(tenant, shipment)
     return Response(status_code=204)
+
+
+def _tolerance(runtime: Runtime) -> timedelta:
+    """How far ahead of the clock a reported time may be (clock skew), as for event times."""
+    return timedelta(seconds=runtime.settings.future_tolerance_s)

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import cache
 from importlib.resources import files
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from gateway.errors import InvalidInput
+from gateway.tracking import tracked_time
 
 #: Above this many units the assembly time is agreed individually (seed: «свыше 1000 ед.»).
 INDIVIDUAL_AGREEMENT_UNITS = 1000
@@ -35,6 +36,18 @@ def iana_zone_names() -> frozenset[str]:
     Checked before `ZoneInfo` is asked, so that machine-specific files of the system zoneinfo
     directory (``localtime``, ``posixrules``) are not taken for zones."""
     return frozenset((files("tzdata") / "zones").read_text(encoding="utf-8").split())
+
+
+def check_reported(
+    at: datetime, now: datetime, tolerance: timedelta, what: str, where: str
+) -> datetime:
+    """A time a client reports something happened at (a step done, the order created), in UTC;
+    an `InvalidInput` at `where` when it lies ahead of the clock by more than `tolerance` (the
+    tracking rule for event times: a step dated next year would count as done on time)."""
+    try:
+        return tracked_time(at, now, tolerance, what)
+    except ValueError as exc:
+        raise InvalidInput(str(exc), where=where) from exc
 
 
 def check_zone(name: str) -> ZoneInfo:

@@ -180,6 +180,58 @@ def test_marking_a_step_done(client: TestClient, tenant: Tenant) -> None:
     assert assert_problem(unknown, 404)["parameter"] == "step"
 
 
+@pytest.mark.parametrize(
+    ("ahead", "words"),
+    [
+        (timedelta(days=365), "later than the gateway's clock"),
+        (timedelta(minutes=6), "300 s of tolerance"),
+    ],
+)
+def test_a_step_dated_ahead_of_the_clock_is_refused_and_nothing_is_stored(
+    client: TestClient, tenant: Tenant, ahead: timedelta, words: str
+) -> None:
+    created = register(client, tenant)
+    path = f"/v1/fbo/shipments/{created['id']}"
+    at = datetime.now(UTC) + ahead
+    refused = client.post(
+        f"{path}/steps/labels", json={"at": at.isoformat()}, headers=tenant.headers
+    )
+    problem = assert_problem(refused, 422)
+    assert problem["pointer"] == "#/at"
+    assert words in problem["detail"]
+    assert "the step's time" in problem["detail"]
+    labels = next(
+        s for s in client.get(path, headers=tenant.headers).json()["steps"] if s["step"] == "labels"
+    )
+    assert labels["status"] != "done"
+    assert labels.get("done_at") is None
+    skew = datetime.now(UTC) + timedelta(minutes=4)  # within the clock-skew tolerance
+    answer = client.post(
+        f"{path}/steps/labels", json={"at": skew.isoformat()}, headers=tenant.headers
+    )
+    assert answer.status_code == 200, answer.text
+
+
+@pytest.mark.parametrize(
+    "created_at",
+    ["2100-01-01T00:00:00+00:00", "0001-01-01T00:00:00+14:00"],
+)
+def test_a_shipment_created_ahead_of_the_clock_or_out_of_range_is_refused(
+    client: TestClient, tenant: Tenant, created_at: str
+) -> None:
+    body = {
+        "order_id": "FBO-7",
+        "shipment_date": next_weekday(4).isoformat(),
+        "created_at": created_at,
+    }
+    problem = assert_problem(
+        client.post("/v1/fbo/shipments", json=body, headers=tenant.headers), 422
+    )
+    assert problem["pointer"] == "#/created_at"
+    assert "created_at" in problem["detail"]
+    assert client.get("/v1/fbo/shipments", headers=tenant.headers).json()["shipments"] == []
+
+
 def test_one_shipment_per_order_and_deletion(client: TestClient, tenant: Tenant) -> None:
     created = register(client, tenant)
     twice = client.post(
