@@ -88,6 +88,29 @@ class Metrics:
             "Connections to webhook receivers this process holds open (in use or idle).",
             registry=self.registry,
         )
+        self.webhook_unqueued = Gauge(
+            "gateway_webhook_unqueued_events",
+            "Change-feed entries no worker has queued for delivery yet (all tenants; sampled by "
+            "the delivery workers every few seconds).",
+            registry=self.registry,
+        )
+        self.webhook_waiting_lanes = Gauge(
+            "gateway_webhook_waiting_lanes",
+            "Delivery lanes (one order of one endpoint) with anything waiting: due, backing off "
+            "or in flight.",
+            registry=self.registry,
+        )
+        self.webhook_due_lanes = Gauge(
+            "gateway_webhook_due_lanes",
+            "Delivery lanes due now that no worker has started.",
+            registry=self.registry,
+        )
+        self.webhook_oldest_due = Gauge(
+            "gateway_webhook_oldest_due_seconds",
+            "How long the most overdue delivery lane has been due (0 when none is): the delivery "
+            "lag to alert on.",
+            registry=self.registry,
+        )
         self.connector_polls = Counter(
             "gateway_connector_polls_total",
             "Polls of platforms' APIs by pull connectors, by platform and result (ok, failed).",

@@ -30,6 +30,9 @@ from gateway.storage.keys import SEP, TenantKeys, lane
 from webhooks.pace import UNLIMITED, Pace
 
 GROUP = "delivery"
+# Entries of a feed after an id, counted in Redis (up to ARGV[2]) so none is sent back.
+UNREAD = "return #redis.call('XRANGE', KEYS[1], ARGV[1], '+', 'COUNT', ARGV[2])"
+UNREAD_COUNTED = 100_000  # where Redis keeps no lag, the backlog counts this many at most
 OPS_LANE = "ops"
 Json = dict[str, Any]
 
@@ -72,6 +75,19 @@ class Finished:
     next: Claimed | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Backlog:
+    """What waits to be delivered, over every tenant asked: change-feed entries not yet fanned
+    out to lanes (read by no worker, or read and not yet queued), lanes with anything waiting
+    (due, backing off or in flight), lanes due now that no worker has started, and how long
+    the most overdue of those has been due (0 when none is)."""
+
+    unqueued: int
+    waiting_lanes: int
+    due_lanes: int
+    oldest_due_s: float
+
+
 def split_lane(member: str) -> tuple[str, str]:
     """(endpoint id, lane name) of a due member."""
     endpoint, _, name = member.partition(SEP)
@@ -104,6 +120,7 @@ class DeliveryQueue:
         self._drop = client.register_script(script("ready.lua", "drop.lua"))
         self._migrate = client.register_script(script("migrate.lua"))
         self._reindex = client.register_script(script("ready.lua", "reindex.lua"))
+        self._unread = client.register_script(UNREAD)
         self._pipe = AutoPipeline(client)
 
     def keys(self, tenant: str) -> TenantKeys:
@@ -161,6 +178,45 @@ class DeliveryQueue:
                 pipe.zrangebyscore(self.keys(tenant).webhook_ready, "-inf", now_ms)
             replies = await pipe.execute()
         return [(t, list(due)) for t, due in zip(tenants, replies, strict=True) if due]
+
+    async def backlog(self, endpoints: Mapping[str, Sequence[str]], now_ms: int) -> Backlog:
+        """The delivery backlog of the tenants in `endpoints` (tenant -> endpoint ids), in one
+        round trip: what an operator alerts on when deliveries stall."""
+        tenants = list(endpoints)
+        if not tenants:
+            return Backlog(0, 0, 0, 0.0)
+        async with self._r.pipeline(transaction=False) as pipe:
+            for tenant in tenants:
+                k = self.keys(tenant)
+                pipe.xinfo_groups(k.changes)
+                pipe.zrange(k.webhook_ready, 0, 0, withscores=True)
+                for endpoint in endpoints[tenant]:
+                    pipe.zcard(k.webhook_due(endpoint))
+                    pipe.zcount(k.webhook_due(endpoint), "-inf", now_ms)
+            replies = iter(await pipe.execute(raise_on_error=False))
+        unqueued = waiting = due = 0
+        oldest: float | None = None
+        uncounted: list[tuple[str, str]] = []  # (feed, last id read) where Redis gave no lag
+        for tenant in tenants:
+            groups, first = next(replies), next(replies)
+            for group in groups if isinstance(groups, list) else ():  # no feed yet: an error
+                if group.get("name") != GROUP:
+                    continue
+                unqueued += int(group.get("pending") or 0)
+                if isinstance(group.get("lag"), int):
+                    unqueued += group["lag"]
+                else:  # Redis before 7 (the embedded server), or a lag it cannot tell
+                    uncounted.append((self.keys(tenant).changes, group["last-delivered-id"]))
+            if first and first[0][1] <= now_ms:
+                oldest = min(first[0][1], oldest if oldest is not None else first[0][1])
+            for _ in endpoints[tenant]:
+                waiting += int(next(replies))
+                due += int(next(replies))
+        if uncounted:
+            calls = [([feed], [f"({last}", UNREAD_COUNTED]) for feed, last in uncounted]
+            unqueued += sum(int(n) for n in await self._pipe.run_scripts(self._unread, calls))
+        lag = (now_ms - oldest) / 1000 if oldest is not None else 0.0
+        return Backlog(unqueued, waiting, due, lag)
 
     async def claim(
         self,

@@ -50,6 +50,7 @@ from webhooks.payloads import Bodies, current_of, message_id, order_of
 from webhooks.queue import (
     GROUP,
     OPS_LANE,
+    Backlog,
     Claimed,
     DeliveryQueue,
     Head,
@@ -68,6 +69,7 @@ TENANTS_EVERY_S = 1.0  # how often the tenant list (and their consumer groups) i
 ENDPOINTS_FOR_S = 1.0  # how long a worker trusts its copy of a tenant's endpoints
 FBO_EVERY_S = 1.0  # how often FBO deadlines are looked at
 REPAIR_EVERY_S = 60.0  # how often the ready sets are checked against the due sets
+BACKLOG_EVERY_S = 5.0  # how often the backlog gauges are sampled
 FANOUT_LEASE_MS = 10_000  # a fan-out owner that stops renewing for this long is replaced
 READ_COUNT = 500
 LEASE_MARGIN_MS = 10_000
@@ -188,13 +190,16 @@ class Worker:
     # ------------------------------------------------------------------ fan-out
 
     async def _fanout_loop(self, stop: asyncio.Event) -> None:
-        checked = deadlines = 0.0
+        checked = deadlines = sampled = 0.0
         repaired = time.monotonic()
         while not stop.is_set():
             now = time.monotonic()
             if now - checked >= TENANTS_EVERY_S:
                 checked = now
                 await self._guarded(stop, self._refresh_tenants)
+            if now - sampled >= BACKLOG_EVERY_S:
+                sampled = now
+                await self._guarded(stop, self.sample_backlog)
             if now - repaired >= REPAIR_EVERY_S:
                 repaired = now
                 await self._guarded(stop, self.repair_ready)
@@ -305,6 +310,17 @@ class Worker:
         if fixed:
             log.warning("webhook worker: %d delivery index entries were out of step; fixed", fixed)
         return fixed
+
+    async def sample_backlog(self) -> Backlog:
+        """Set the backlog gauges (`gateway_webhook_unqueued_events`, `…_waiting_lanes`,
+        `…_due_lanes`, `…_oldest_due_seconds`) from Redis, over every tenant."""
+        endpoints = await self.endpoints.ids(self._tenants)
+        backlog = await self.queue.backlog(endpoints, int(time.time() * 1000))
+        self._metrics.webhook_unqueued.set(backlog.unqueued)
+        self._metrics.webhook_waiting_lanes.set(backlog.waiting_lanes)
+        self._metrics.webhook_due_lanes.set(backlog.due_lanes)
+        self._metrics.webhook_oldest_due.set(backlog.oldest_due_s)
+        return backlog
 
     async def _release_leases(self) -> None:
         for tenant in self._tenants:

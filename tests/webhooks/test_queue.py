@@ -12,7 +12,7 @@ import pytest
 from gateway.settings import Settings
 from gateway.storage import client_for
 from webhooks.pace import UNLIMITED, Pace
-from webhooks.queue import Claimed, DeliveryQueue, Finished, Head, order_lane
+from webhooks.queue import GROUP, Backlog, Claimed, DeliveryQueue, Finished, Head, order_lane
 
 NOW = 1_800_000_000_000  # ms
 Test = Callable[[DeliveryQueue, str], Awaitable[None]]
@@ -251,5 +251,29 @@ def test_a_ready_set_out_of_step_with_the_lanes_is_repaired(settings: Settings) 
         assert await queue.repair({tenant: ["ep_a", "ep_b", "ep_gone"]}) == 0
         assert await queue.with_due([tenant], NOW) == [(tenant, ["ep_a", "ep_b"])]
         assert sorted(await members(queue, tenant, NOW)) == [MEMBER, f"ep_b\x1f{LANE}"]
+
+    run(settings, test)
+
+
+def test_the_backlog_counts_unqueued_entries_waiting_and_due_lanes_and_the_oldest_due(
+    settings: Settings,
+) -> None:
+    async def test(queue: DeliveryQueue, tenant: str) -> None:
+        empty = await queue.backlog({tenant: ["ep_a", "ep_b"]}, NOW)
+        assert empty == Backlog(0, 0, 0, 0.0)  # no feed, no lanes
+        changes = queue.keys(tenant).changes
+        await queue._r.xgroup_create(changes, GROUP, id="0", mkstream=True)
+        ids = [str(await queue._r.xadd(changes, {"type": "t", "n": str(n)})) for n in range(5)]
+        await queue._r.xreadgroup(GROUP, "w", {changes: ">"}, count=2)  # read, not queued yet
+        assert (await queue.backlog({tenant: []}, NOW)).unqueued == 5
+        await queue.enqueue(tenant, [("ep_a", LANE, ids[0])], NOW - 4_000, acknowledge=ids[:1])
+        await queue.enqueue(tenant, [("ep_b", LANE, ids[1])], NOW - 1_000, acknowledge=ids[1:2])
+        other = order_lane("cscart", "8")
+        await queue.enqueue(tenant, [("ep_b", other, ids[1])], NOW + 60_000)
+        backlog = await queue.backlog({tenant: ["ep_a", "ep_b"]}, NOW)
+        assert backlog == Backlog(unqueued=3, waiting_lanes=3, due_lanes=2, oldest_due_s=4.0)
+        await claim(queue, tenant, NOW)  # started: leased into the future, no longer due
+        after = await queue.backlog({tenant: ["ep_a", "ep_b"]}, NOW)
+        assert (after.waiting_lanes, after.due_lanes, after.oldest_due_s) == (3, 0, 0.0)
 
     run(settings, test)

@@ -1,0 +1,56 @@
+"""The worker's own bookkeeping: the backlog gauges it samples (delivery itself is tested end to
+end in test_delivery and test_reliability)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+
+from prometheus_client import generate_latest
+
+from gateway.observability import Metrics
+from gateway.runtime import Runtime
+from gateway.settings import Settings
+from gateway.storage import client_for
+from gateway.storage.keys import TenantKeys, tenants
+from webhooks.queue import Backlog, order_lane
+from webhooks.worker import Worker
+
+
+def test_the_backlog_gauges_show_what_waits_and_for_how_long(
+    settings: Settings, runtime: Runtime
+) -> None:
+    """A prefix of its own, so the gauges (over every tenant) count this test's data alone."""
+    own = settings.model_copy(update={"redis_prefix": f"bk{uuid.uuid4().hex[:8]}"})
+    keys = TenantKeys(own.redis_prefix, "shop")
+
+    async def scenario() -> tuple[Backlog, Backlog, str]:
+        client = client_for(own.redis_url or "")
+        metrics = Metrics()
+        try:
+            await client.sadd(tenants(own.redis_prefix), "shop")
+            worker = Worker(client, own, runtime.renderer, metrics)
+            await worker.fan_out_once()  # the tenant is known, its consumer group made
+            feed = [str(await client.xadd(keys.changes, {"type": "t"})) for _ in range(3)]
+            before = await worker.sample_backlog()
+            # Two endpoints' lanes, queued (and the entries acknowledged) 3 s ago, not started.
+            await client.hset(keys.webhooks, mapping={"ep_a": "{}", "ep_b": "{}"})
+            await client.xreadgroup("delivery", "w", {keys.changes: ">"})
+            queued_ms = int(time.time() * 1000) - 3_000
+            lanes = [("ep_a", order_lane("cscart", "1"), feed[0])]
+            lanes += [("ep_b", order_lane("cscart", "2"), feed[1])]
+            await worker.queue.enqueue("shop", lanes, queued_ms, acknowledge=feed)
+            after = await worker.sample_backlog()
+            return before, after, generate_latest(metrics.registry).decode()
+        finally:
+            await client.aclose()
+
+    before, after, exposed = asyncio.run(scenario())
+    assert before == Backlog(unqueued=3, waiting_lanes=0, due_lanes=0, oldest_due_s=0.0)
+    assert (after.unqueued, after.waiting_lanes, after.due_lanes) == (0, 2, 2)
+    assert 3.0 <= after.oldest_due_s < 13.0
+    assert "gateway_webhook_unqueued_events 0.0" in exposed
+    assert "gateway_webhook_waiting_lanes 2.0" in exposed
+    assert "gateway_webhook_due_lanes 2.0" in exposed
+    assert f"gateway_webhook_oldest_due_seconds {after.oldest_due_s}" in exposed
