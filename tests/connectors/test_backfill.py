@@ -52,6 +52,17 @@ def connect_cscart(client: TestClient, tenant: Tenant, shop: CscartServer) -> No
     assert response.status_code == 200, response.text
 
 
+def connect_measoft(client: TestClient, tenant: Tenant, courier: MeasoftServer) -> None:
+    body = {
+        "login": courier.login,
+        "password": courier.password,
+        "extra": courier.extra,
+        "api_url": courier.url,
+    }
+    response = client.put("/v1/connectors/measoft", json=body, headers=tenant.headers)
+    assert response.status_code == 200, response.text
+
+
 def start(client: TestClient, tenant: Tenant, platform: str, since: str = SINCE) -> Json:
     response = client.post(
         f"/v1/connectors/{platform}/backfill", json={"since": since}, headers=tenant.headers
@@ -246,14 +257,7 @@ def test_measoft_backfill_asks_for_a_date_range_and_never_commits(
     courier.add("A-1", "NEW", "2026-01-10 09:00:00")
     courier.add("A-1", "DELIVERY", "2026-01-11 09:00:00")
     courier.add("A-2", "NEW", "2026-01-12 09:00:00")
-    body = {
-        "login": courier.login,
-        "password": courier.password,
-        "extra": courier.extra,
-        "api_url": courier.url,
-    }
-    response = keyed.put("/v1/connectors/measoft", json=body, headers=tenant.headers)
-    assert response.status_code == 200, response.text
+    connect_measoft(keyed, tenant, courier)
     start(keyed, tenant, "measoft", "2026-01-01")
     job = wait(keyed, tenant, "measoft")
     assert job["error"] is None, job
@@ -273,13 +277,7 @@ def test_a_backfill_sets_an_unreadable_order_aside_and_imports_the_others(
     courier.add("A-1", "NEW", "2026-01-10 09:00:00")
     courier.add("A-2", "NEW", "11.01.2026 09:00")  # not MeaSoft's time format
     courier.add("A-3", "NEW", "2026-01-12 09:00:00")
-    body = {
-        "login": courier.login,
-        "password": courier.password,
-        "extra": courier.extra,
-        "api_url": courier.url,
-    }
-    assert keyed.put("/v1/connectors/measoft", json=body, headers=tenant.headers).is_success
+    connect_measoft(keyed, tenant, courier)
     start(keyed, tenant, "measoft", "2026-01-01")
     job = wait(keyed, tenant, "measoft")
     assert job["error"] is None, job

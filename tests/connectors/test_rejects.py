@@ -14,6 +14,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 import pytest
 from fastapi.testclient import TestClient
 
@@ -121,8 +122,6 @@ def shown(client: TestClient, tenant: Tenant, platform: str) -> Json:
 
 
 def announced(settings: Settings, tenant: Tenant) -> list[Json]:
-    import orjson
-
     return [
         orjson.loads(c["data"])
         for c in changes(settings, tenant)
@@ -130,12 +129,18 @@ def announced(settings: Settings, tenant: Tenant) -> list[Json]:
     ]
 
 
-def test_a_bad_order_is_set_aside_and_the_others_are_recorded(
-    keyed: TestClient, tenant: Tenant, settings: Settings, platform: Platform, api: Server
+def connect_with_a_bad_order(
+    client: TestClient, tenant: Tenant, platform: Platform, api: Server
 ) -> None:
     platform.good(api)
     platform.bad(api)
-    put_connector(keyed, tenant, platform.name, platform.body(api))
+    put_connector(client, tenant, platform.name, platform.body(api))
+
+
+def test_a_bad_order_is_set_aside_and_the_others_are_recorded(
+    keyed: TestClient, tenant: Tenant, settings: Settings, platform: Platform, api: Server
+) -> None:
+    connect_with_a_bad_order(keyed, tenant, platform, api)
     health = poll(keyed, tenant, platform.name)
     assert health["last_error"] is None
     assert health["failures_in_row"] == 0
@@ -167,9 +172,7 @@ def test_a_bad_order_is_set_aside_and_the_others_are_recorded(
 def test_a_bad_order_is_announced_once_and_leaves_the_list_when_recorded(
     keyed: TestClient, tenant: Tenant, settings: Settings, platform: Platform, api: Server
 ) -> None:
-    platform.good(api)
-    platform.bad(api)
-    put_connector(keyed, tenant, platform.name, platform.body(api))
+    connect_with_a_bad_order(keyed, tenant, platform, api)
     poll(keyed, tenant, platform.name)
     poll(keyed, tenant, platform.name)
     [entry] = shown(keyed, tenant, platform.name)["rejected"]
@@ -192,9 +195,7 @@ def test_a_bad_order_is_announced_once_and_leaves_the_list_when_recorded(
 def test_storing_the_connector_for_another_account_forgets_the_list(
     keyed: TestClient, tenant: Tenant, platform: Platform, api: Server
 ) -> None:
-    platform.good(api)
-    platform.bad(api)
-    put_connector(keyed, tenant, platform.name, platform.body(api))
+    connect_with_a_bad_order(keyed, tenant, platform, api)
     poll(keyed, tenant, platform.name)
     assert shown(keyed, tenant, platform.name)["rejected"]
     body = platform.body(api)
