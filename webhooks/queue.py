@@ -181,7 +181,8 @@ class DeliveryQueue:
 
     async def backlog(self, endpoints: Mapping[str, Sequence[str]], now_ms: int) -> Backlog:
         """The delivery backlog of the tenants in `endpoints` (tenant -> endpoint ids), in one
-        round trip: what an operator alerts on when deliveries stall."""
+        round trip (two on a Redis without consumer-group lag): what an operator alerts on when
+        deliveries stall."""
         tenants = list(endpoints)
         if not tenants:
             return Backlog(0, 0, 0, 0.0)
@@ -208,7 +209,7 @@ class DeliveryQueue:
                 else:  # Redis before 7 (the embedded server), or a lag it cannot tell
                     uncounted.append((self.keys(tenant).changes, group["last-delivered-id"]))
             if first and first[0][1] <= now_ms:
-                oldest = min(first[0][1], oldest if oldest is not None else first[0][1])
+                oldest = first[0][1] if oldest is None else min(oldest, first[0][1])
             for _ in endpoints[tenant]:
                 waiting += int(next(replies))
                 due += int(next(replies))

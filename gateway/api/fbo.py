@@ -185,10 +185,10 @@ async def mark_step_done(
             f"{step!r} is not an FBO step; use one of: {', '.join(runtime.timetable.step_ids)}",
             where="step",
         )
-    now = datetime.now(UTC)
-    at = body.at if body and body.at else now
-    if at is not now:
-        check_reported(at, now, _tolerance(runtime), "the step's time", "#/at")
+    at = now = datetime.now(UTC)
+    if body and body.at:
+        check_reported(body.at, now, _tolerance(runtime), "the step's time", "#/at")
+        at = body.at
     await services.shipments.mark_done(tenant, shipment.id, step, at)
     shipment = await _shipment(services, tenant, shipment_id)
     return _json(_shipment_doc(runtime, shipment, lang), lang=lang)

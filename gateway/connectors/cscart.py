@@ -186,15 +186,14 @@ async def _all_pages(
     return found
 
 
-def _order(page: int, i: int, order: Json) -> tuple[str, str, str]:
-    """(order id, letter, where) of one listed order."""
-    where = f"orders page {page} #/orders/{i}"
+def _order(where: str, order: Json) -> tuple[str, str]:
+    """(order id, letter) of the order listed at `where`."""
     order_id = order.get("order_id")
     if isinstance(order_id, int) and not isinstance(order_id, bool):
         order_id = str(order_id)
     if not isinstance(order_id, str) or not order_id.strip():
         raise InvalidPayload(f"CS-Cart's {where}/order_id is not an id: {order_id!r}")
-    return order_id, _letter(order.get("status"), f"{where}/status"), where
+    return order_id, _letter(order.get("status"), f"{where}/status")
 
 
 def _listed(found: Iterable[tuple[int, int, Json]]) -> tuple[Listed, list[Rejected]]:
@@ -203,10 +202,10 @@ def _listed(found: Iterable[tuple[int, int, Json]]) -> tuple[Listed, list[Reject
     orders: Listed = {}
     unreadable: list[Rejected] = []
     for page, i, order in found:
+        where = f"orders page {page} #/orders/{i}"
         try:
-            order_id, letter, where = _order(page, i, order)
+            order_id, letter = _order(where, order)
         except InvalidPayload as exc:
-            where = f"orders page {page} #/orders/{i}"
             unreadable.append(rejects.of(exc, where, rejects.order_id_of(order.get("order_id"))))
             continue
         orders[order_id] = (letter, where)

@@ -159,6 +159,8 @@ def test_a_bad_order_is_set_aside_and_the_others_are_recorded(
     if platform.name == "measoft":  # confirmed with the others: the feed moves on
         assert api.requests == ["statusreq", "commitlaststatus"]
         assert api.changed == set()
+    metrics = keyed.get("/metrics").text
+    assert f'gateway_connector_rejected_total{{platform="{platform.name}"}} 1.0' in metrics
     [event] = announced(settings, tenant)
     assert event == {
         "platform": platform.name,
