@@ -7,6 +7,7 @@ figures; 2 only when the set-up fails):
     /work/venv/bin/python bench/delivery.py --quick     # smoke run (every phase shortened)
     /work/venv/bin/python bench/delivery.py --events 40000 --orders 4000 --rate 800
     /work/venv/bin/python bench/delivery.py --redis-max-connections 1024   # a larger redis pool
+    /work/venv/bin/python bench/delivery.py --signature-schemes v1a   # Ed25519 signatures
 
 What runs: Debian's `/usr/bin/redis-server` (installed with `apt-get install -y redis-server` when
 missing, as root) on a free loopback port with `--appendonly yes --appendfsync everysec --save ''`
@@ -67,6 +68,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import contextlib
 import os
 import random
@@ -148,6 +150,7 @@ class Plan:
     pin: bool
     quick: bool
     keep_temp: bool
+    schemes: list[str]
 
 
 def parse_args(argv: Sequence[str] | None) -> Plan:
@@ -180,6 +183,12 @@ def parse_args(argv: Sequence[str] | None) -> Plan:
     )
     parser.add_argument("--no-pin", action="store_true", help="Do not pin with taskset.")
     parser.add_argument(
+        "--signature-schemes",
+        default="v1",
+        choices=["v1", "v1a", "v1,v1a"],
+        help="The endpoint's signature_schemes: v1 (HMAC, the default), v1a (Ed25519) or both.",
+    )
+    parser.add_argument(
         "--keep-temp", action="store_true", help="Keep the temp dir (logs, received requests)."
     )
     args = parser.parse_args(argv)
@@ -206,6 +215,7 @@ def parse_args(argv: Sequence[str] | None) -> Plan:
         pin=not args.no_pin and pinning_possible(),
         quick=args.quick,
         keep_temp=args.keep_temp,
+        schemes=args.signature_schemes.split(","),
     )
 
 
@@ -661,18 +671,51 @@ class Bare:
         return 1e6 * self.cpu_s / self.requests if self.requests else float("nan")
 
 
-def verify_sample(records: list[Json], secret: str) -> str:
-    try:
-        from standardwebhooks.webhooks import Webhook
-    except ImportError:
-        return "not checked (the standardwebhooks package is not installed)"
+@dataclass(frozen=True)
+class Keys:
+    """What the receiver verifies with: the `whsec_` secret, the `whpk_` key, which schemes."""
+
+    secret: str
+    public_key: str
+    schemes: list[str]
+
+
+def v1a_verified(public_key: str, body: bytes, headers: dict[str, str]) -> bool:
+    """A `v1a` (Ed25519) entry of `webhook-signature` verifies with `public_key`."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    raw = base64.b64decode(public_key.removeprefix("whpk_"))
+    key = Ed25519PublicKey.from_public_bytes(raw)
+    lower = {k.lower(): v for k, v in headers.items()}
+    content = f"{lower['webhook-id']}.{lower['webhook-timestamp']}.".encode() + body
+    for entry in lower["webhook-signature"].split():
+        scheme, _, sig = entry.partition(",")
+        if scheme == "v1a":
+            with contextlib.suppress(Exception):
+                key.verify(base64.b64decode(sig), content)
+                return True
+    return False
+
+
+def verify_sample(records: list[Json], keys: Keys) -> str:
     sample = random.Random(1).sample(records, min(SAMPLE_VERIFY, len(records)))
-    good = 0
-    for record in sample:
-        with contextlib.suppress(Exception):
-            Webhook(secret).verify(record["body"], record["headers"])
-            good += 1
-    return f"{good}/{len(sample)} signatures verified with standardwebhooks"
+    said = []
+    if "v1" in keys.schemes:
+        try:
+            from standardwebhooks.webhooks import Webhook
+        except ImportError:
+            said.append("v1 not checked (the standardwebhooks package is not installed)")
+        else:
+            good = 0
+            for record in sample:
+                with contextlib.suppress(Exception):
+                    Webhook(keys.secret).verify(record["body"], record["headers"])
+                    good += 1
+            said.append(f"{good}/{len(sample)} v1 signatures verified with standardwebhooks")
+    if "v1a" in keys.schemes:
+        good = sum(v1a_verified(keys.public_key, r["body"].encode(), r["headers"]) for r in sample)
+        said.append(f"{good}/{len(sample)} v1a signatures verified with cryptography")
+    return "; ".join(said)
 
 
 def order_check(records: list[Json]) -> tuple[int, int]:
@@ -685,7 +728,7 @@ def order_check(records: list[Json]) -> tuple[int, int]:
     return len({r["headers"].get("webhook-id") for r in records}), unordered
 
 
-async def throughput(client: Client, plan: Plan, state: Stack, secret: str) -> Throughput:
+async def throughput(client: Client, plan: Plan, state: Stack, keys: Keys) -> Throughput:
     events = rounds("t", plan.events, plan.orders)
     before = cpu_snapshot(state)
     started = time.monotonic()
@@ -708,7 +751,7 @@ async def throughput(client: Client, plan: Plan, state: Stack, secret: str) -> T
         out_of_order=unordered,
         post_s=posted - started,
         total_s=last - started,
-        verified=verify_sample(records, secret),
+        verified=verify_sample(records, keys),
         cpu=cpu,
         cpu_us=1e6 * sum(sec for name, sec in used.items() if name != "receiver") / changed,
     )
@@ -836,14 +879,22 @@ async def gateway_phases(
         client = Client(session, state.api_url, state.receiver_url, headers)
         async with session.post(
             f"{state.api_url}/v1/webhooks",
-            json={"url": f"{state.receiver_url}/hook", "description": "bench"},
+            json={
+                "url": f"{state.receiver_url}/hook",
+                "description": "bench",
+                "signature_schemes": plan.schemes,
+            },
             headers=headers,
         ) as answer:
             created = orjson.loads(await answer.read())
             if answer.status != 201:
                 raise BenchError(f"POST /v1/webhooks answered {answer.status}: {created}")
-        secret = str(created["secret"])
-        print(f"   endpoint {created['id']} -> {state.receiver_url}/hook", flush=True)
+        keys = Keys(str(created["secret"]), str(created["public_key"]), plan.schemes)
+        print(
+            f"   endpoint {created['id']} -> {state.receiver_url}/hook, signed "
+            f"{' and '.join(plan.schemes)}",
+            flush=True,
+        )
 
         warm_changed, _ = await client.post_batches(rounds("w", WARMUP_EVENTS, WARMUP_EVENTS // 5))
         await client.drain(warm_changed, "warm-up")
@@ -851,7 +902,7 @@ async def gateway_phases(
         print(f"   warm-up: {warm_changed:,} deliveries", flush=True)
 
         print(f"   throughput: {plan.events:,} events over {plan.orders:,} orders ...", flush=True)
-        tp = await throughput(client, plan, state, secret)
+        tp = await throughput(client, plan, state, keys)
         print(
             f"   -> {tp.events_per_s:,.0f} events/s ({tp.changes:,} changes posted in "
             f"{tp.post_s:.2f} s, last one received after {tp.total_s:.2f} s)",

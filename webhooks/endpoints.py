@@ -1,8 +1,10 @@
 """Webhook endpoints: what a tenant registered, which events each wants, and where they live.
 
-An endpoint is one JSON document in the tenant's `webhooks` hash. Its secrets are stored as given
-(they sign, so they cannot be hashed) and never leave through the API after creation or
-rotation. A rotated-out secret keeps an `expires_at`: until then both sign each delivery.
+An endpoint is one JSON document in the tenant's `webhooks` hash. It has a shared secret (`v1`,
+HMAC) and an Ed25519 signing key (`v1a`); its `signature_schemes` say which of them sign. Both are
+stored as given (they sign, so they cannot be hashed); the secret leaves through the API only on
+creation and rotation, the signing key never (its public key is shown with the endpoint). A
+rotated-out secret or key keeps an `expires_at`: until then both sign each delivery.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from gateway.storage.keys import TenantKeys
 from gateway.tables import Tables
 from webhooks.pace import Pace
 from webhooks.queue import script
-from webhooks.signing import new_secret
+from webhooks.signing import Scheme, new_secret, new_signing_key, public_key
 
 EventType = Literal[
     "order.status_changed",
@@ -38,6 +40,8 @@ OPERATIONAL: frozenset[str] = frozenset(
 )
 # What an endpoint gets when its filter names no types: every business event, no operations.
 DEFAULT_TYPES: tuple[str, ...] = tuple(t for t in EVENT_TYPES if t not in OPERATIONAL)
+# `v1` (HMAC) by default: every Standard Webhooks library checks it; `v1a` is chosen per endpoint.
+DEFAULT_SCHEMES: tuple[Scheme, ...] = ("v1",)
 Json = dict[str, Any]
 UPDATE_TRIES = 20  # collisions with other changes of one endpoint before a 409
 
@@ -102,9 +106,14 @@ def checked_filter(raw: Filter, tables: Tables, where: str = "#/filter") -> Filt
 
 
 class Secret(BaseModel):
+    """A `whsec_` secret or a `whsk_` signing key, and how long it signs."""
+
     secret: str
     created_at: str
     expires_at: str | None = None  # set when rotated out
+
+    def signs_at(self, at: datetime) -> bool:
+        return self.expires_at is None or datetime.fromisoformat(self.expires_at) > at
 
 
 class Endpoint(BaseModel):
@@ -122,15 +131,27 @@ class Endpoint(BaseModel):
     created_at: str
     updated_at: str
     secrets: list[Secret]
+    signature_schemes: list[Scheme] = Field(default_factory=lambda: list(DEFAULT_SCHEMES))
+    # Endpoints stored before `v1a` existed have none until they choose it or rotate.
+    signing_keys: list[Secret] = Field(default_factory=list)
 
     def signing_secrets(self, at: datetime) -> list[str]:
-        """The secrets that sign now: the current one and any rotated out less than the
-        overlap ago."""
+        """What signs now, per scheme: the current secret (and key) and any rotated out less
+        than the overlap ago; `v1` entries first."""
         out = []
-        for s in self.secrets:
-            if s.expires_at is None or datetime.fromisoformat(s.expires_at) > at:
-                out.append(s.secret)
+        if "v1" in self.signature_schemes:
+            out += [s.secret for s in self.secrets if s.signs_at(at)]
+        if "v1a" in self.signature_schemes:
+            out += [k.secret for k in self.signing_keys if k.signs_at(at)]
         return out
+
+    def public_keys(self, at: datetime) -> list[Json]:
+        """The `whpk_` keys that verify `v1a` signatures now, the current one first."""
+        return [
+            {"key": public_key(k.secret), "created_at": k.created_at, "expires_at": k.expires_at}
+            for k in self.signing_keys
+            if k.signs_at(at)
+        ]
 
     @property
     def pace(self) -> Pace:
@@ -138,13 +159,21 @@ class Endpoint(BaseModel):
 
     def public(self) -> Json:
         """The endpoint as the API shows it: everything but the secrets."""
-        doc = self.model_dump(exclude={"secrets"}, mode="json")
+        doc = self.model_dump(exclude={"secrets", "signing_keys"}, mode="json")
         doc["filter"] = self.filter.model_dump(mode="json")
         now = datetime.now(UTC)
         doc["secret_rotations_pending"] = sum(
-            1 for s in self.secrets if s.expires_at and datetime.fromisoformat(s.expires_at) > now
+            1 for s in self.secrets if s.expires_at and s.signs_at(now)
         )
+        doc["public_keys"] = self.public_keys(now)
         return doc
+
+    def with_signing_key(self) -> Endpoint:
+        """The endpoint with a signing key (one is made if it has none yet)."""
+        if self.signing_keys:
+            return self
+        key = Secret(secret=new_signing_key(), created_at=now_iso())
+        return self.model_copy(update={"signing_keys": [key]})
 
 
 SINGULAR = {"statuses": "status", "stages": "stage"}
@@ -221,6 +250,7 @@ class EndpointStore:
         filter: Filter,
         description: str | None,
         rate_limit: int | None = None,
+        signature_schemes: Sequence[Scheme] = DEFAULT_SCHEMES,
     ) -> Endpoint:
         stamp = now_iso()
         endpoint = Endpoint(
@@ -233,6 +263,8 @@ class EndpointStore:
             created_at=stamp,
             updated_at=stamp,
             secrets=[Secret(secret=new_secret(), created_at=stamp)],
+            signature_schemes=list(signature_schemes),
+            signing_keys=[Secret(secret=new_signing_key(), created_at=stamp)],
         )
         await self.put(tenant, endpoint)
         return endpoint
@@ -253,19 +285,31 @@ class EndpointStore:
             await pipe.execute()
 
 
+def _rotated(
+    held: Sequence[Secret], fresh: str, stamp: str, until: str, at: datetime
+) -> list[Secret]:
+    kept = [
+        s if s.expires_at else s.model_copy(update={"expires_at": until})
+        for s in held
+        if s.signs_at(at)
+    ][:MAX_OLD_SECRETS]
+    return [Secret(secret=fresh, created_at=stamp), *kept]
+
+
 def rotated(endpoint: Endpoint, overlap_s: float, at: datetime) -> Endpoint:
-    """`endpoint` with a new current secret (first in `secrets`); the old ones sign for
-    `overlap_s` more, the MAX_OLD_SECRETS newest of them: each signature adds about 50 bytes to
-    `webhook-signature`, and receivers commonly refuse headers past 8 KB."""
+    """`endpoint` with a new current secret and signing key (first in their lists); the old
+    ones sign for `overlap_s` more, the MAX_OLD_SECRETS newest of them: each signature adds 50
+    to 95 bytes to `webhook-signature`, and receivers commonly refuse headers past 8 KB."""
     stamp = at.isoformat(timespec="milliseconds").replace("+00:00", "Z")
     until = (at + timedelta(seconds=overlap_s)).isoformat(timespec="milliseconds")
-    kept = [
-        s if s.expires_at else s.model_copy(update={"expires_at": until.replace("+00:00", "Z")})
-        for s in endpoint.secrets
-        if s.expires_at is None or datetime.fromisoformat(s.expires_at) > at
-    ][:MAX_OLD_SECRETS]
-    fresh = Secret(secret=new_secret(), created_at=stamp)
-    return endpoint.model_copy(update={"secrets": [fresh, *kept], "updated_at": stamp})
+    until = until.replace("+00:00", "Z")
+    return endpoint.model_copy(
+        update={
+            "secrets": _rotated(endpoint.secrets, new_secret(), stamp, until, at),
+            "signing_keys": _rotated(endpoint.signing_keys, new_signing_key(), stamp, until, at),
+            "updated_at": stamp,
+        }
+    )
 
 
 def disabled(endpoint: Endpoint, reason: str) -> Endpoint:

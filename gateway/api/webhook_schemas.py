@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from gateway.api.tracking_schemas import OrderId
-from webhooks.endpoints import Filter
+from webhooks.endpoints import DEFAULT_SCHEMES, Filter
 from webhooks.pace import MAX_RATE
+from webhooks.signing import SCHEMES, Scheme
 
 Url = Annotated[
     str,
@@ -37,6 +38,26 @@ RateLimit = Annotated[
 ]
 
 
+def _distinct(schemes: list[Scheme]) -> list[Scheme]:
+    if len(set(schemes)) != len(schemes):
+        raise ValueError("each signature scheme may be named once")
+    return sorted(schemes, key=SCHEMES.index)
+
+
+Schemes = Annotated[
+    list[Scheme],
+    Field(
+        min_length=1,
+        max_length=len(SCHEMES),
+        description="Which signatures `webhook-signature` carries: `v1` (HMAC-SHA256 with the "
+        "endpoint's `whsec_` secret; every Standard Webhooks library checks it) and/or `v1a` "
+        "(Ed25519; verify with the endpoint's `whpk_` public key, shown in `public_keys`: "
+        'nothing a receiver holds can forge a delivery). Default `["v1"]`.',
+    ),
+    AfterValidator(_distinct),
+]
+
+
 class _In(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -62,6 +83,7 @@ class WebhookIn(_In):
     filter: Filter = Field(default_factory=Filter)
     description: Description | None = None
     rate_limit: RateLimit | None = None
+    signature_schemes: Schemes = Field(default_factory=lambda: list(DEFAULT_SCHEMES))
 
 
 class WebhookPatch(_In):
@@ -73,6 +95,17 @@ class WebhookPatch(_In):
     filter: Filter | None = None
     description: Description | None = None
     rate_limit: RateLimit | None = None
+    signature_schemes: Schemes | None = None
+
+
+class PublicKeyOut(BaseModel):
+    """An Ed25519 public key that verifies `v1a` signatures."""
+
+    key: str = Field(description="`whpk_` + base64 of the 32-byte public key.")
+    created_at: str
+    expires_at: str | None = Field(
+        description="Set on a rotated-out key: it signs (beside the current one) until then."
+    )
 
 
 class DeliveryOut(BaseModel):
@@ -110,6 +143,14 @@ class WebhookOut(BaseModel):
     secret_rotations_pending: int = Field(
         description="Rotated-out secrets that still sign beside the current one."
     )
+    signature_schemes: list[Scheme] = Field(
+        description="The signatures each delivery carries: `v1` (HMAC), `v1a` (Ed25519)."
+    )
+    public_keys: list[PublicKeyOut] = Field(
+        description="The keys that verify `v1a` signatures now, the current one first (a "
+        "rotated-out one until it expires); public, so shown every time. Empty for an endpoint "
+        "made before `v1a` existed, until it chooses `v1a` or rotates."
+    )
     pending: int | None = Field(None, description="Deliveries waiting for the endpoint.")
     held_until: str | None = Field(
         None,
@@ -122,7 +163,8 @@ class WebhookOut(BaseModel):
 
 
 class WebhookCreatedOut(WebhookOut):
-    secret: str = Field(description="`whsec_…`: shown once; verify deliveries with it.")
+    secret: str = Field(description="`whsec_…`: shown once; verifies `v1` signatures.")
+    public_key: str = Field(description="`whpk_…`: verifies `v1a` signatures.")
 
 
 class WebhooksOut(BaseModel):
@@ -131,8 +173,9 @@ class WebhooksOut(BaseModel):
 
 class SecretOut(BaseModel):
     secret: str = Field(description="The new `whsec_…` secret, shown once.")
+    public_key: str = Field(description="The new `whpk_…` public key (for `v1a`).")
     previous_valid_until: str | None = Field(
-        description="Until then the previous secret signs too (both signatures are sent)."
+        description="Until then the previous secret and key sign too (both signatures are sent)."
     )
 
 

@@ -112,7 +112,8 @@ def _json(doc: Any, status: int = 200) -> Response:
 async def create_webhook(
     body: WebhookIn, tenant: TenantDep, services: ServicesDep, runtime: RuntimeDep
 ) -> Response:
-    """Register an endpoint. The answer carries its `secret` (`whsec_…`), shown only here."""
+    """Register an endpoint. The answer carries its `secret` (`whsec_…`), shown only here, and
+    its `public_key` (`whpk_…`, also in `public_keys` later)."""
     url = await _checked_url(services, body.url)
     endpoint = await services.endpoints.create(
         tenant,
@@ -121,8 +122,16 @@ async def create_webhook(
         filter=_filter(runtime, body.filter),
         description=body.description,
         rate_limit=body.rate_limit,
+        signature_schemes=body.signature_schemes,
     )
-    return _json({**endpoint.public(), "secret": endpoint.secrets[0].secret}, 201)
+    doc = endpoint.public()
+    return _json(
+        {**doc, "secret": endpoint.secrets[0].secret, "public_key": _current_key(doc)}, 201
+    )
+
+
+def _current_key(doc: Any) -> str:
+    return str(doc["public_keys"][0]["key"])
 
 
 @router.get("/v1/webhooks", response_model=WebhooksOut, responses=responses(401, 503))
@@ -176,7 +185,8 @@ async def patch_webhook(
     services: ServicesDep,
     runtime: RuntimeDep,
 ) -> Response:
-    """Change the URL, language, filter or description; the secret stays."""
+    """Change the URL, language, filter, description, rate limit or signature schemes; the
+    secret and key stay (choosing `v1a` on an endpoint made before it existed makes its key)."""
     endpoint = await _endpoint(services, tenant, endpoint_id)
     update: dict[str, Any] = {"updated_at": now_iso()}
     if body.url is not None:
@@ -185,10 +195,14 @@ async def patch_webhook(
         update["lang"] = _lang(body.lang)
     if body.filter is not None:
         update["filter"] = _filter(runtime, body.filter)
+    if body.signature_schemes is not None:
+        update["signature_schemes"] = body.signature_schemes
     for nullable in ("description", "rate_limit"):
         if nullable in body.model_fields_set:
             update[nullable] = getattr(body, nullable)
-    changed = await _update(services, tenant, endpoint.id, lambda e: e.model_copy(update=update))
+    changed = await _update(
+        services, tenant, endpoint.id, lambda e: e.model_copy(update=update).with_signing_key()
+    )
     return _json(changed.public())
 
 
@@ -212,14 +226,21 @@ async def delete_webhook(
 async def rotate_secret(
     endpoint_id: EndpointId, tenant: TenantDep, services: ServicesDep
 ) -> Response:
-    """A new secret, shown once. The previous one keeps signing beside it for
-    `GATEWAY_WEBHOOK_ROTATION_OVERLAP_S` (24 h): each delivery carries both signatures."""
+    """A new secret, shown once, and a new signing key (its public key answered). The previous
+    ones keep signing beside them for `GATEWAY_WEBHOOK_ROTATION_OVERLAP_S` (24 h): each
+    delivery carries both signatures of each scheme it uses."""
     at = datetime.now(UTC)
     overlap_s = services.settings.webhook_rotation_overlap_s
     changed = await _update(services, tenant, endpoint_id, lambda e: rotated(e, overlap_s, at))
     secret = changed.secrets[0].secret  # rotation puts the new one first
     previous = [s.expires_at for s in changed.secrets if s.expires_at]
-    return _json({"secret": secret, "previous_valid_until": max(previous) if previous else None})
+    return _json(
+        {
+            "secret": secret,
+            "public_key": _current_key(changed.public()),
+            "previous_valid_until": max(previous) if previous else None,
+        }
+    )
 
 
 @router.post(

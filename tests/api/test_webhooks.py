@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import orjson
 import pytest
@@ -616,3 +616,104 @@ def test_delete_removes_the_hold(client: TestClient, tenant: Tenant, settings: S
     assert _hold(settings, tenant, hook) is None
     assert _hold(settings, tenant, kept) == str(ms)
     assert _held_until(client, tenant, kept) == iso(ms / 1000)
+
+
+# ---------------------------------------------------------------- signature schemes
+
+BAD_SCHEMES: list[Any] = [[], ["v2"], ["v1", "v1"], ["v1a", "v1", "v1a"], "v1", None]
+
+
+def test_an_endpoint_signs_v1_by_default_and_shows_its_public_key_every_time(
+    client: TestClient, tenant: Tenant
+) -> None:
+    hook = create(client, tenant)
+    assert hook["signature_schemes"] == ["v1"]
+    assert hook["public_key"].startswith("whpk_")
+    [key] = hook["public_keys"]
+    assert (key["key"], key["expires_at"]) == (hook["public_key"], None)
+    assert _get(client, tenant, hook)["public_keys"] == hook["public_keys"]
+    assert _listed(client, tenant)[hook["id"]]["public_keys"] == hook["public_keys"]
+    for text in (client.get("/v1/webhooks", headers=tenant.headers).text, str(hook)):
+        assert "whsk_" not in text  # the signing key never leaves
+
+
+@pytest.mark.parametrize(
+    ("schemes", "stored"),
+    [(["v1a"], ["v1a"]), (["v1a", "v1"], ["v1", "v1a"]), (["v1"], ["v1"])],
+)
+def test_create_and_patch_store_the_schemes(
+    client: TestClient, tenant: Tenant, schemes: list[str], stored: list[str]
+) -> None:
+    assert create(client, tenant, signature_schemes=schemes)["signature_schemes"] == stored
+    hook = create(client, tenant)
+    patched = _patch(client, tenant, hook, {"signature_schemes": schemes})
+    assert patched["signature_schemes"] == stored
+    assert patched["public_keys"] == hook["public_keys"]  # the key stays
+    assert _patch(client, tenant, hook, {"lang": "fr"})["signature_schemes"] == stored
+
+
+def _assert_points_at_schemes(response: Any) -> None:
+    problem = assert_problem(response, 422)
+    assert problem["type"] == "/problems/validation-error"
+    assert any(p.startswith("#/signature_schemes") for p in pointers(problem)), problem
+
+
+@pytest.mark.parametrize("value", BAD_SCHEMES)
+def test_bad_schemes_are_a_422_and_change_nothing(
+    client: TestClient, tenant: Tenant, value: Any
+) -> None:
+    made = client.post(
+        "/v1/webhooks", json={"url": HOOK, "signature_schemes": value}, headers=tenant.headers
+    )
+    _assert_points_at_schemes(made)
+    assert _listed(client, tenant) == {}
+    hook = create(client, tenant)
+    before = _get(client, tenant, hook)
+    response = client.patch(
+        f"/v1/webhooks/{hook['id']}",
+        json={"signature_schemes": value, "lang": "el"},
+        headers=tenant.headers,
+    )
+    if value is None:  # null on PATCH means "keep", like an absent field
+        assert response.status_code == 200, response.text
+        return
+    _assert_points_at_schemes(response)
+    assert _get(client, tenant, hook) == before
+
+
+def test_choosing_v1a_gives_an_endpoint_stored_before_it_existed_a_key(
+    client: TestClient, tenant: Tenant, settings: Settings
+) -> None:
+    hook = create(client, tenant)
+    key = TenantKeys(settings.redis_prefix, tenant.tenant).webhooks
+
+    async def strip() -> None:  # as stored before `v1a`: no schemes, no keys
+        redis = client_for(settings.redis_url or "")
+        try:
+            doc = orjson.loads(cast(str, await redis.hget(key, hook["id"])))
+            del doc["signature_schemes"], doc["signing_keys"]
+            await redis.hset(key, hook["id"], orjson.dumps(doc))
+        finally:
+            await redis.aclose()
+
+    asyncio.run(strip())
+    old = _get(client, tenant, hook)
+    assert (old["signature_schemes"], old["public_keys"]) == (["v1"], [])
+    patched = _patch(client, tenant, hook, {"signature_schemes": ["v1a"]})
+    [made] = patched["public_keys"]
+    assert made["key"].startswith("whpk_")
+    assert made["key"] != hook["public_key"]
+
+
+def test_a_rotation_answers_the_new_public_key_and_lists_both(
+    client: TestClient, tenant: Tenant
+) -> None:
+    hook = create(client, tenant, signature_schemes=["v1a"])
+    rotated = client.post(f"/v1/webhooks/{hook['id']}/rotate-secret", headers=tenant.headers)
+    assert rotated.status_code == 200, rotated.text
+    answer = rotated.json()
+    assert set(answer) == {"secret", "public_key", "previous_valid_until"}
+    assert answer["public_key"] not in (hook["public_key"], None)
+    keys = _get(client, tenant, hook)["public_keys"]
+    assert [k["key"] for k in keys] == [answer["public_key"], hook["public_key"]]
+    assert keys[1]["expires_at"] == answer["previous_valid_until"]

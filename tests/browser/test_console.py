@@ -20,6 +20,7 @@ from playwright.sync_api import Browser, Locator, Page, expect
 from tests.browser.conftest import screenshot
 from tests.connectors.cscart_server import cscart_api
 from tests.factories import Tenant
+from tests.webhooks.readme_verifier import verify_v1a
 from tests.webhooks.receiver import Received, always, receiving
 
 LABELS = {
@@ -180,6 +181,53 @@ def test_console_creates_an_endpoint_and_replays_a_delivery(
         page.click("#dl-refresh")
         expect(log).to_have_count(6)
         screenshot(page, "console-deliveries")
+
+
+def test_console_makes_an_ed25519_endpoint_and_shows_its_public_key(
+    page: Page, live_url: str, shop: Tenant, api: httpx.Client
+) -> None:
+    en = texts(api, "en")
+    with receiving() as receiver:
+        sign_in(page, live_url, shop.api_key)
+        page.fill("#ep-new-url", receiver.url)
+        page.uncheck("#ep-new-signature_schemes-v1")
+        page.click("#ep-new-submit")  # no scheme at all: refused at the group
+        expect(page.locator("#ep-new-msg [data-testid=problem]")).to_contain_text(
+            en["f_signatures"]
+        )
+        assert api.get("/v1/webhooks").json()["webhooks"] == []
+
+        page.check("#ep-new-signature_schemes-v1a")
+        page.check("#ep-new-types-connector_item_rejected")
+        page.click("#ep-new-submit")
+        panel = page.locator("[data-testid=secret-panel]")
+        shown = panel.locator("[data-testid=public-key-value]")
+        expect(shown).to_have_value(re.compile(r"^whpk_"))
+        key = shown.input_value()
+
+        (endpoint,) = api.get("/v1/webhooks").json()["webhooks"]
+        assert endpoint["signature_schemes"] == ["v1a"]
+        assert endpoint["public_keys"][0]["key"] == key
+        assert endpoint["filter"]["types"] == ["connector.item_rejected"]
+        row = page.locator("tr[data-testid=endpoint-row]", has_text=receiver.url)
+        expect(row.locator("[data-testid=ep-schemes]")).to_have_text(
+            en["ep_signatures"].format(schemes="v1a")
+        )
+        expect(row.locator("[data-testid=public-key-value]")).to_have_value(key)
+
+        row.locator("[data-testid=ep-test]").click()
+        expect(page.locator("[data-testid=test-result]")).to_contain_text(en["test_delivered"])
+        [got] = receiver.wait_for(lambda got: len(got) == 1)
+        assert verify_v1a([key], got.body, got.headers)  # what the page showed verifies it
+
+        # Rotating shows the new public key beside the new secret.
+        row.locator("[data-testid=ep-rotate]").click()
+        page.click("[data-testid=ep-rotate-confirm]")
+        rotated = page.locator("[data-testid=ep-panel] [data-testid=public-key-value]")
+        expect(rotated).to_have_value(re.compile(r"^whpk_"))
+        assert rotated.input_value() != key
+        keys = [k["key"] for k in api.get(f"/v1/webhooks/{endpoint['id']}").json()["public_keys"]]
+        assert keys == [rotated.input_value(), key]
 
 
 def eventually(check: Callable[[], bool], timeout: float = 10.0) -> None:

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import json
+import re
+from importlib.resources import files
 
 import pytest
 from fastapi.testclient import TestClient
 
+from gateway.connectors.registry import PLATFORMS
 from gateway.i18n import LANGUAGES
 from gateway.runtime import Runtime
 from gateway.web.routes import STRINGS_END, STRINGS_START
 from gateway.web.texts import english, localized
 from tests.factories import assert_problem
+from webhooks.endpoints import EVENT_TYPES
+from webhooks.signing import SCHEMES
 
 
 def test_the_widget_carries_its_texts_in_every_language(
@@ -61,3 +66,24 @@ def test_an_unknown_console_file_is_a_404_problem(
 ) -> None:
     problem = assert_problem(client.get(path), 404)
     assert problem["parameter"] == where
+
+
+def _js_list(name: str) -> list[str]:
+    """A `const NAME = [...]` list of strings in console.js."""
+    source = (files("gateway.web") / "static" / "console.js").read_text(encoding="utf-8")
+    found = re.search(rf"^const {name} = \[(.*?)\];", source, flags=re.DOTALL | re.MULTILINE)
+    assert found, f"console.js has no {name}"
+    return re.findall(r'"([^"]+)"', found.group(1))
+
+
+@pytest.mark.parametrize(
+    ("name", "served"),
+    [
+        ("EVENT_TYPES", EVENT_TYPES),
+        ("SCHEMES", SCHEMES),
+        ("CONNECTORS", PLATFORMS),
+    ],
+)
+def test_the_console_offers_what_the_api_accepts(name: str, served: tuple[str, ...]) -> None:
+    """A type, scheme or connector the API gained shows up in the console's choices too."""
+    assert tuple(_js_list(name)) == served

@@ -1,5 +1,6 @@
 """End to end in one process: events → worker → signed, ordered, localized deliveries received
-by a real HTTP receiver on 127.0.0.1, verified with the official standardwebhooks package."""
+by a real HTTP receiver on 127.0.0.1, verified with the official standardwebhooks package (`v1`)
+and the README's Ed25519 verifier (`v1a`)."""
 
 from __future__ import annotations
 
@@ -10,12 +11,13 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from standardwebhooks.webhooks import Webhook
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from gateway.app import create_app
 from gateway.runtime import Runtime
 from gateway.settings import Settings
 from tests.factories import Tenant, at, event
+from tests.webhooks.readme_verifier import verify_v1a
 from tests.webhooks.receiver import Received, most_in_any_second, receiving
 
 Json = dict[str, Any]
@@ -150,6 +152,43 @@ def test_a_rotated_secret_and_the_previous_one_both_verify(
     assert len(got.headers["webhook-signature"].split(" ")) == 2
     for secret in (hook["secret"], rotated["secret"]):
         assert verified(secret, got)["data"]["order_id"] == "r1"
+
+
+def test_a_v1a_endpoint_is_verified_with_its_public_key_alone(
+    live: TestClient, tenant: Tenant
+) -> None:
+    with receiving() as receiver:
+        hook = register(live, tenant, receiver.url, signature_schemes=["v1a"])
+        live.post("/v1/events", json=event("ed1", "O", at(0)), headers=tenant.headers)
+        live.post(f"/v1/webhooks/{hook['id']}/test", headers=tenant.headers)
+        got = receiver.wait_for(lambda r: len(r) >= 2)
+    for delivery in got:
+        assert delivery.headers["webhook-signature"].startswith("v1a,")
+        assert " " not in delivery.headers["webhook-signature"]
+        assert verify_v1a([hook["public_key"]], delivery.body, delivery.headers)
+        with pytest.raises(WebhookVerificationError):  # no v1 entry to check with the secret
+            verified(hook["secret"], delivery)
+    assert sorted(g.json["type"] for g in got) == ["order.status_changed", "webhook.test"]
+
+
+def test_switching_to_both_schemes_then_rotating_signs_with_all_four(
+    live: TestClient, tenant: Tenant
+) -> None:
+    with receiving() as receiver:
+        hook = register(live, tenant, receiver.url)
+        both = {"signature_schemes": ["v1", "v1a"]}
+        live.patch(f"/v1/webhooks/{hook['id']}", json=both, headers=tenant.headers)
+        rotated = live.post(
+            f"/v1/webhooks/{hook['id']}/rotate-secret", headers=tenant.headers
+        ).json()
+        live.post("/v1/events", json=event("ed2", "O", at(0)), headers=tenant.headers)
+        [got] = receiver.wait_for(lambda r: len(r) >= 1)
+    schemes = [p.split(",")[0] for p in got.headers["webhook-signature"].split(" ")]
+    assert schemes == ["v1", "v1", "v1a", "v1a"]
+    for secret in (hook["secret"], rotated["secret"]):
+        assert verified(secret, got)["data"]["order_id"] == "ed2"
+    for key in (hook["public_key"], rotated["public_key"]):
+        assert verify_v1a([key], got.body, got.headers)
 
 
 def test_filters_choose_what_an_endpoint_gets(live: TestClient, tenant: Tenant) -> None:

@@ -25,7 +25,7 @@ from webhooks.endpoints import (
     disabled,
     rotated,
 )
-from webhooks.signing import new_secret
+from webhooks.signing import Scheme, new_secret, public_key
 
 Test = Callable[[EndpointStore, str, Endpoint, redis.Redis], Awaitable[None]]
 
@@ -184,6 +184,52 @@ def test_old_secrets_stop_signing_and_stop_counting_when_the_overlap_ends() -> N
     assert endpoint.signing_secrets(datetime.now(UTC)) == [endpoint.secrets[0].secret]
     assert endpoint.signing_secrets(an_hour_ago) == [s.secret for s in endpoint.secrets]
     assert endpoint.public()["secret_rotations_pending"] == 0
+
+
+@pytest.mark.parametrize(
+    ("schemes", "prefixes"),
+    [(["v1"], ["whsec_"]), (["v1a"], ["whsk_"]), (["v1", "v1a"], ["whsec_", "whsk_"])],
+)
+def test_the_schemes_choose_what_signs(schemes: list[Scheme], prefixes: list[str]) -> None:
+    endpoint = _endpoint().with_signing_key().model_copy(update={"signature_schemes": schemes})
+    signing = endpoint.signing_secrets(datetime.now(UTC))
+    assert [s[: s.index("_") + 1] for s in signing] == prefixes
+
+
+def test_an_endpoint_stored_before_v1a_loads_signs_v1_and_gets_a_key_when_asked() -> None:
+    stored = _endpoint().model_dump(exclude={"signature_schemes", "signing_keys"})
+    old = Endpoint.model_validate(stored)
+    assert old.signature_schemes == ["v1"]
+    assert old.public()["public_keys"] == []
+    keyed = old.with_signing_key()
+    assert keyed.with_signing_key() == keyed  # made once
+    [shown] = keyed.public()["public_keys"]
+    assert shown["key"] == public_key(keyed.signing_keys[0].secret)
+    assert shown["expires_at"] is None
+
+
+def test_a_rotation_renews_the_key_and_the_old_one_verifies_until_the_overlap_ends() -> None:
+    now = datetime.now(UTC)
+    before = _endpoint().with_signing_key().model_copy(update={"signature_schemes": ["v1a"]})
+    after = rotated(before, 3600, now)
+    assert after.signing_secrets(now) == [
+        after.signing_keys[0].secret,
+        before.signing_keys[0].secret,
+    ]
+    shown = after.public()["public_keys"]
+    assert [k["key"] for k in shown] == [public_key(k.secret) for k in after.signing_keys]
+    assert shown[0]["expires_at"] is None
+    assert shown[1]["expires_at"] is not None
+    later = now + timedelta(hours=2)
+    assert after.signing_secrets(later) == [after.signing_keys[0].secret]
+    assert "whsk_" not in str(after.public())  # the signing key never leaves
+
+
+def test_a_rotation_gives_an_endpoint_without_a_key_its_first() -> None:
+    now = datetime.now(UTC)
+    after = rotated(_endpoint(), 3600, now)
+    assert len(after.signing_keys) == 1
+    assert after.signing_keys[0].expires_at is None
 
 
 @pytest.mark.parametrize(

@@ -18,7 +18,9 @@ const EVENT_TYPES = [
   "fbo.deadline_missed",
   "endpoint.disabled",
   "connector.paused",
+  "connector.item_rejected",
 ];
+const SCHEMES = ["v1", "v1a"];
 const RESULTS = ["delivered", "retrying", "failed", "gone"];
 const RESULT_TONE = { delivered: "ok", retrying: "warn", failed: "bad", gone: "bad" };
 const STEP_TONE = { done: "ok", pending: "muted", at_risk: "warn", missed: "bad" };
@@ -730,6 +732,7 @@ function eventTypeLabel(type) {
     "fbo.deadline_missed": "type_fbo_missed",
     "endpoint.disabled": "type_endpoint_disabled",
     "connector.paused": "type_connector_paused",
+    "connector.item_rejected": "type_item_rejected",
     "webhook.test": "type_test",
   };
   return keys[type] ? t(keys[type]) : String(type || "—");
@@ -751,22 +754,22 @@ function filterSummary(f, v) {
 
 // ---------------------------------------------------------------- endpoints
 
-function secretPanel(secret, heading, note) {
-  const id = uid("secret");
+// A read-only value with a Copy button (falls back to selecting it where copying is refused).
+function copyField(id, value, testid) {
   const input = h("input", {
     id,
     type: "text",
     readOnly: true,
-    value: secret,
+    value,
     class: "mono secret-value",
     spellcheck: "false",
     autocomplete: "off",
-    "data-testid": "secret-value",
+    "data-testid": testid,
   });
   const copied = h("span", { class: "muted", "aria-live": "polite" });
-  const copy = button(t("secret_copy"), { "data-testid": "secret-copy" }, async () => {
+  const copy = button(t("secret_copy"), { "data-testid": `${testid}-copy` }, async () => {
     try {
-      await navigator.clipboard.writeText(secret);
+      await navigator.clipboard.writeText(value);
       copied.textContent = t("secret_copied");
     } catch {
       input.focus();
@@ -774,13 +777,30 @@ function secretPanel(secret, heading, note) {
       copied.textContent = t("secret_copy_manual");
     }
   });
+  return h("div", { class: "inline" }, input, copy, copied);
+}
+
+// The public key that verifies `v1a` signatures: not a secret, so it can be shown any time.
+function publicKeyField(key) {
+  const id = uid("pk");
+  return h(
+    "div",
+    { class: "public-key", "data-testid": "public-key" },
+    h("label", { for: id }, t("public_key_label")),
+    copyField(id, key, "public-key-value"),
+  );
+}
+
+function secretPanel(secret, heading, note, publicKey) {
+  const id = uid("secret");
   const panel = h(
     "div",
     { class: "secret", "data-testid": "secret-panel", role: "group", "aria-labelledby": `${id}-h` },
     h("p", { class: "secret-heading", id: `${id}-h` }, heading),
     h("label", { for: id }, t("secret_label")),
-    h("div", { class: "inline" }, input, copy, copied),
+    copyField(id, secret, "secret-value"),
     h("p", { class: "note note-warn" }, t("secret_once")),
+    publicKey ? publicKeyField(publicKey) : null,
     note ? h("p", { class: "hint" }, note) : null,
   );
   const done = button(t("secret_done"), { class: "btn btn-quiet", "data-testid": "secret-done" }, () =>
@@ -807,7 +827,14 @@ function endpointForm(prefix, ep, v, plats, submitText, onSave, extra) {
     maxlength: "500",
   });
   const filter = filterFields(prefix, ep?.filter, v, plats);
-  const fields = { url, lang, description, ...filter.fields };
+  const schemes = checkboxGroup(
+    prefix,
+    t("f_signatures"),
+    "signature_schemes",
+    SCHEMES.map((s) => [s, t(`sig_${s}`)]),
+    ep?.signature_schemes || ["v1"],
+  );
+  const fields = { url, lang, description, signature_schemes: schemes.set, ...filter.fields };
   const box = msgBox(`${prefix}-msg`);
   const submit = submitButton(submitText, { id: `${prefix}-submit` });
   const form = h(
@@ -820,6 +847,7 @@ function endpointForm(prefix, ep, v, plats, submitText, onSave, extra) {
       field(`${prefix}-lang`, t("ep_lang"), lang),
     ),
     field(`${prefix}-description`, t("ep_description"), description),
+    schemes.set,
     filter.element,
     h("div", { class: "actions" }, submit, extra),
     box,
@@ -830,6 +858,7 @@ function endpointForm(prefix, ep, v, plats, submitText, onSave, extra) {
       url: url.value.trim(),
       lang: lang.value,
       description: description.value.trim() || null,
+      signature_schemes: schemes.read() || [],
       filter: filter.read(),
     };
     run(submit, box, () => onSave(body, form, box), fields);
@@ -874,7 +903,8 @@ async function pageEndpoints(root) {
       const ep = await api("v1/webhooks", { method: "POST", body });
       form.reset();
       form.querySelector("select").value = state.lang;
-      put(created, secretPanel(ep.secret, t("ep_created", { url: ep.url })));
+      const key = ep.signature_schemes.includes("v1a") ? ep.public_key : null;
+      put(created, secretPanel(ep.secret, t("ep_created", { url: ep.url }), null, key));
       await load();
       created.querySelector("input")?.focus();
     }),
@@ -961,7 +991,8 @@ async function pageEndpoints(root) {
           const note = r.previous_valid_until
             ? t("secret_previous_until", { time: fmtDate(r.previous_valid_until) })
             : null;
-          open(secretPanel(r.secret, t("secret_rotated"), note));
+          const key = ep.signature_schemes?.includes("v1a") ? r.public_key : null;
+          open(secretPanel(r.secret, t("secret_rotated"), note, key));
         }),
       );
       open(h("p", null, t("ep_rotate_confirm")), h("div", { class: "actions" }, go, cancel()), box);
@@ -1040,6 +1071,14 @@ async function pageEndpoints(root) {
         h("p", { class: "mono url", "data-testid": "ep-url" }, ep.url),
         ep.description ? h("p", { class: "small" }, ep.description) : null,
         h("p", { class: "small muted mono" }, ep.id),
+        h(
+          "p",
+          { class: "small muted", "data-testid": "ep-schemes" },
+          t("ep_signatures", { schemes: (ep.signature_schemes || ["v1"]).join(", ") }),
+        ),
+        ep.signature_schemes?.includes("v1a") && ep.public_keys?.length
+          ? publicKeyField(ep.public_keys[0].key)
+          : null,
       ),
       h("td", null, AUTONYMS[ep.lang] || ep.lang),
       h("td", null, filterSummary(ep.filter, vocabulary)),
