@@ -27,7 +27,7 @@ from typing import Any, Literal, cast
 import orjson
 from redis.asyncio import Redis
 
-from gateway.custom import TenantMapping, field_name
+from gateway.custom import PARTS, Part, by_platform, field_name, part_platform
 from gateway.errors import GatewayError, InvalidInput, StorageUnavailable
 from gateway.ingest import NativeEvent
 from gateway.observability import Metrics
@@ -44,7 +44,7 @@ from gateway.tracking import (
     dedupe_keys,
     tracked_time,
 )
-from gateway.translate import NativeRef, Translation, Where, to_canonical
+from gateway.translate import Custom, NativeRef, Translation, Where, to_canonical
 
 Json = dict[str, Any]
 MAX_ROUNDS = 64  # conflicts on one order are retried this often before giving up (503)
@@ -101,16 +101,25 @@ def event_time(event: NativeEvent, received: datetime, tolerance: timedelta) -> 
         raise InvalidInput(str(exc), where=event.time_pointer) from None
 
 
+def _unknown_codes(table: PlatformFile, translation: Translation) -> list[tuple[Part | None, str]]:
+    """(None for the order status or the part's name, normalized code) of every code of
+    `translation` that no table (and no tenant mapping) knew."""
+    native = translation.native
+    found: list[tuple[Part | None, str]] = []
+    if not native.known:
+        found.append((None, table.normalize(native.code)))
+    for name, ref in translation.parts:
+        if not ref.known and name in PARTS:
+            found.append((name, table.normalize(ref.code)))
+    return found
+
+
 def _unknown_refs(table: PlatformFile, translation: Translation) -> list[tuple[str, str]]:
     """(platform or platform.part, code) of every part the tables did not know."""
-    native = translation.native
-    found = [(table.platform, table.normalize(native.code))] if not native.known else []
-    found += [
-        (f"{translation.platform}.{name}", table.normalize(ref.code))
-        for name, ref in translation.parts
-        if not ref.known
+    return [
+        (part_platform(table.platform, part), code)
+        for part, code in _unknown_codes(table, translation)
     ]
-    return found
 
 
 class Recorder:
@@ -157,21 +166,16 @@ class Recorder:
         )
 
     async def _custom(
-        self, tenant: str, table: PlatformFile, codes: set[str]
-    ) -> dict[str, TenantMapping]:
+        self, tenant: str, table: PlatformFile, codes: set[tuple[Part | None, str]]
+    ) -> Custom:
+        """The tenant's mappings of `codes` ((part or None, normalized code)) in one round trip."""
         if not codes:
-            return {}
-        names = sorted(codes)
+            return Custom()
+        names = sorted(field_name(table.platform, code, part) for part, code in codes)
         key = self._orders.keys(tenant).mappings
-        docs = cast(
-            list[str | None],
-            await self._r.hmget(key, [field_name(table.platform, c) for c in names]),
-        )
-        return {
-            code: TenantMapping.model_validate_json(doc)
-            for code, doc in zip(names, docs, strict=True)
-            if doc
-        }
+        docs = cast(list[str | None], await self._r.hmget(key, names))
+        found = by_platform({n: d for n, d in zip(names, docs, strict=True) if d})
+        return found.get(table.platform, Custom())
 
     async def translate(
         self, tenant: str, platform: str, events: Sequence[NativeEvent], where: Sequence[Where]
@@ -179,7 +183,7 @@ class Recorder:
         """Translate each event leniently; a tenant's own codes are looked up in one round trip."""
         table = self._tables.platform(platform, where=where[0].platform if where else None)
         first: list[Translation | GatewayError] = []
-        unknown: set[str] = set()
+        unknown: set[tuple[Part | None, str]] = set()
         for event, w in zip(events, where, strict=True):
             try:
                 translation = to_canonical(
@@ -189,14 +193,13 @@ class Recorder:
                 first.append(exc)
                 continue
             first.append(translation)
-            if not translation.native.known:
-                unknown.add(table.normalize(translation.native.code))
+            unknown.update(_unknown_codes(table, translation))
         custom = await self._custom(tenant, table, unknown)
         if not custom:
             return first
         out: list[Translation | GatewayError] = []
         for event, w, t in zip(events, where, first, strict=True):
-            redo = isinstance(t, Translation) and not t.native.known
+            redo = isinstance(t, Translation) and bool(_unknown_codes(table, t))
             out.append(
                 to_canonical(
                     self._tables, platform, event.status, lenient=True, where=w, custom=custom

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,7 +16,7 @@ from gateway.render import Renderer
 from gateway.settings import Settings
 from gateway.tables import Tables
 from gateway.tables.loader import load_tables
-from gateway.translate import CustomRow, StatusInput, Where, to_canonical, to_native
+from gateway.translate import Custom, StatusInput, Where, to_canonical, to_native
 
 CACHE_LIMIT = 65_536  # rendered answers kept; the known universe is a few thousand
 
@@ -74,7 +73,7 @@ class Runtime:
         lenient: bool = False,
         variant: str | None = None,
         where: Where | None = None,
-        custom: Mapping[str, CustomRow] | None = None,
+        custom: Custom | None = None,
     ) -> Rendered:
         """The rendered translation answer; pure, so known codes are served from a cache.
 

@@ -6,7 +6,7 @@ Labels stay msgids here (English, with their gettext context); `gateway.render` 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 from gateway.canonical import CanonicalStatus, Code, Fulfillment, Payment
@@ -102,7 +102,7 @@ class TargetChoice:
 
 
 def _ref(platform: str, code: str, row: NativeLabels, context: str | None = None) -> NativeRef:
-    texts = row.texts() if isinstance(row, CustomRow) else ()
+    texts = row.texts() if isinstance(row, CUSTOM_ROWS) else ()
     return NativeRef(code, context or platform, row.label, row.description, texts=texts)
 
 
@@ -111,6 +111,36 @@ class CustomRow(NativeStatus):
 
     def texts(self) -> tuple[tuple[str, str, str], ...]:
         raise NotImplementedError
+
+
+class CustomPaymentRow(PaymentStatus):
+    """A CloudCart payment status a tenant defined, with its own texts."""
+
+    def texts(self) -> tuple[tuple[str, str, str], ...]:
+        raise NotImplementedError
+
+
+class CustomFulfillmentRow(FulfillmentStatus):
+    """A CloudCart fulfilment status a tenant defined, with its own texts."""
+
+    def texts(self) -> tuple[tuple[str, str, str], ...]:
+        raise NotImplementedError
+
+
+CUSTOM_ROWS = (CustomRow, CustomPaymentRow, CustomFulfillmentRow)
+
+
+@dataclass(frozen=True, slots=True)
+class Custom:
+    """A tenant's own codes of one platform, read where the tables have no row: order statuses
+    and (CloudCart) payment and fulfilment parts, by normalized code."""
+
+    statuses: Mapping[str, CustomRow] = field(default_factory=dict)
+    payment: Mapping[str, CustomPaymentRow] = field(default_factory=dict)
+    fulfillment: Mapping[str, CustomFulfillmentRow] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return bool(self.statuses or self.payment or self.fulfillment)
 
 
 def _unknown_ref(code: str) -> NativeRef:
@@ -188,7 +218,7 @@ def to_canonical(
     variant: str | None = None,
     lenient: bool = False,
     where: Where | None = None,
-    custom: Mapping[str, CustomRow] | None = None,
+    custom: Custom | None = None,
 ) -> Translation:
     """Translate one native status of `platform` (name or alias) to the canonical model.
 
@@ -210,7 +240,7 @@ def to_canonical(
             where=part if status.payment or status.fulfillment else w.status,
         )
     code = table.normalize(status)
-    row = table.statuses.get(code) or (custom.get(code) if custom else None)
+    row = table.statuses.get(code) or (custom.statuses.get(code) if custom else None)
     if row is None:
         if not status.strip():
             raise InvalidStatus("the status code is empty", where=w.status)
@@ -236,12 +266,14 @@ def _part(
     rows: Mapping[str, PartRow],
     lenient: bool,
     where: str,
+    custom: Mapping[str, PartRow],
 ) -> tuple[PartRow | None, NativeRef | None]:
-    """One optional part of a three-part status: its row (None if unknown) and its reference."""
+    """One optional part of a three-part status: its row (None if unknown) and its reference;
+    a tenant's own code of that part is read where the table has none."""
     if raw is None:
         return None, None
     code = table.normalize(raw)
-    row = rows.get(code)
+    row = rows.get(code) or custom.get(code)
     if row is None:
         if not lenient:
             raise UnknownStatusCode(table.platform, raw, list(rows), part=part, where=where)
@@ -256,19 +288,26 @@ def _three_part(
     *,
     lenient: bool,
     where: Where,
-    custom: Mapping[str, CustomRow] | None = None,
+    custom: Custom | None = None,
 ) -> Translation:
     platform = table.platform
+    own = custom or Custom()
     order_where = where.order if status.payment or status.fulfillment else where.status
     order_code = table.normalize(status.order)
-    order = table.statuses.get(order_code) or (custom.get(order_code) if custom else None)
+    order = table.statuses.get(order_code) or own.statuses.get(order_code)
     if order is None and not (lenient and status.order.strip()):
         if not status.order.strip():
             raise InvalidStatus("the order status is empty", where=order_where)
         raise UnknownStatusCode(platform, status.order, list(table.statuses), where=order_where)
 
     payment, payment_ref = _part(
-        table, "payment", status.payment, table.payment_statuses, lenient, where.payment
+        table,
+        "payment",
+        status.payment,
+        table.payment_statuses,
+        lenient,
+        where.payment,
+        own.payment,
     )
     fulfillment, fulfillment_ref = _part(
         table,
@@ -277,6 +316,7 @@ def _three_part(
         table.fulfillment_statuses,
         lenient,
         where.fulfillment,
+        own.fulfillment,
     )
     parts = tuple(
         (name, ref)

@@ -9,11 +9,11 @@ from typing import Annotated, cast
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, APIKeyQuery, HTTPAuthorizationCredentials, HTTPBearer
 
-from gateway.custom import TenantMapping, field_name, split_field_name
+from gateway.custom import Part, by_platform, field_name
 from gateway.errors import Unauthorized
 from gateway.runtime import Runtime
 from gateway.services import Services
-from gateway.translate import CustomRow, StatusInput
+from gateway.translate import CloudCartStatus, Custom, StatusInput
 
 _bearer = HTTPBearer(auto_error=False, description="A tenant API key: `gwk_<tenant>_…`.")
 _token_query = APIKeyQuery(
@@ -131,31 +131,39 @@ async def _optional_key_tenant(request: Request) -> tuple[Services, str] | None:
 
 async def tenant_mappings(
     request: Request, runtime: Runtime, platform: str, status: StatusInput, where: str
-) -> dict[str, CustomRow] | None:
-    """With a tenant's API key, that tenant's mapping of a code the tables do not know."""
+) -> Custom | None:
+    """With a tenant's API key, that tenant's mappings of the codes of `status` (order status,
+    and a CloudCart status's parts) the tables do not know; None without a key or when the
+    tables know every code (the answer is then the same for everyone, and cached)."""
     caller = await _optional_key_tenant(request)
     if caller is None:
         return None
     services, tenant = caller
     table = runtime.tables.platform(platform, where=where)
-    code = table.normalize(status if isinstance(status, str) else status.order)
-    if code in table.statuses:
+    three = status if isinstance(status, CloudCartStatus) else CloudCartStatus(status)
+    names = []
+    if (code := table.normalize(three.order)) not in table.statuses:
+        names.append(field_name(table.platform, code))
+    for part, raw, known in (
+        ("payment", three.payment, table.payment_statuses.keys()),
+        ("fulfillment", three.fulfillment, table.fulfillment_statuses.keys()),
+    ):
+        if raw is not None and (code := table.normalize(raw)) not in known:
+            names.append(field_name(table.platform, code, cast(Part, part)))
+    if not names:
         return None
-    raw = await services.redis.hget(
-        services.orders.keys(tenant).mappings, field_name(table.platform, code)
+    docs = cast(
+        list[str | None], await services.redis.hmget(services.orders.keys(tenant).mappings, names)
     )
-    return {code: TenantMapping.model_validate_json(raw)} if raw else {}
+    found = by_platform({n: d for n, d in zip(names, docs, strict=True) if d})
+    return found.get(table.platform, Custom())
 
 
-async def all_tenant_mappings(request: Request) -> dict[str, dict[str, CustomRow]] | None:
+async def all_tenant_mappings(request: Request) -> dict[str, Custom] | None:
     """With a tenant's API key, all of that tenant's mappings by platform (for a batch)."""
     caller = await _optional_key_tenant(request)
     if caller is None:
         return None
     services, tenant = caller
     raw = cast(dict[str, str], await services.redis.hgetall(services.orders.keys(tenant).mappings))
-    found: dict[str, dict[str, CustomRow]] = {}
-    for name, doc in raw.items():
-        platform, code = split_field_name(name)
-        found.setdefault(platform, {})[code] = TenantMapping.model_validate_json(doc)
-    return found
+    return by_platform(raw)

@@ -28,7 +28,7 @@ from gateway.problems import (
     validation_problem,
 )
 from gateway.runtime import Runtime, render
-from gateway.translate import CloudCartStatus, CustomRow, StatusInput, Where
+from gateway.translate import CloudCartStatus, Custom, StatusInput, Where
 
 INSTANCE = "/v1/translate/batch"
 _ITEM = TypeAdapter(BatchItem)
@@ -52,7 +52,7 @@ class Defaults:
     lang: str
     target: str | None
     lenient: bool
-    custom: Mapping[str, Mapping[str, CustomRow]] | None = None  # a tenant's codes by platform
+    custom: Mapping[str, Custom] | None = None  # a tenant's codes by platform
 
 
 Model = TypeVar("Model", bound=BaseModel)

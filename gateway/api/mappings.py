@@ -1,7 +1,9 @@
-"""/v1/mappings/{platform}/{code}: a tenant's own codes; /v1/unmapped: codes nobody maps yet."""
+"""/v1/mappings/{platform}/{code}: a tenant's own codes (`cloudcart.payment` and
+`cloudcart.fulfillment` for CloudCart's parts); /v1/unmapped: codes nobody maps yet."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Any, cast
 
@@ -12,20 +14,41 @@ from pydantic import ValidationError
 from gateway.api.auth import ServicesDep, TenantDep
 from gateway.api.deps import JSON, RuntimeDep
 from gateway.api.tracking_schemas import (
+    FulfillmentMappingIn,
+    PartMappingOut,
+    PaymentMappingIn,
     TenantMappingIn,
     TenantMappingOut,
     TenantMappingsOut,
     UnmappedListOut,
 )
-from gateway.custom import TenantMapping, checked_detail, field_name, split_field_name
+from gateway.custom import (
+    PARTS,
+    AnyMapping,
+    Part,
+    TenantFulfillmentMapping,
+    TenantMapping,
+    TenantPaymentMapping,
+    checked_detail,
+    field_name,
+    loaded,
+    part_platform,
+    split_field_name,
+    split_platform,
+)
 from gateway.errors import Conflict, InvalidStatus, NotFound
 from gateway.problems import responses
+from gateway.runtime import Runtime
+from gateway.services import Services
+from gateway.tables.schema import PlatformFile
 
 router = APIRouter(tags=["mappings"])
 Code = Annotated[str, Path(min_length=1, max_length=128)]
 
 
-def _out(platform: str, code: str, m: TenantMapping) -> dict[str, Any]:
+def _out(platform: str, code: str, m: AnyMapping) -> dict[str, Any]:
+    if not isinstance(m, TenantMapping):
+        return _part_out(platform, code, m)
     return {
         "platform": platform,
         "code": code,
@@ -40,6 +63,124 @@ def _out(platform: str, code: str, m: TenantMapping) -> dict[str, Any]:
         "descriptions": m.descriptions,
         "updated_at": m.updated_at,
     }
+
+
+def _part_out(
+    platform: str, code: str, m: TenantPaymentMapping | TenantFulfillmentMapping
+) -> dict[str, Any]:
+    out: dict[str, Any] = {"platform": platform, "code": code, "payment": None}
+    if isinstance(m, TenantPaymentMapping):
+        out.update(payment=m.payment, fulfillment=None, refines=None, completes_when_paid=False)
+    else:
+        out.update(
+            fulfillment=m.fulfillment, refines=m.refines, completes_when_paid=m.completes_when_paid
+        )
+    return {**out, "labels": m.labels, "descriptions": m.descriptions, "updated_at": m.updated_at}
+
+
+def _resolve(runtime: Runtime, platform: str) -> tuple[PlatformFile, Part | None]:
+    """The table and part a mapping's platform names: `cscart`, or `cloudcart.payment`."""
+    name, part = split_platform(platform)
+    table = runtime.tables.platform(name, where="platform")
+    if part is not None and not _builtin(table, part):
+        raise NotFound(f"{table.platform} statuses have no {part} part", where="platform")
+    return table, part
+
+
+def _builtin(table: PlatformFile, part: Part | None) -> Mapping[str, object]:
+    if part == "payment":
+        return table.payment_statuses
+    if part == "fulfillment":
+        return table.fulfillment_statuses
+    return table.statuses
+
+
+def _new_code(table: PlatformFile, part: Part | None, code: str) -> str:
+    """`code` normalized; a 422 when empty, a 409 when the tables already know it."""
+    normal = table.normalize(code)
+    if not normal:
+        raise InvalidStatus("the code is empty", where="code")
+    if normal in _builtin(table, part):
+        what = f"{part} code" if part else "status"
+        raise Conflict(
+            f"{normal!r} is a built-in {table.platform} {what}; only codes the tables do not "
+            "know can be mapped by a tenant",
+            where="code",
+        )
+    return normal
+
+
+def _stamp() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+async def _store(
+    services: Services,
+    tenant: str,
+    table: PlatformFile,
+    part: Part | None,
+    code: str,
+    m: AnyMapping,
+) -> Response:
+    key = services.orders.keys(tenant).mappings
+    await services.redis.hset(key, field_name(table.platform, code, part), m.model_dump_json())
+    out = _out(part_platform(table.platform, part), code, m)
+    return Response(orjson.dumps(out), media_type=JSON)
+
+
+def _texts(body: PaymentMappingIn | FulfillmentMappingIn) -> dict[str, Any]:
+    return {
+        "label": body.labels["en"],
+        "description": body.descriptions.get("en") or body.labels["en"],
+        "labels": body.labels,
+        "descriptions": body.descriptions,
+        "updated_at": _stamp(),
+    }
+
+
+@router.put(
+    "/v1/mappings/cloudcart.payment/{code:path}",
+    response_model=PartMappingOut,
+    responses=responses(400, 401, 404, 409, 415, 422, 503),
+)
+async def put_payment_mapping(
+    body: PaymentMappingIn,
+    tenant: TenantDep,
+    services: ServicesDep,
+    runtime: RuntimeDep,
+    code: Code,
+) -> Response:
+    """Map one of the tenant's own CloudCart payment codes to a payment state, with labels in
+    ru, en, fr and el. `/v1/unmapped` lists such codes under `cloudcart.payment`."""
+    table = runtime.tables.platform("cloudcart", where="platform")
+    normal = _new_code(table, "payment", code)
+    mapping = TenantPaymentMapping(payment=body.payment, **_texts(body))
+    return await _store(services, tenant, table, "payment", normal, mapping)
+
+
+@router.put(
+    "/v1/mappings/cloudcart.fulfillment/{code:path}",
+    response_model=PartMappingOut,
+    responses=responses(400, 401, 404, 409, 415, 422, 503),
+)
+async def put_fulfillment_mapping(
+    body: FulfillmentMappingIn,
+    tenant: TenantDep,
+    services: ServicesDep,
+    runtime: RuntimeDep,
+    code: Code,
+) -> Response:
+    """Map one of the tenant's own CloudCart fulfilment codes to a goods state (and the headline
+    it refines an order to, if any), with labels in ru, en, fr and el."""
+    table = runtime.tables.platform("cloudcart", where="platform")
+    normal = _new_code(table, "fulfillment", code)
+    mapping = TenantFulfillmentMapping(
+        fulfillment=body.fulfillment,
+        refines=body.refines,
+        completes_when_paid=body.completes_when_paid,
+        **_texts(body),
+    )
+    return await _store(services, tenant, table, "fulfillment", normal, mapping)
 
 
 @router.put(
@@ -57,17 +198,16 @@ async def put_mapping(
 ) -> Response:
     """Map one of the tenant's own native codes (a CS-Cart letter, a CloudCart custom status) to
     the canonical model, with labels in ru, en, fr and el. Translation (with this tenant's key)
-    and tracking use it from now on; events recorded before keep what they were."""
-    table = runtime.tables.platform(platform, where="platform")
-    normal = table.normalize(code)
-    if not normal:
-        raise InvalidStatus("the code is empty", where="code")
-    if normal in table.statuses:
-        raise Conflict(
-            f"{normal!r} is a built-in {table.platform} status; only codes the tables do not "
-            "know can be mapped by a tenant",
-            where="code",
+    and tracking use it from now on; events recorded before keep what they were. CloudCart's
+    payment and fulfilment codes have routes of their own (`cloudcart.payment`, ...)."""
+    table, part = _resolve(runtime, platform)
+    if part is not None:
+        raise InvalidStatus(
+            f"a {part} code is mapped with PUT /v1/mappings/{table.platform}.{part}/{{code}} "
+            f"and a body of {part!r} and labels",
+            where="platform",
         )
+    normal = _new_code(table, None, code)
     try:
         detail = checked_detail(runtime.tables, body.canonical, body.detail)
         mapping = TenantMapping(
@@ -82,28 +222,89 @@ async def put_mapping(
             action=body.action_required,
             labels=body.labels,
             descriptions=body.descriptions,
-            updated_at=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+            updated_at=_stamp(),
         )
     except (ValueError, KeyError, ValidationError) as exc:
         message = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
         raise InvalidStatus(message.removeprefix("Value error, "), where="#") from exc
-    key = services.orders.keys(tenant).mappings
-    await services.redis.hset(key, field_name(table.platform, normal), mapping.model_dump_json())
-    return Response(orjson.dumps(_out(table.platform, normal, mapping)), media_type=JSON)
+    return await _store(services, tenant, table, None, normal, mapping)
 
 
-async def _load(
-    services: ServicesDep, tenant: str, platform: str, code: str
-) -> TenantMapping | None:
-    raw = await services.redis.hget(
-        services.orders.keys(tenant).mappings, field_name(platform, code)
+async def _load(services: ServicesDep, tenant: str, name: str) -> AnyMapping | None:
+    raw = await services.redis.hget(services.orders.keys(tenant).mappings, name)
+    return loaded(name, raw) if raw else None
+
+
+async def _get(
+    services: Services, tenant: str, runtime: Runtime, platform: str, code: str
+) -> Response:
+    table, part = _resolve(runtime, platform)
+    normal = table.normalize(code)
+    name = part_platform(table.platform, part)
+    mapping = await _load(services, tenant, field_name(table.platform, normal, part))
+    if mapping is None:
+        raise NotFound(f"no tenant mapping for {name} {normal!r}", where="code")
+    return Response(orjson.dumps(_out(name, normal, mapping)), media_type=JSON)
+
+
+async def _delete(
+    services: Services, tenant: str, runtime: Runtime, platform: str, code: str
+) -> Response:
+    table, part = _resolve(runtime, platform)
+    normal = table.normalize(code)
+    removed = await services.redis.hdel(
+        services.orders.keys(tenant).mappings, field_name(table.platform, normal, part)
     )
-    return TenantMapping.model_validate_json(raw) if raw else None
+    if not removed:
+        name = part_platform(table.platform, part)
+        raise NotFound(f"no tenant mapping for {name} {normal!r}", where="code")
+    return Response(status_code=204)
+
+
+def _part_routes(part: Part) -> None:
+    """GET and DELETE of one CloudCart part's mappings at the path its PUT has."""
+    platform = f"cloudcart.{part}"
+
+    async def get_part(
+        tenant: TenantDep, services: ServicesDep, runtime: RuntimeDep, code: Code
+    ) -> Response:
+        return await _get(services, tenant, runtime, platform, code)
+
+    async def delete_part(
+        tenant: TenantDep, services: ServicesDep, runtime: RuntimeDep, code: Code
+    ) -> Response:
+        return await _delete(services, tenant, runtime, platform, code)
+
+    path = f"/v1/mappings/{platform}/{{code:path}}"
+    router.add_api_route(
+        path,
+        get_part,
+        methods=["GET"],
+        name=f"get_{part}_mapping",
+        summary=f"Get {part.capitalize()} Mapping",
+        description=f"One of the tenant's own CloudCart {part} codes.",
+        response_model=PartMappingOut,
+        responses=responses(401, 404, 503),
+    )
+    router.add_api_route(
+        path,
+        delete_part,
+        methods=["DELETE"],
+        name=f"delete_{part}_mapping",
+        summary=f"Delete {part.capitalize()} Mapping",
+        description=f"Remove a mapping of a CloudCart {part} code; it reads as unknown again.",
+        status_code=204,
+        responses=responses(401, 404, 503),
+    )
+
+
+for _part in PARTS:
+    _part_routes(_part)
 
 
 @router.get(
     "/v1/mappings/{platform}/{code:path}",
-    response_model=TenantMappingOut,
+    response_model=TenantMappingOut | PartMappingOut,
     responses=responses(401, 404, 503),
 )
 async def get_mapping(
@@ -113,13 +314,8 @@ async def get_mapping(
     platform: Annotated[str, Path(max_length=64)],
     code: Code,
 ) -> Response:
-    """One tenant mapping."""
-    table = runtime.tables.platform(platform, where="platform")
-    normal = table.normalize(code)
-    mapping = await _load(services, tenant, table.platform, normal)
-    if mapping is None:
-        raise NotFound(f"no tenant mapping for {table.platform} {normal!r}", where="code")
-    return Response(orjson.dumps(_out(table.platform, normal, mapping)), media_type=JSON)
+    """One tenant mapping (of a part: platform `cloudcart.payment` or `cloudcart.fulfillment`)."""
+    return await _get(services, tenant, runtime, platform, code)
 
 
 @router.delete(
@@ -133,26 +329,23 @@ async def delete_mapping(
     code: Code,
 ) -> Response:
     """Remove a tenant mapping; the code reads as `unknown` again for new events."""
-    table = runtime.tables.platform(platform, where="platform")
-    normal = table.normalize(code)
-    removed = await services.redis.hdel(
-        services.orders.keys(tenant).mappings, field_name(table.platform, normal)
-    )
-    if not removed:
-        raise NotFound(f"no tenant mapping for {table.platform} {normal!r}", where="code")
-    return Response(status_code=204)
+    return await _delete(services, tenant, runtime, platform, code)
 
 
 @router.get("/v1/mappings", response_model=TenantMappingsOut, responses=responses(401, 503))
 async def list_mappings(tenant: TenantDep, services: ServicesDep) -> Response:
-    """Every mapping of the tenant."""
+    """Every mapping of the tenant: its order statuses, then its CloudCart part codes."""
     key = services.orders.keys(tenant).mappings
     rows = cast(dict[str, str], await services.redis.hgetall(key))
-    out = []
+    statuses: list[dict[str, Any]] = []
+    parts: list[dict[str, Any]] = []
     for name in sorted(rows):
         platform, code = split_field_name(name)
-        out.append(_out(platform, code, TenantMapping.model_validate_json(rows[name])))
-    return Response(orjson.dumps({"mappings": out}), media_type=JSON)
+        mapping = loaded(name, rows[name])
+        (statuses if isinstance(mapping, TenantMapping) else parts).append(
+            _out(platform, code, mapping)
+        )
+    return Response(orjson.dumps({"mappings": statuses, "part_mappings": parts}), media_type=JSON)
 
 
 @router.get("/v1/unmapped", response_model=UnmappedListOut, responses=responses(401, 503))

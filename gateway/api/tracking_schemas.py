@@ -139,7 +139,20 @@ Label = Annotated[str, Field(min_length=1, max_length=200)]
 Description = Annotated[str, Field(min_length=1, max_length=1000)]
 
 
-class TenantMappingIn(_In):
+class _LabelsIn(_In):
+    labels: dict[Lang, Label] = Field(description="ru, en, fr and el, all four.")
+    descriptions: dict[Lang, Description] = Field(default_factory=dict)
+
+    @field_validator("labels")
+    @classmethod
+    def _all_four(cls, labels: dict[Lang, str]) -> dict[Lang, str]:
+        missing = [lang for lang in ("ru", "en", "fr", "el") if lang not in labels]
+        if missing:
+            raise ValueError(f"labels lack {', '.join(missing)}: give ru, en, fr and el")
+        return labels
+
+
+class TenantMappingIn(_LabelsIn):
     """A tenant's own native code mapped to the canonical model, with labels in four languages."""
 
     model_config = ConfigDict(
@@ -166,16 +179,42 @@ class TenantMappingIn(_In):
     paid: bool | None = None
     provisional: bool = False
     action_required: Action | None = None
-    labels: dict[Lang, Label] = Field(description="ru, en, fr and el, all four.")
-    descriptions: dict[Lang, Description] = Field(default_factory=dict)
 
-    @field_validator("labels")
-    @classmethod
-    def _all_four(cls, labels: dict[Lang, str]) -> dict[Lang, str]:
-        missing = [lang for lang in ("ru", "en", "fr", "el") if lang not in labels]
-        if missing:
-            raise ValueError(f"labels lack {', '.join(missing)}: give ru, en, fr and el")
-        return labels
+
+class PaymentMappingIn(_LabelsIn):
+    """A tenant's own CloudCart payment code mapped to the payment axis."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "payment": "paid",
+                    "labels": {
+                        "ru": "Оплачен картой рассрочки",
+                        "en": "Paid by instalment card",
+                        "fr": "Payé par carte de paiement échelonné",
+                        "el": "Πληρώθηκε με κάρτα δόσεων",
+                    },
+                }
+            ]
+        },
+    )
+    payment: Payment = Field(description="The payment state the code means.")
+
+
+class FulfillmentMappingIn(_LabelsIn):
+    """A tenant's own CloudCart fulfilment code mapped to the goods axis."""
+
+    fulfillment: Fulfillment = Field(description="The goods state the code means.")
+    refines: Code | None = Field(
+        None,
+        description="The headline it refines an order's status to, as the built-in fulfilment "
+        "codes do (e.g. `shipped`); null: the order status decides alone.",
+    )
+    completes_when_paid: bool = Field(
+        False, description="Once paid too, the order counts as completed (as `fulfilled` does)."
+    )
 
 
 class TenantMappingOut(BaseModel):
@@ -193,8 +232,23 @@ class TenantMappingOut(BaseModel):
     updated_at: str | None
 
 
+class PartMappingOut(BaseModel):
+    platform: str = Field(description="`cloudcart.payment` or `cloudcart.fulfillment`.")
+    code: str
+    payment: Payment | None = Field(description="For a payment code: the payment state.")
+    fulfillment: Fulfillment | None = Field(description="For a fulfilment code: the goods state.")
+    refines: Code | None
+    completes_when_paid: bool
+    labels: dict[str, str]
+    descriptions: dict[str, str]
+    updated_at: str | None
+
+
 class TenantMappingsOut(BaseModel):
-    mappings: list[TenantMappingOut]
+    mappings: list[TenantMappingOut] = Field(description="The tenant's own order statuses.")
+    part_mappings: list[PartMappingOut] = Field(
+        description="The tenant's own CloudCart payment and fulfilment codes."
+    )
 
 
 class UnmappedOut(BaseModel):

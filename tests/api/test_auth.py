@@ -29,7 +29,8 @@ Json = dict[str, Any]
 SECRET = "owner-only-7f3a9c"  # appears in the owner's data; must never reach anyone else
 LABELS = {"ru": SECRET, "en": SECRET, "fr": SECRET, "el": SECRET}
 MAPPING = {"canonical": "on_hold", "labels": LABELS}
-THEIR_MAPPING = {"canonical": "packing", "labels": {"ru": "r", "en": "e", "fr": "f", "el": "l"}}
+THEIRS = {"ru": "r", "en": "e", "fr": "f", "el": "l"}
+THEIR_MAPPING = {"canonical": "packing", "labels": THEIRS}
 CSCART_ORDER = b'{"order_id": "1207", "status": "C", "updated_at": "1715700000"}'
 
 IN_TWO_WEEKS = (datetime.now(UTC).date() + timedelta(days=14)).isoformat()
@@ -44,6 +45,17 @@ ROUTES: list[tuple[str, str, Any, str]] = [
     ("GET", "/v1/mappings/cscart/A", None, "404"),
     ("DELETE", "/v1/mappings/cscart/A", None, "404"),
     ("GET", "/v1/mappings", None, "own"),
+    ("PUT", "/v1/mappings/cloudcart.payment/x", {"payment": "paid", "labels": THEIRS}, "own"),
+    (
+        "PUT",
+        "/v1/mappings/cloudcart.fulfillment/x",
+        {"fulfillment": "shipped", "labels": THEIRS},
+        "own",
+    ),
+    ("GET", "/v1/mappings/cloudcart.payment/paid-later", None, "404"),
+    ("DELETE", "/v1/mappings/cloudcart.payment/paid-later", None, "404"),
+    ("GET", "/v1/mappings/cloudcart.fulfillment/by-courier", None, "404"),
+    ("DELETE", "/v1/mappings/cloudcart.fulfillment/by-courier", None, "404"),
     ("GET", "/v1/unmapped", None, "own"),
     ("POST", "/v1/webhooks", {"url": "http://127.0.0.1:9/theirs"}, "own"),
     ("GET", "/v1/webhooks", None, "own"),
@@ -84,6 +96,16 @@ def owner(client: TestClient, tenant: Tenant) -> Tenant:
     """A tenant with an order, a mapping and an unknown code, all carrying SECRET."""
     response = client.put("/v1/mappings/cscart/A", json=MAPPING, headers=tenant.headers)
     assert response.status_code == 200
+    parts: list[tuple[str, Json]] = [
+        ("/v1/mappings/cloudcart.payment/paid-later", {"payment": "paid", "labels": LABELS}),
+        (
+            "/v1/mappings/cloudcart.fulfillment/by-courier",
+            {"fulfillment": "shipped", "labels": LABELS},
+        ),
+    ]
+    for path, body in parts:
+        response = client.put(path, json=body, headers=tenant.headers)
+        assert response.status_code == 200, response.text
     hook = {"url": "http://127.0.0.1:9/owner", "description": SECRET}
     response = client.post("/v1/webhooks", json=hook, headers=tenant.headers)
     assert response.status_code == 201, response.text

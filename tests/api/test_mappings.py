@@ -22,6 +22,7 @@ LABELS = {
     "el": "Αναμονή κλήσης από τον υπεύθυνο",
 }
 ON_HOLD = {"canonical": "on_hold", "detail": "contact_later", "labels": LABELS}
+NONE: Json = {"mappings": [], "part_mappings": []}
 
 
 def put(client: TestClient, tenant: Tenant, path: str, body: Json) -> Json:
@@ -60,7 +61,7 @@ def test_a_mapping_is_stored_and_answered(client: TestClient, tenant: Tenant) ->
         assert response.status_code == 200
         assert response.json() == answer
     listed = client.get("/v1/mappings", headers=tenant.headers).json()
-    assert listed == {"mappings": [answer]}
+    assert listed == {"mappings": [answer], "part_mappings": []}
 
 
 def test_events_with_a_mapped_code_translate_with_the_tenants_labels(
@@ -200,7 +201,7 @@ def test_another_tenant_neither_sees_nor_uses_a_mapping(
     other = make_tenant(settings)
     assert_problem(client.get("/v1/mappings/cscart/A", headers=other.headers), 404)
     assert_problem(client.delete("/v1/mappings/cscart/A", headers=other.headers), 404)
-    assert client.get("/v1/mappings", headers=other.headers).json() == {"mappings": []}
+    assert client.get("/v1/mappings", headers=other.headers).json() == NONE
     assert post(client, other, event("1", "A", at(0)))["current"]["code"] == "unknown"
     unmapped = client.get("/v1/unmapped", headers=other.headers).json()["unmapped"]
     assert [(u["code"], u["mapped"]) for u in unmapped] == [("A", False)]
@@ -215,7 +216,7 @@ def test_a_deleted_mapping_reads_as_unknown_again(client: TestClient, tenant: Te
     assert response.content == b""
     assert_problem(client.get("/v1/mappings/cscart/A", headers=tenant.headers), 404)
     assert_problem(client.delete("/v1/mappings/cscart/A", headers=tenant.headers), 404)
-    assert client.get("/v1/mappings", headers=tenant.headers).json() == {"mappings": []}
+    assert client.get("/v1/mappings", headers=tenant.headers).json() == NONE
     assert post(client, tenant, event("1", "A", at(0)))["current"]["code"] == "unknown"
     assert_problem(client.get("/v1/translate/cscart/A", headers=tenant.headers), 422)
 
@@ -287,7 +288,7 @@ def test_a_mapping_that_cannot_be_is_refused_and_nothing_is_stored(
     assert problem["type"] == f"/problems/{kind or 'validation-error'}"
     if status == 409:
         assert problem["parameter"] == "code"
-    assert client.get("/v1/mappings", headers=tenant.headers).json() == {"mappings": []}
+    assert client.get("/v1/mappings", headers=tenant.headers).json() == NONE
 
 
 @pytest.mark.parametrize("missing", ["ru", "en", "fr", "el"])
@@ -331,3 +332,147 @@ def test_unmapped_lists_a_connectors_suggestion_before_any_order_carries_the_cod
     post(client, tenant, event("1", "A", at(0)))
     [row] = client.get("/v1/unmapped", headers=tenant.headers).json()["unmapped"]
     assert (row["count"], row["suggested"]["canonical"]) == (1, "paid")
+
+
+# ---------------------------------------------------------------- CloudCart payment and fulfilment
+
+INSTALMENT = {
+    "ru": "Оплачен в рассрочку",
+    "en": "Paid in instalments",
+    "fr": "Payé en plusieurs fois",
+    "el": "Πληρώθηκε με δόσεις",
+}
+COURIER = {
+    "ru": "Передан курьеру",
+    "en": "Handed to the courier",
+    "fr": "Remis au coursier",
+    "el": "Παραδόθηκε στον κούριερ",
+}
+PAYMENT = {"payment": "paid", "labels": INSTALMENT}
+FULFILLMENT = {
+    "fulfillment": "shipped",
+    "refines": "shipped",
+    "completes_when_paid": True,
+    "labels": COURIER,
+    "descriptions": {"en": "The shop's own courier has the parcel."},
+}
+
+
+def test_cloudcart_part_codes_are_mapped_answered_listed_and_deleted(
+    client: TestClient, tenant: Tenant
+) -> None:
+    paid = put(client, tenant, "/v1/mappings/cloudcart.payment/Instalment", PAYMENT)
+    assert paid == {
+        "platform": "cloudcart.payment",
+        "code": "instalment",
+        "payment": "paid",
+        "fulfillment": None,
+        "refines": None,
+        "completes_when_paid": False,
+        "labels": INSTALMENT,
+        "descriptions": {},
+        "updated_at": paid["updated_at"],
+    }
+    goods = put(client, tenant, "/v1/mappings/cloudcart.fulfillment/courier", FULFILLMENT)
+    assert (goods["fulfillment"], goods["refines"], goods["completes_when_paid"]) == (
+        "shipped",
+        "shipped",
+        True,
+    )
+    assert goods["descriptions"] == FULFILLMENT["descriptions"]
+    for path, answer in (
+        ("/v1/mappings/cloudcart.payment/INSTALMENT", paid),
+        ("/v1/mappings/cloudcart.fulfillment/courier", goods),
+    ):
+        response = client.get(path, headers=tenant.headers)
+        assert response.status_code == 200, response.text
+        assert response.json() == answer
+    listed = client.get("/v1/mappings", headers=tenant.headers).json()
+    assert listed == {"mappings": [], "part_mappings": [goods, paid]}
+    gone = client.delete("/v1/mappings/cloudcart.payment/instalment", headers=tenant.headers)
+    assert gone.status_code == 204
+    assert (
+        assert_problem(
+            client.get("/v1/mappings/cloudcart.payment/instalment", headers=tenant.headers), 404
+        )["parameter"]
+        == "code"
+    )
+    assert client.get("/v1/mappings", headers=tenant.headers).json()["part_mappings"] == [goods]
+
+
+def test_events_with_mapped_part_codes_are_tracked_with_the_tenants_meaning_and_labels(
+    client: TestClient, tenant: Tenant
+) -> None:
+    status = {"order": "pending", "payment": "instalment", "fulfillment": "courier"}
+    before = post(client, tenant, event("p1", status, at(0), platform="cloudcart"))
+    assert before["current"]["payment"] != "paid"  # not mapped yet: the order status decides
+    assert before["native"]["payment"]["label"] is None
+    unmapped = client.get("/v1/unmapped", headers=tenant.headers).json()["unmapped"]
+    assert {(u["platform"], u["code"]) for u in unmapped} == {
+        ("cloudcart.payment", "instalment"),
+        ("cloudcart.fulfillment", "courier"),
+    }
+    put(client, tenant, "/v1/mappings/cloudcart.payment/instalment", PAYMENT)
+    put(client, tenant, "/v1/mappings/cloudcart.fulfillment/courier", FULFILLMENT)
+    assert all(
+        u["mapped"] for u in client.get("/v1/unmapped", headers=tenant.headers).json()["unmapped"]
+    )
+    after = post(client, tenant, event("p2", status, at(1), platform="cloudcart"))
+    current = after["current"]
+    assert (current["payment"], current["fulfillment"]) == ("paid", "shipped")
+    assert current["code"] == "completed"  # shipped and paid: the tenant said it completes
+    assert after["native"]["payment"]["label"] == INSTALMENT["en"]
+    assert after["native"]["fulfillment"]["label"] == COURIER["en"]
+    greek = client.get(
+        "/v1/orders/cloudcart/p2", params={"lang": "el"}, headers=tenant.headers
+    ).json()
+    native = greek["timeline"][-1]["native"]
+    assert native["payment"]["label"] == INSTALMENT["el"]
+    assert native["fulfillment"]["label"] == COURIER["el"]
+
+
+def test_translate_reads_part_mappings_only_with_the_tenants_key(
+    client: TestClient, tenant: Tenant
+) -> None:
+    put(client, tenant, "/v1/mappings/cloudcart.payment/instalment", PAYMENT)
+    query = {"payment": "instalment", "lang": "fr", "lenient": "true"}
+    mine = client.get("/v1/translate/cloudcart/new", params=query, headers=tenant.headers)
+    assert mine.status_code == 200, mine.text
+    assert mine.json()["native"]["payment"]["label"] == INSTALMENT["fr"]
+    assert mine.json()["canonical"]["payment"] == "paid"
+    public = client.get("/v1/translate/cloudcart/new", params=query).json()
+    assert public["canonical"]["payment"] == "unknown"
+    assert public["native"]["payment"]["label"] is None
+    items = [{"platform": "cloudcart", "status": {"order": "new", "payment": "instalment"}}]
+    batch = client.post(
+        "/v1/translate/batch",
+        json={"items": items, "lang": "ru", "lenient": True},
+        headers=tenant.headers,
+    )
+    assert batch.status_code == 200, batch.text
+    [item] = batch.json()["results"]
+    assert item["native"]["payment"]["label"] == INSTALMENT["ru"]
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "status", "kind"),
+    [
+        ("/v1/mappings/cloudcart.payment/completed", PAYMENT, 409, "conflict"),
+        ("/v1/mappings/cloudcart.payment/PAID", PAYMENT, 409, "conflict"),
+        ("/v1/mappings/cloudcart.fulfillment/shipped", FULFILLMENT, 409, "conflict"),
+        ("/v1/mappings/cloudcart.payment/x", {**PAYMENT, "payment": "maybe"}, 422, None),
+        ("/v1/mappings/cloudcart.payment/x", {"labels": INSTALMENT}, 422, None),
+        ("/v1/mappings/cloudcart.payment/x", {**PAYMENT, "fulfillment": "shipped"}, 422, None),
+        ("/v1/mappings/cloudcart.fulfillment/x", {**FULFILLMENT, "refines": "flying"}, 422, None),
+        ("/v1/mappings/cloudcart.fulfillment/x", {**FULFILLMENT, "labels": {"en": "x"}}, 422, None),
+        ("/v1/mappings/cloudcart.fulfillment/x", PAYMENT, 422, None),
+        ("/v1/mappings/cscart.payment/x", ON_HOLD, 404, "not-found"),
+        ("/v1/mappings/CloudCart.Payment/x", ON_HOLD, 422, "invalid-status"),
+    ],
+)
+def test_a_part_mapping_that_cannot_be_is_refused_and_nothing_is_stored(
+    client: TestClient, tenant: Tenant, path: str, body: Json, status: int, kind: str | None
+) -> None:
+    problem = assert_problem(client.put(path, json=body, headers=tenant.headers), status)
+    assert problem["type"] == f"/problems/{kind or 'validation-error'}"
+    assert client.get("/v1/mappings", headers=tenant.headers).json() == NONE

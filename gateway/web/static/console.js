@@ -1383,23 +1383,88 @@ async function pageDeliveries(root, params) {
 
 // ---------------------------------------------------------------- unmapped codes
 
-function mappingForm(u, v, existing, onSaved) {
-  const prefix = uid("map");
-  const suggested = u.suggested || {};
+// What a mapping means: an order status → canonical status (with detail and action); a
+// CloudCart payment code → payment state; a fulfilment code → goods state (and what it refines).
+function meaningFields(prefix, part, v, existing, suggested) {
   const codes = v.codes.filter((c) => c.code !== "unknown").map((c) => [c.code, `${c.label} (${c.code})`]);
-  const canonical = selectOf(
-    `${prefix}-canonical`,
-    [["", t("choose")], ...codes],
-    existing?.canonical || suggested.canonical || "",
-    { "data-testid": "map-canonical", "aria-required": "true" },
-  );
   const optional = (entries) => [["", t("none")], ...entries.map((e) => [e.code, e.label])];
+  const required = (name, entries, value) =>
+    selectOf(`${prefix}-${name}`, [["", t("choose")], ...entries], value || "", {
+      "data-testid": `map-${name}`,
+      "aria-required": "true",
+    });
+  const fieldOf = (name, labelKey, control) => field(`${prefix}-${name}`, t(labelKey), control);
+  if (part === "payment") {
+    const payment = required("payment", v.payment.map((e) => [e.code, e.label]), existing?.payment);
+    return {
+      fields: { payment },
+      element: h("div", { class: "row" }, fieldOf("payment", "map_payment", payment)),
+      read: () => ({ payment: payment.value || null }),
+      label: (saved) => labelOf(v.payment, saved.payment),
+    };
+  }
+  if (part === "fulfillment") {
+    const goods = required("fulfillment", v.fulfillment.map((e) => [e.code, e.label]), existing?.fulfillment);
+    const refines = selectOf(`${prefix}-refines`, [["", t("none")], ...codes], existing?.refines || "", {
+      "data-testid": "map-refines",
+    });
+    const completes = h("input", {
+      id: `${prefix}-completes`,
+      type: "checkbox",
+      checked: Boolean(existing?.completes_when_paid),
+      "data-testid": "map-completes",
+    });
+    return {
+      fields: { fulfillment: goods, refines, completes_when_paid: completes },
+      element: h(
+        "div",
+        { class: "row" },
+        fieldOf("fulfillment", "map_fulfillment", goods),
+        fieldOf("refines", "map_refines", refines),
+        h("div", { class: "check" }, completes, h("label", { for: `${prefix}-completes` }, t("map_completes"))),
+      ),
+      read: () => ({
+        fulfillment: goods.value || null,
+        refines: refines.value || null,
+        completes_when_paid: completes.checked,
+      }),
+      label: (saved) => labelOf(v.fulfillment, saved.fulfillment),
+    };
+  }
+  const canonical = required("canonical", codes, existing?.canonical || suggested.canonical);
   const detail = selectOf(`${prefix}-detail`, optional(v.details), existing?.detail || "", {
     "data-testid": "map-detail",
   });
   const action = selectOf(`${prefix}-action`, optional(v.actions), existing?.action_required || "", {
     "data-testid": "map-action",
   });
+  return {
+    fields: { canonical, detail, action_required: action },
+    element: h(
+      "div",
+      { class: "row" },
+      fieldOf("canonical", "map_canonical", canonical),
+      fieldOf("detail", "map_detail", detail),
+      fieldOf("action", "map_action", action),
+    ),
+    read: () => ({
+      canonical: canonical.value || null,
+      detail: detail.value || null,
+      action_required: action.value || null,
+    }),
+    label: (saved) => labelOf(v.codes, saved.canonical),
+  };
+}
+
+function mappingPart(platform) {
+  const part = platform.split(".")[1];
+  return part === "payment" || part === "fulfillment" ? part : null;
+}
+
+function mappingForm(u, v, existing, onSaved) {
+  const prefix = uid("map");
+  const suggested = u.suggested || {};
+  const meaning = meaningFields(prefix, mappingPart(u.platform), v, existing, suggested);
   const labels = {};
   const descriptions = {};
   for (const l of LANGS) {
@@ -1421,7 +1486,7 @@ function mappingForm(u, v, existing, onSaved) {
       "data-testid": `map-desc-${l}`,
     });
   }
-  const fields = { canonical, detail, action_required: action };
+  const fields = { ...meaning.fields };
   for (const l of LANGS) {
     fields[`labels/${l}`] = labels[l];
     fields[`descriptions/${l}`] = descriptions[l];
@@ -1434,13 +1499,7 @@ function mappingForm(u, v, existing, onSaved) {
     suggested.canonical || suggested.label
       ? h("p", { class: "hint" }, t("map_suggested_hint"))
       : null,
-    h(
-      "div",
-      { class: "row" },
-      field(`${prefix}-canonical`, t("map_canonical"), canonical),
-      field(`${prefix}-detail`, t("map_detail"), detail),
-      field(`${prefix}-action`, t("map_action"), action),
-    ),
+    meaning.element,
     h(
       "fieldset",
       { id: `${prefix}-labels` },
@@ -1464,9 +1523,7 @@ function mappingForm(u, v, existing, onSaved) {
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     const body = {
-      canonical: canonical.value || null,
-      detail: detail.value || null,
-      action_required: action.value || null,
+      ...meaning.read(),
       labels: Object.fromEntries(LANGS.map((l) => [l, labels[l].value.trim()])),
       descriptions: Object.fromEntries(
         LANGS.map((l) => [l, descriptions[l].value.trim()]).filter(([, text]) => text),
@@ -1477,7 +1534,7 @@ function mappingForm(u, v, existing, onSaved) {
       box,
       async () => {
         const saved = await api(`v1/mappings/${enc(u.platform)}/${enc(u.code)}`, { method: "PUT", body });
-        await onSaved(saved);
+        await onSaved(saved, meaning.label(saved));
       },
       fields,
     );
@@ -1537,35 +1594,28 @@ async function pageUnmapped(root) {
     const panel = h("td", { colspan: "9" });
     const panelRow = h("tr", { class: "panel-row", id: formId, hidden: true }, panel);
     const base = u.platform.split(".")[0];
-    const part = u.platform.includes(".");
-    let toggle = null;
-    if (part) {
-      toggle = h("p", { class: "small muted" }, t("um_part_unsupported"));
-    } else {
-      const attrs = { "data-testid": "map-open", "aria-expanded": "false", "aria-controls": formId };
-      toggle = button(u.mapped ? t("map_edit") : t("map_open"), attrs, (e) => {
-        const btn = e.currentTarget;
-        if (!panelRow.hidden) {
-          panelRow.hidden = true;
-          btn.setAttribute("aria-expanded", "false");
-          return;
-        }
-        run(btn, box, async () => {
-          const existing = u.mapped ? await api(`v1/mappings/${enc(u.platform)}/${enc(u.code)}`) : null;
-          put(panel, 
-            h("h3", null, t("map_title", { platform: platformName(u.platform), code: u.code })),
-            mappingForm(u, v, existing, async (saved) => {
-              await load();
-              const label = labelOf(v.codes, saved.canonical);
-              say(box, t("map_saved", { platform: platformName(u.platform), code: u.code, label }));
-            }),
-          );
-          panelRow.hidden = false;
-          btn.setAttribute("aria-expanded", "true");
-          panel.querySelector("select")?.focus();
-        });
+    const attrs = { "data-testid": "map-open", "aria-expanded": "false", "aria-controls": formId };
+    const toggle = button(u.mapped ? t("map_edit") : t("map_open"), attrs, (e) => {
+      const btn = e.currentTarget;
+      if (!panelRow.hidden) {
+        panelRow.hidden = true;
+        btn.setAttribute("aria-expanded", "false");
+        return;
+      }
+      run(btn, box, async () => {
+        const existing = u.mapped ? await api(`v1/mappings/${enc(u.platform)}/${enc(u.code)}`) : null;
+        put(panel, 
+          h("h3", null, t("map_title", { platform: platformName(u.platform), code: u.code })),
+          mappingForm(u, v, existing, async (_saved, label) => {
+            await load();
+            say(box, t("map_saved", { platform: platformName(u.platform), code: u.code, label }));
+          }),
+        );
+        panelRow.hidden = false;
+        btn.setAttribute("aria-expanded", "true");
+        panel.querySelector("select")?.focus();
       });
-    }
+    });
     const s = u.suggested;
     const suggestedCell = h(
       "td",
