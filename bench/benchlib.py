@@ -8,8 +8,9 @@
   (/usr/bin/redis-server), `find_wrk`, `tool_version`, `gateway_command`;
 * processes, each in its own process group: `Proc`, `spawn` (recorded in `STARTED`),
   `stop_process`, `exit_text`, `wait_ready`, `http_ok`, `Server` and `start_on_free_port` (with
-  retries), `start_redis` (+ `redis_ping`), `start_gateway` (`gateway serve`), `create_tenant`;
-  at the end `leftovers` / `report_leftovers` (pgrep); `cpu_seconds` of a pid, from /proc;
+  retries), `start_redis` (+ `redis_ping`, `redis_commandstats`), `start_gateway`
+  (`gateway serve`), `create_tenant`; at the end `leftovers` / `report_leftovers` (pgrep);
+  `cpu_seconds` of a pid, from /proc;
 * wrk: `wrk_output` (runs it), `parse_wrk` into a `WrkResult`, `wrk_latency`.
 """
 
@@ -313,6 +314,26 @@ def start_on_free_port(
         stop(proc)
         last = proc.log_tail()
     raise BenchError(f"{failure} on {HOST}; last log:\n{last}")
+
+
+def redis_commandstats(port: int) -> dict[str, tuple[int, int]]:
+    """`INFO commandstats` of the redis-server on `port`: command -> (calls, µs spent in it).
+    A script's EVALSHA counts the µs of the commands it runs, which are counted on their own too.
+    """
+    with socket.create_connection((HOST, port), timeout=5.0) as sock:
+        sock.sendall(b"INFO commandstats\r\n")
+        reply = b""
+        while b"\r\n" not in reply:
+            reply += sock.recv(65536)
+        size = int(reply[1 : reply.index(b"\r\n")])
+        while len(reply) < reply.index(b"\r\n") + 2 + size + 2:
+            reply += sock.recv(65536)
+    stats: dict[str, tuple[int, int]] = {}
+    for line in reply.decode().splitlines():
+        found = re.match(r"cmdstat_([^:]+):calls=(\d+),usec=(\d+)", line)
+        if found:
+            stats[found[1]] = (int(found[2]), int(found[3]))
+    return stats
 
 
 def redis_ping(port: int) -> bool:

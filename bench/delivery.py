@@ -103,6 +103,7 @@ from benchlib import (
     guarded,
     pin_prefix,
     pinning_possible,
+    redis_commandstats,
     report_leftovers,
     run_captured,
     spawn,
@@ -234,6 +235,7 @@ class Stack:
     worker: Proc | None = None
     receiver: Proc | None = None
     redis_pid: int | None = None
+    redis_port: int = 0
 
 
 def start_receiver(stack: contextlib.ExitStack, plan: Plan, state: Stack) -> None:
@@ -326,6 +328,21 @@ def cpu_text(used: dict[str, float], wall: float, events: int) -> str:
 
 RESPONSE_204 = b"HTTP/1.1 204 No Content\r\nServer: bench-receiver\r\n\r\n"
 Record = tuple[float, bytes, bytes]  # (monotonic receive time, request head, body)
+
+
+Stats = dict[str, tuple[int, int]]
+
+
+def redis_text(before: Stats, after: Stats, n: int) -> str:
+    """The commands redis-server spent most time on between two `INFO commandstats`, per change:
+    `name calls µs`, e.g. `xadd 2 3.1` (a script's EVALSHA includes the commands it ran)."""
+    spent = []
+    for name, (calls, usec) in after.items():
+        calls0, usec0 = before.get(name, (0, 0))
+        if calls > calls0:
+            spent.append((usec - usec0, calls - calls0, name))
+    spent.sort(reverse=True)
+    return ", ".join(f"{name} {calls / n:.2g} {usec / n:.1f}" for usec, calls, name in spent[:8])
 
 
 def content_length(head: bytes) -> int:
@@ -623,6 +640,7 @@ class Throughput:
     verified: str
     cpu: str
     cpu_us: float  # CPU of the API, the worker and redis-server per change, in µs
+    redis: str  # where redis-server spent its time, per change (`redis_text`)
 
     @property
     def events_per_s(self) -> float:
@@ -637,6 +655,7 @@ class Drain:
     seconds: float
     cpu: str
     worker_us: float  # the worker's CPU per delivery, in µs
+    redis: str  # where redis-server spent its time, per change (`redis_text`)
 
     @property
     def events_per_s(self) -> float:
@@ -730,6 +749,7 @@ def order_check(records: list[Json]) -> tuple[int, int]:
 
 async def throughput(client: Client, plan: Plan, state: Stack, keys: Keys) -> Throughput:
     events = rounds("t", plan.events, plan.orders)
+    commands = redis_commandstats(state.redis_port)
     before = cpu_snapshot(state)
     started = time.monotonic()
     changed, other = await client.post_batches(events)
@@ -740,6 +760,7 @@ async def throughput(client: Client, plan: Plan, state: Stack, keys: Keys) -> Th
     cpu_wall = time.monotonic() - started
     used = cpu_used(before, cpu_snapshot(state))
     cpu = cpu_text(used, cpu_wall, changed)
+    commands_text = redis_text(commands, redis_commandstats(state.redis_port), changed)
     path = await client.dump("throughput")
     records = load_dump(path)
     last = max((float(r["t"]) for r in records), default=started)
@@ -754,6 +775,7 @@ async def throughput(client: Client, plan: Plan, state: Stack, keys: Keys) -> Th
         verified=verify_sample(records, keys),
         cpu=cpu,
         cpu_us=1e6 * sum(sec for name, sec in used.items() if name != "receiver") / changed,
+        redis=commands_text,
     )
 
 
@@ -767,11 +789,13 @@ async def drain(client: Client, plan: Plan, state: Stack) -> Drain:
         changed, _ = await client.post_batches(events)
     finally:
         os.kill(state.worker.pid, signal.SIGCONT)
+    commands = redis_commandstats(state.redis_port)
     before = cpu_snapshot(state)
     resumed = time.monotonic()
     await client.drain(changed, "drain")
     wall = time.monotonic() - resumed
     used = cpu_used(before, cpu_snapshot(state))
+    commands_text = redis_text(commands, redis_commandstats(state.redis_port), changed)
     used.pop("api", None)  # idle meanwhile
     records = load_dump(await client.dump("drain"))
     last = max((float(r["t"]) for r in records), default=resumed)
@@ -780,6 +804,7 @@ async def drain(client: Client, plan: Plan, state: Stack) -> Drain:
         seconds=last - resumed,
         cpu=cpu_text(used, wall, changed),
         worker_us=1e6 * used.get("worker", 0.0) / changed,
+        redis=commands_text,
     )
 
 
@@ -909,6 +934,7 @@ async def gateway_phases(
             flush=True,
         )
         print(f"      CPU: {tp.cpu}", flush=True)
+        print(f"      redis-server per event (command, calls, µs): {tp.redis}", flush=True)
         print(f"   latency: {plan.rate} events/s for {plan.latency_seconds:g} s ...", flush=True)
         lat = await latency(client, plan)
         print(
@@ -925,6 +951,7 @@ async def gateway_phases(
             flush=True,
         )
         print(f"      CPU: {dr.cpu}", flush=True)
+        print(f"      redis-server per event (command, calls, µs): {dr.redis}", flush=True)
     return tp, lat, dr, state.workdir / "throughput.jsonl"
 
 
@@ -1027,7 +1054,7 @@ def run(plan: Plan, workdir: Path, patterns: list[str]) -> None:
         )
         if plan.worker_concurrency:
             env["GATEWAY_WEBHOOK_CONCURRENCY"] = str(plan.worker_concurrency)
-        state = Stack(workdir, env, redis_pid=redis.proc.pid)
+        state = Stack(workdir, env, redis_pid=redis.proc.pid, redis_port=redis_port)
         start_receiver(stack, plan, state)
         start_api(stack, plan, state)
         key = create_tenant(state.env, state.workdir)
