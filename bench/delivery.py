@@ -8,16 +8,18 @@ figures; 2 only when the set-up fails):
     /work/venv/bin/python bench/delivery.py --events 40000 --orders 4000 --rate 800
     /work/venv/bin/python bench/delivery.py --redis-max-connections 1024   # a larger redis pool
     /work/venv/bin/python bench/delivery.py --signature-schemes v1a   # Ed25519 signatures
+    /work/venv/bin/python bench/delivery.py --no-direct   # every change queued on a lane first
 
 What runs: Debian's `/usr/bin/redis-server` (installed with `apt-get install -y redis-server` when
 missing, as root) on a free loopback port with `--appendonly yes --appendfsync everysec --save ''`
 in a temporary directory; ONE API process, `gateway serve --no-worker`; ONE delivery worker,
 `gateway worker` (default settings: `GATEWAY_WEBHOOK_CONCURRENCY` 256, so at most 64 in flight to
-one endpoint); a tenant made with `gateway tenant create bench` and one endpoint registered with
-`POST /v1/webhooks` (`GATEWAY_ALLOW_PRIVATE_WEBHOOKS` and `..._INSECURE_...` let it be
-`http://127.0.0.1`). The receiver is a separate process: a raw asyncio protocol (uvloop) that
-answers every POST `204` at once and records its receive time (CLOCK_MONOTONIC, the same clock as
-this process's), headers and body.
+one endpoint; changes sent straight from the feed unless `--no-direct`); a tenant made with
+`gateway tenant create bench` and one endpoint registered with `POST /v1/webhooks`
+(`GATEWAY_ALLOW_PRIVATE_WEBHOOKS` and `..._INSECURE_...` let it be `http://127.0.0.1`). The
+receiver is a separate process: a raw asyncio protocol (uvloop) that answers every POST `204` at
+once and records its receive time (CLOCK_MONOTONIC, the same clock as this process's), headers and
+body.
 
 Measured, in one run:
 
@@ -152,6 +154,7 @@ class Plan:
     quick: bool
     keep_temp: bool
     schemes: list[str]
+    direct: bool
 
 
 def parse_args(argv: Sequence[str] | None) -> Plan:
@@ -190,6 +193,12 @@ def parse_args(argv: Sequence[str] | None) -> Plan:
         help="The endpoint's signature_schemes: v1 (HMAC, the default), v1a (Ed25519) or both.",
     )
     parser.add_argument(
+        "--no-direct",
+        action="store_true",
+        help="GATEWAY_WEBHOOK_DIRECT=false: queue every change on a delivery lane in Redis "
+        "first, instead of sending it straight from the change feed.",
+    )
+    parser.add_argument(
         "--keep-temp", action="store_true", help="Keep the temp dir (logs, received requests)."
     )
     args = parser.parse_args(argv)
@@ -217,6 +226,7 @@ def parse_args(argv: Sequence[str] | None) -> Plan:
         quick=args.quick,
         keep_temp=args.keep_temp,
         schemes=args.signature_schemes.split(","),
+        direct=not args.no_direct,
     )
 
 
@@ -1054,6 +1064,7 @@ def run(plan: Plan, workdir: Path, patterns: list[str]) -> None:
         )
         if plan.worker_concurrency:
             env["GATEWAY_WEBHOOK_CONCURRENCY"] = str(plan.worker_concurrency)
+        env["GATEWAY_WEBHOOK_DIRECT"] = "true" if plan.direct else "false"
         state = Stack(workdir, env, redis_pid=redis.proc.pid, redis_port=redis_port)
         start_receiver(stack, plan, state)
         start_api(stack, plan, state)

@@ -90,8 +90,15 @@ class Metrics:
         )
         self.webhook_unqueued = Gauge(
             "gateway_webhook_unqueued_events",
-            "Change-feed entries no worker has queued for delivery yet (all tenants; sampled by "
-            "the delivery workers every few seconds).",
+            "Change-feed entries no worker has queued for delivery or settled yet, those held "
+            "for sending straight from the feed included (all tenants; sampled by the delivery "
+            "workers every few seconds).",
+            registry=self.registry,
+        )
+        self.webhook_held = Gauge(
+            "gateway_webhook_held_deliveries",
+            "Deliveries this process holds to send straight from the change feed (in flight or "
+            "waiting for a slot; each feed entry stays pending in Redis until settled).",
             registry=self.registry,
         )
         self.webhook_waiting_lanes = Gauge(

@@ -140,6 +140,11 @@ class Settings(BaseSettings):
     webhook_concurrency: int = Field(
         256, ge=1, le=10_000, description="Deliveries one worker has in flight at once."
     )
+    webhook_direct: bool = Field(
+        True,
+        description="Send a change straight from the change feed when nothing of its order "
+        "waits for the endpoint (false: queue every change on a delivery lane in Redis first).",
+    )
     webhook_rotation_overlap_s: float = Field(
         86_400.0, ge=0, description="How long a rotated-out secret keeps signing beside the new."
     )

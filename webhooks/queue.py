@@ -15,6 +15,7 @@ advance + go on) are Lua scripts over one tenant's keys (one Redis Cluster slot)
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -66,6 +67,27 @@ class Claimed:
 
 
 @dataclass(frozen=True, slots=True)
+class Routed:
+    """A delivery to queue on its lane, or to send straight from the feed when it may (`direct`:
+    see `DeliveryQueue.route`); `entry` is 1 + the index of its feed entry among those routed."""
+
+    entry: int
+    endpoint: str
+    name: str  # the lane's name
+    msg: str  # the change-feed id
+    direct: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Settled:
+    """A delivery sent straight from the feed that reached its receiver, as logged."""
+
+    endpoint: str
+    entry: Json
+    order: tuple[str, str] | None
+
+
+@dataclass(frozen=True, slots=True)
 class Finished:
     """What recording an attempt did: `still` is False when the lane's head had already gone
     (dropped meanwhile); `next` is the endpoint's message the caller goes on with, if any."""
@@ -114,7 +136,9 @@ class DeliveryQueue:
         self._r = client
         self._prefix = prefix
         self.history_ms = int(history_days * 86_400_000)
-        self._fanout = client.register_script(script("fanout.lua"))
+        self._fanout = client.register_script(script("ready.lua", "fanout.lua"))
+        self._settle = client.register_script(script("settle.lua"))
+        self._shelve = client.register_script(script("ready.lua", "shelve.lua"))
         self._claim = client.register_script(script("ready.lua", "claim.lua"))
         self._finish = client.register_script(script("ready.lua", "finish.lua"))
         self._drop = client.register_script(script("ready.lua", "drop.lua"))
@@ -122,6 +146,9 @@ class DeliveryQueue:
         self._reindex = client.register_script(script("ready.lua", "reindex.lua"))
         self._unread = client.register_script(UNREAD)
         self._pipe = AutoPipeline(client)
+        self._batch: dict[str, tuple[list[Settled], list[str]]] = {}
+        self._settling: asyncio.Future[None] | None = None
+        self._writing: set[asyncio.Task[None]] = set()
 
     def keys(self, tenant: str) -> TenantKeys:
         return TenantKeys(self._prefix, tenant)
@@ -135,14 +162,140 @@ class DeliveryQueue:
     ) -> int:
         """Queue (endpoint id, lane name, message id) deliveries and acknowledge `acknowledge`
         (change-feed ids now fanned out) at once."""
+        routed = [Routed(0, endpoint, name, msg) for endpoint, name, msg in deliveries]
+        await self.route(tenant, routed, now_ms, acknowledge)
+        return len(deliveries)
+
+    async def route(
+        self,
+        tenant: str,
+        deliveries: Sequence[Routed],
+        now_ms: int,
+        entries: Sequence[str] = (),
+    ) -> list[int]:
+        """Queue `deliveries` on their lanes, except those offered for direct sending that may
+        go (`lua/fanout.lua`): their indexes come back, for the caller to send. Each of
+        `entries` (change-feed ids; a delivery's `entry` is 1 + its index there) with no
+        delivery left to the caller is acknowledged in the same step."""
         k = self.keys(tenant)
-        keys = [k.changes, k.webhook_ready]
-        args: list[Any] = [GROUP if acknowledge else "", now_ms, len(acknowledge), *acknowledge]
-        for endpoint, name, msg in deliveries:
-            member = lane(endpoint, name)
-            keys += [k.webhook_lane(member), k.webhook_due(endpoint)]
-            args += [msg, member, endpoint]
-        return int(await self._fanout(keys=keys, args=args))
+        keys = [k.changes, k.webhook_ready, k.webhook_failing, k.webhook_holds]
+        args: list[Any] = [GROUP if entries else "", now_ms, len(entries), *entries]
+        for d in deliveries:
+            member = lane(d.endpoint, d.name)
+            keys += [k.webhook_lane(member), k.webhook_due(d.endpoint)]
+            args += [d.entry, d.msg, member, d.endpoint, "d" if d.direct else "q"]
+        picked = cast(list[int], await self._fanout(keys=keys, args=args))
+        return [int(i) - 1 for i in picked]
+
+    async def settle(
+        self, tenant: str, delivered: Sequence[Settled], acknowledge: Sequence[str]
+    ) -> None:
+        """Log deliveries sent straight from the feed that reached their receivers and
+        acknowledge `acknowledge`, in one step (`lua/settle.lua`)."""
+        if delivered or acknowledge:
+            await self._run(self._settle, *self._settle_call(tenant, delivered, acknowledge))
+
+    async def settled(self, tenant: str, delivered: Settled, acknowledge: str | None) -> None:
+        """`settle` one delivery, written with every other one settled in this loop turn (one
+        `lua/settle.lua` run per tenant): returns once it is stored."""
+        loop = asyncio.get_running_loop()
+        if self._settling is None:
+            self._settling = loop.create_future()
+            loop.call_soon(self._flush_settled)
+        done = self._settling
+        found, acks = self._batch.setdefault(tenant, ([], []))
+        found.append(delivered)
+        if acknowledge is not None:
+            acks.append(acknowledge)
+        await asyncio.shield(done)
+
+    def _flush_settled(self) -> None:
+        batch, done = self._batch, self._settling
+        self._batch, self._settling = {}, None
+        assert done is not None
+        calls = [self._settle_call(t, found, acks) for t, (found, acks) in batch.items()]
+
+        async def write() -> None:
+            try:
+                await self._pipe.run_scripts(self._settle, calls)
+            except Exception as exc:
+                done.set_exception(exc)
+                done.exception()  # heard by the waiters; never "unretrieved" when they left
+            else:
+                done.set_result(None)
+
+        task = asyncio.get_running_loop().create_task(write())
+        self._writing.add(task)
+        task.add_done_callback(self._writing.discard)
+
+    def _settle_call(
+        self, tenant: str, delivered: Sequence[Settled], acknowledge: Sequence[str]
+    ) -> tuple[list[str], list[Any]]:
+        k = self.keys(tenant)
+        keys = [k.changes, k.webhook_failing]
+        now_ms = int(time.time() * 1000)
+        args: list[Any] = [
+            GROUP,
+            self.keep_from(now_ms),
+            int(self.history_ms / 1000),
+            len(acknowledge),
+            *acknowledge,
+        ]
+        for d in delivered:
+            log = k.webhook_log(d.endpoint)
+            keys += [log, k.order_deliveries(*d.order) if d.order else log]
+            args += [d.endpoint, orjson.dumps(d.entry).decode()]
+        return keys, args
+
+    async def shelve(
+        self,
+        tenant: str,
+        member: str,
+        head: Head,
+        messages: Sequence[str],
+        acknowledge: Sequence[str],
+        *,
+        now_ms: int,
+        next_ms: int,
+        entry: Json,
+        order: tuple[str, str] | None,
+        hold_until_ms: int | None = None,
+    ) -> None:
+        """Put a chain sent straight from the feed onto its lane after its head's first attempt
+        failed (`head` counts that attempt), log the attempt, acknowledge `acknowledge`
+        (`lua/shelve.lua`)."""
+        k = self.keys(tenant)
+        endpoint, _ = split_lane(member)
+        log = k.webhook_log(endpoint)
+        keys = [
+            k.webhook_lane(member),
+            k.webhook_heads,
+            k.webhook_due(endpoint),
+            k.webhook_ready,
+            k.webhook_failing,
+            k.webhook_holds,
+            log,
+            k.order_deliveries(*order) if order else log,
+            k.changes,
+        ]
+        state = {"msg": head.msg, "attempts": head.attempts, "first_ms": head.first_ms}
+        args: list[Any] = [
+            member,
+            endpoint,
+            orjson.dumps(state).decode(),
+            next_ms,
+            now_ms,
+            orjson.dumps(entry).decode(),
+            self.keep_from(now_ms),
+            int(self.history_ms / 1000),
+            hold_until_ms if hold_until_ms is not None else "",
+            GROUP,
+            len(messages),
+            *messages,
+            len(acknowledge),
+            *acknowledge,
+        ]
+        await self._run(self._shelve, keys, args)
 
     async def migrate(self, tenants: Sequence[str]) -> int:
         """Move the lanes of an earlier version's single due set into the per-endpoint ones;

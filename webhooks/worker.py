@@ -24,7 +24,8 @@ import os
 import random
 import socket
 import time
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any, Literal, cast
@@ -43,9 +44,10 @@ from gateway.settings import Settings
 from gateway.storage.autopipeline import AutoPipeline
 from gateway.storage.fbo import ShipmentStore
 from gateway.storage.keys import TenantKeys, tenants
+from webhooks.direct import Book, Chain, Failure, Key
 from webhooks.endpoints import Endpoint, EndpointStore
 from webhooks.operations import disable_endpoint
-from webhooks.pace import Pace, pause_s
+from webhooks.pace import UNLIMITED, Pace, pause_s
 from webhooks.payloads import Bodies, current_of, message_id, order_of
 from webhooks.queue import (
     GROUP,
@@ -54,6 +56,8 @@ from webhooks.queue import (
     Claimed,
     DeliveryQueue,
     Head,
+    Routed,
+    Settled,
     order_lane,
     script,
 )
@@ -72,11 +76,24 @@ REPAIR_EVERY_S = 60.0  # how often the ready sets are checked against the due se
 BACKLOG_EVERY_S = 5.0  # how often the backlog gauges are sampled
 FANOUT_LEASE_MS = 10_000  # a fan-out owner that stops renewing for this long is replaced
 READ_COUNT = 500
+ROUTE_CHUNK = 1_000  # deliveries routed in one Redis step
 LEASE_MARGIN_MS = 10_000
 # Messages one delivery slot may send back to back (its lane's next ones, then other due lanes of
 # the same endpoint) before it is given back, so the endpoints share the worker's slots.
 LANE_RUN = 50
 Fields = Mapping[str, str]
+
+
+@dataclass
+class Step:
+    """One routing step of the fan-out: deliveries for Redis to route (with their entries'
+    fields), the entries it acknowledges unless something of them is held, and deliveries that
+    join chains this worker holds ((endpoint id, lane, feed id, fields))."""
+
+    routed: list[Routed] = field(default_factory=list)
+    fields: list[Fields] = field(default_factory=list)
+    ids: list[str] = field(default_factory=list)
+    joins: list[tuple[str, str, str, Fields]] = field(default_factory=list)
 
 
 def _entries(reply: Any) -> list[tuple[str, Fields]]:
@@ -85,6 +102,36 @@ def _entries(reply: Any) -> list[tuple[str, Fields]]:
     if reply and isinstance(reply[0], str):  # XAUTOCLAIM: [cursor, entries, deleted]
         return [(i, f or {}) for i, f in reply[1]]
     return [(i, f or {}) for _, items in reply or () for i, f in items]
+
+
+def log_entry(
+    endpoint: str,
+    msg: str,
+    fields: Fields,
+    number: int,
+    now_ms: int,
+    result: str,
+    attempt: Attempt,
+    next_ms: int | None,
+) -> dict[str, Any]:
+    """The delivery log's entry of attempt `number` at feed entry `msg` (`fields`)."""
+    order = order_of(fields)
+    return {
+        "endpoint_id": endpoint,
+        "msg_id": message_id(msg),
+        "type": fields.get("type"),
+        "platform": order[0] if order else None,
+        "order_id": order[1] if order else None,
+        "sequence": int(fields["sequence"]) if "sequence" in fields else None,
+        "attempt": number,
+        "at": iso(now_ms / 1000),
+        "result": result,
+        "status_code": attempt.status,
+        "duration_ms": attempt.duration_ms,
+        "response": attempt.response,
+        "error": attempt.error,
+        "next_attempt_at": iso(next_ms / 1000) if next_ms else None,
+    }
 
 
 def worker_name() -> str:
@@ -125,6 +172,7 @@ class Worker:
             limit=settings.webhook_concurrency,
         )
         self._metrics.webhook_connections.set_function(lambda: self.sender.connections)
+        self._metrics.webhook_held.set_function(lambda: len(self.direct))
         self.policy = RetryPolicy(
             base_s=settings.webhook_retry_base_s,
             cap_s=settings.webhook_retry_cap_s,
@@ -142,7 +190,11 @@ class Worker:
         self._inflight: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
         self._stop = asyncio.Event()
-        self._taking_over: set[str] = set()
+        self._taking_over: dict[str, str] = {}  # tenant -> XAUTOCLAIM cursor
+        self._reread: dict[str, str] = {}  # tenant -> own pending entries read up to this id
+        self.direct = Book()
+        self._delivered: dict[str, list[Settled]] = {}  # sent straight from the feed, to log
+        self._acks: dict[str, list[str]] = {}  # feed entries settled, to acknowledge
         self._lock = client.register_script(script("lock.lua"))
         self._pipe = AutoPipeline(client)
 
@@ -163,6 +215,8 @@ class Worker:
                 await asyncio.wait(self._inflight, timeout=2.0)
             for task in self._inflight:
                 task.cancel()  # its lease runs out and another worker sends it again
+            with contextlib.suppress(RedisError):
+                await self.settle_direct()  # what was delivered is not sent again
             await self._release_leases()
             await self.sender.close()
             if self.connectors is not None:
@@ -206,6 +260,7 @@ class Worker:
             if now - deadlines >= FBO_EVERY_S:
                 deadlines = now
                 await self._guarded(stop, self.raise_fbo_warnings)
+            await self._guarded(stop, self.settle_direct)
             moved = await self._guarded(stop, self.fan_out_once)
             if moved:
                 self._wake.set()
@@ -243,13 +298,15 @@ class Worker:
         self._grouped.add(tenant)
 
     async def fan_out_once(self) -> int:
-        """Queue the new feed entries of every tenant whose fan-out this worker owns; returns
-        how many entries moved.
+        """Route the new feed entries of every tenant whose fan-out this worker owns (queued on
+        lanes, or held to be sent straight from the feed: `webhooks.direct`); returns how many
+        entries moved.
 
         One worker at a time fans a tenant's feed out (a lease), so an order's changes are
-        queued in feed order. Entries read but not queued (a failed step, a dead owner) are
-        queued before anything newer: the owner first re-reads its own pending entries, and a
-        new owner first takes over everything the previous one left pending.
+        routed in feed order. Entries read but not routed (a failed step, a dead owner) are
+        routed before anything newer: a new owner first takes over everything pending in the
+        group (`XAUTOCLAIM`), and an owner whose step failed first reads its own pending
+        entries again; entries this worker holds for direct sending are skipped in both.
         """
         if not self._tenants:
             await self._refresh_tenants()
@@ -263,7 +320,7 @@ class Worker:
         owned: list[str] = []
         for tenant, lease in zip(tenants, leases, strict=True):
             if lease == 2:  # just became the owner: take over what the last one left
-                self._taking_over.add(tenant)
+                self._taking_over[tenant] = "0-0"
             if lease:
                 owned.append(tenant)
         if not owned:
@@ -272,35 +329,40 @@ class Worker:
             for tenant in owned:
                 stream = self.keys(tenant).changes
                 if tenant in self._taking_over:
-                    pipe.xautoclaim(stream, GROUP, self.name, 0, "0-0", count=READ_COUNT)
-                pipe.xreadgroup(GROUP, self.name, {stream: "0"}, count=READ_COUNT)
-                pipe.xreadgroup(GROUP, self.name, {stream: ">"}, count=READ_COUNT)
+                    start = self._taking_over[tenant]
+                    pipe.xautoclaim(stream, GROUP, self.name, 0, start, count=READ_COUNT)
+                else:
+                    start = self._reread.get(tenant, ">")
+                    pipe.xreadgroup(GROUP, self.name, {stream: start}, count=READ_COUNT)
             replies: list[Any] = await pipe.execute(raise_on_error=False)
         moved = 0
-        at = 0
-        for tenant in owned:
-            taking_over = tenant in self._taking_over
-            mine = replies[at : at + (3 if taking_over else 2)]
-            at += len(mine)
-            if any(isinstance(r, ResponseError) and "NOGROUP" in str(r) for r in mine):
+        for tenant, reply in zip(owned, replies, strict=True):
+            if isinstance(reply, ResponseError) and "NOGROUP" in str(reply):
                 self._grouped.discard(tenant)  # the feed was deleted, or never had a group
                 await self._ensure_group(tenant)
                 continue
-            for reply in mine:
-                if isinstance(reply, Exception):
-                    raise reply
-            if taking_over:
-                if mine[0][0] == "0-0":  # nothing more left pending by another worker
-                    self._taking_over.discard(tenant)
-                mine = mine[1:]
-            pending, new = (_entries(reply) for reply in mine)
-            # What this worker read before goes first; newer entries wait (they stay pending
-            # for this worker and come back with the next read of its own entries).
-            entries = pending
-            if len(pending) < READ_COUNT and tenant not in self._taking_over:
-                entries = pending + [e for e in new if e[0] not in {i for i, _ in pending}]
+            if isinstance(reply, Exception):
+                raise reply
+            entries = _entries(reply)
+            if tenant in self._taking_over:
+                if reply[0] == "0-0":  # the whole group's pending entries are this worker's
+                    del self._taking_over[tenant]
+                else:
+                    self._taking_over[tenant] = reply[0]
+            elif tenant in self._reread:
+                if len(entries) < READ_COUNT:
+                    del self._reread[tenant]  # caught up with its own pending entries
+                else:
+                    self._reread[tenant] = entries[-1][0]
+            if tenant in self._taking_over or self._reread.get(tenant, ">") != ">":
+                held = self.direct.held_ids(tenant)
+                entries = [e for e in entries if e[0] not in held]
             if entries:
-                moved += await self._fan_out(tenant, entries)
+                try:
+                    moved += await self._fan_out(tenant, entries)
+                except BaseException:
+                    self._reread[tenant] = "0"  # what was read and not routed comes first
+                    raise
         return moved
 
     async def repair_ready(self) -> int:
@@ -337,30 +399,73 @@ class Worker:
         return raised
 
     async def _fan_out(self, tenant: str, entries: list[tuple[str, Fields]]) -> int:
+        """Route `entries` to the tenant's enabled endpoints whose filters match, in steps of
+        about ROUTE_CHUNK deliveries: a change of an order this worker holds a chain of joins
+        that chain; any other may be held to be sent straight from the feed
+        (`_may_send_directly`) unless Redis has a lane of its order waiting; the rest go onto
+        lanes. The book changes only once a step is stored."""
         endpoints = [e for e in (await self._endpoints(tenant, fresh=True)).values() if e.enabled]
         now_ms = int(time.time() * 1000)
-        chunk: list[tuple[str, str, str]] = []
-        acked: list[str] = []
+        step = Step()
+        modes: dict[tuple[str, str], bool] = {}  # (endpoint, lane): may go direct
         for feed_id, fields in entries:
-            if not fields:
-                acked.append(feed_id)
-                continue
-            if fields.get("platform") == "kak2c":
+            if fields and fields.get("platform") == "kak2c":
                 await note_change(self.shipments, tenant, fields)
-            order = order_of(fields)
+            order = order_of(fields) if fields else None
             lane = order_lane(*order) if order else OPS_LANE
-            current = current_of(fields)
+            current = current_of(fields) if fields else {}
             platform = order[0] if order else None
-            for endpoint in endpoints:
-                if endpoint.filter.matches(fields.get("type", ""), platform, current):
-                    chunk.append((endpoint.id, lane, feed_id))
-            acked.append(feed_id)
-            if len(chunk) >= 500:
-                await self.queue.enqueue(tenant, chunk, now_ms, acked)
-                chunk, acked = [], []
-        if acked:
-            await self.queue.enqueue(tenant, chunk, now_ms, acked)
+            mine: list[tuple[str, bool]] = []
+            joins = False
+            for endpoint in endpoints if fields else ():
+                if not endpoint.filter.matches(fields.get("type", ""), platform, current):
+                    continue
+                if self.direct.chain(tenant, endpoint.id, lane) is not None:
+                    step.joins.append((endpoint.id, lane, feed_id, fields))
+                    joins = True
+                    continue
+                key = (endpoint.id, lane)
+                if key not in modes:
+                    modes[key] = self._may_send_directly(tenant, endpoint)
+                mine.append((endpoint.id, modes[key]))
+            # An entry that joined a chain is acknowledged once that settles, not by the step.
+            if not joins:
+                step.ids.append(feed_id)
+            number = 0 if joins else len(step.ids)
+            for endpoint_id, direct in mine:
+                step.routed.append(Routed(number, endpoint_id, lane, feed_id, direct))
+                step.fields.append(fields)
+            if len(step.routed) >= ROUTE_CHUNK:
+                await self._route(tenant, step, now_ms)
+                step = Step()
+        if step.routed or step.ids or step.joins:
+            await self._route(tenant, step, now_ms)
         return len(entries)
+
+    def _may_send_directly(self, tenant: str, endpoint: Endpoint) -> bool:
+        """Whether a change for `endpoint` may be held to be sent straight from the feed (Redis
+        still says no when its order's lane waits, or the endpoint fails or is held)."""
+        return (
+            self._settings.webhook_direct
+            and endpoint.pace == UNLIMITED
+            and (tenant, endpoint.id) not in self._failing
+            and self.direct.has_room(tenant, endpoint.id)
+        )
+
+    async def _route(self, tenant: str, step: Step, now_ms: int) -> None:
+        """Store one routing step, then hold what it left to this worker, in feed order."""
+        picked = await self.queue.route(tenant, step.routed, now_ms, step.ids)
+        held = [(step.routed[i], step.fields[i]) for i in picked]
+        for d, fields in held:
+            self.direct.add(tenant, d.endpoint, d.name, d.msg, fields)
+        for endpoint_id, lane, feed_id, fields in step.joins:
+            self.direct.add(tenant, endpoint_id, lane, feed_id, fields)
+        if held or step.joins:
+            self._wake.set()  # chains wait for a slot
+
+    def _acknowledge(self, tenant: str, feed_id: str | None) -> None:
+        if feed_id is not None:
+            self._acks.setdefault(tenant, []).append(feed_id)
 
     async def _endpoints(self, tenant: str, *, fresh: bool = False) -> dict[str, Endpoint]:
         now = time.monotonic()
@@ -380,9 +485,9 @@ class Worker:
                 await self._pause(stop, POLL_S)
 
     async def claim_once(self) -> int:
-        """Start delivering due lanes, as many as this worker has room for, shared among the
-        endpoints as `webhooks.slots` says (tenants take turns at going first); returns how
-        many."""
+        """Start delivering due lanes and held chains, as many as this worker has room for,
+        shared among the endpoints as `webhooks.slots` says (tenants take turns at going
+        first); returns how many."""
         now_ms = int(time.time() * 1000)
         found = await self.queue.with_due(self._tenants, now_ms)
         self._turn += 1
@@ -391,22 +496,34 @@ class Worker:
             found = found[first:] + found[:first]
         free = self._settings.webhook_concurrency - len(self._inflight)
         due = [(tenant, endpoint) for tenant, endpoints in found for endpoint in endpoints]
+        # Chains of a failing endpoint are about to move to lanes (`settle_direct`).
+        chains = [key for key in self.direct.waiting() if key not in self._failing]
+        due += [key for key in chains if key not in set(due)]
         shared = share(due, self._busy, self._failing, free, self._limits)
         self._starved = shared.starved
+        rooms = dict(shared.rooms)
         started = 0
+        for key in chains:
+            while rooms.get(key, 0) > 0 and (chain := self.direct.next_waiting(key)) is not None:
+                self._start(key, self._run_direct(key, chain))
+                rooms[key] -= 1
+                started += 1
         for tenant, endpoints in found:
-            rooms = {e: shared.rooms[(tenant, e)] for e in endpoints if (tenant, e) in shared.rooms}
-            if not rooms:
+            asked = {e: rooms[(tenant, e)] for e in endpoints if rooms.get((tenant, e), 0) > 0}
+            if not asked:
                 continue
-            paces = await self._paces(tenant, rooms)
-            for claimed in await self.queue.claim(tenant, rooms, now_ms, self._lease_ms, paces):
-                busy_key = (tenant, claimed.endpoint)
-                self._busy[busy_key] = self._busy.get(busy_key, 0) + 1
-                task = asyncio.create_task(self._deliver_guarded(tenant, claimed))
-                self._inflight.add(task)
-                task.add_done_callback(partial(self._done, busy_key))
+            paces = await self._paces(tenant, asked)
+            for claimed in await self.queue.claim(tenant, asked, now_ms, self._lease_ms, paces):
+                self._start((tenant, claimed.endpoint), self._deliver_guarded(tenant, claimed))
                 started += 1
         return started
+
+    def _start(self, key: Key, work: Coroutine[Any, Any, None]) -> None:
+        """Run one delivery slot's work, counted against the worker and the endpoint."""
+        self._busy[key] = self._busy.get(key, 0) + 1
+        task = asyncio.create_task(work)
+        self._inflight.add(task)
+        task.add_done_callback(partial(self._done, key))
 
     async def _paces(self, tenant: str, endpoints: Mapping[str, Any]) -> dict[str, Pace]:
         """The pace of each endpoint (a new one is looked up at once, so its limit holds from
@@ -465,17 +582,7 @@ class Worker:
             return await self._record(
                 tenant, member, endpoint, head, {}, attempt, "failed", started_ms, go_on=go_on
             )
-        body = self.bodies.body(fields, endpoint.lang)
-        now = datetime.now(UTC)
-        headers = signed_headers(
-            message_id(head.msg),
-            int(now.timestamp()),
-            body,
-            endpoint.signing_secrets(now),
-            endpoint.lang,
-        )
-        attempt = await self.sender.send(endpoint.url, headers, body)
-        self._metrics.delivery_seconds.observe(attempt.duration_ms / 1000)
+        attempt = await self._send(endpoint, head.msg, fields)
         outcome = classify(attempt.status)
         if outcome == "delivered":
             return await self._record(
@@ -494,6 +601,46 @@ class Worker:
         else:
             await self._record(tenant, member, endpoint, head, fields, attempt, "retry")
         return None
+
+    async def _send(self, endpoint: Endpoint, msg: str, fields: Fields) -> Attempt:
+        """One signed attempt at a feed entry, in the endpoint's language."""
+        body = self.bodies.body(fields, endpoint.lang)
+        now = datetime.now(UTC)
+        headers = signed_headers(
+            message_id(msg),
+            int(now.timestamp()),
+            body,
+            endpoint.signing_secrets(now),
+            endpoint.lang,
+        )
+        attempt = await self.sender.send(endpoint.url, headers, body)
+        self._metrics.delivery_seconds.observe(attempt.duration_ms / 1000)
+        return attempt
+
+    def _next_ms(self, attempt: Attempt, number: int, now_ms: int) -> int:
+        """When to try again after failed attempt `number`."""
+        delay = next_delay(
+            self.policy,
+            number,
+            self._rng,
+            status=attempt.status,
+            retry_after=attempt.retry_after,
+            timed_out=attempt.timed_out,
+        )
+        return now_ms + int(delay * 1000)
+
+    def _pause_s(self, endpoint: str, attempt: Attempt) -> float | None:
+        """How long the receiver asked the whole endpoint to wait (counted and logged)."""
+        pause = pause_s(self.policy, attempt.status, attempt.retry_after)
+        if pause is not None:
+            self._metrics.webhook_holds.labels(status=str(attempt.status)).inc()
+            log.info(
+                "webhook endpoint %s asked to wait %.0f s (%s with Retry-After): holding it",
+                endpoint,
+                pause,
+                attempt.status,
+            )
+        return pause
 
     async def _record(
         self,
@@ -518,42 +665,11 @@ class Worker:
             if now_ms - first_ms >= self.policy.window_s * 1000:
                 verdict = "failed"  # retried for the whole window: given up
             else:
-                delay = next_delay(
-                    self.policy,
-                    number,
-                    self._rng,
-                    status=attempt.status,
-                    retry_after=attempt.retry_after,
-                    timed_out=attempt.timed_out,
-                )
-                next_ms = now_ms + int(delay * 1000)
-        pause = pause_s(self.policy, attempt.status, attempt.retry_after)
-        if pause is not None:
-            self._metrics.webhook_holds.labels(status=str(attempt.status)).inc()
-            log.info(
-                "webhook endpoint %s asked to wait %.0f s (%s with Retry-After): holding it",
-                endpoint.id,
-                pause,
-                attempt.status,
-            )
+                next_ms = self._next_ms(attempt, number, now_ms)
+        pause = self._pause_s(endpoint.id, attempt)
         result = {"retry": "retrying"}.get(verdict, verdict)
         order = order_of(fields)
-        entry: dict[str, Any] = {
-            "endpoint_id": endpoint.id,
-            "msg_id": message_id(head.msg),
-            "type": fields.get("type"),
-            "platform": order[0] if order else None,
-            "order_id": order[1] if order else None,
-            "sequence": int(fields["sequence"]) if "sequence" in fields else None,
-            "attempt": number,
-            "at": iso(now_ms / 1000),
-            "result": result,
-            "status_code": attempt.status,
-            "duration_ms": attempt.duration_ms,
-            "response": attempt.response,
-            "error": attempt.error,
-            "next_attempt_at": iso(next_ms / 1000) if next_ms else None,
-        }
+        entry = log_entry(endpoint.id, head.msg, fields, number, now_ms, result, attempt, next_ms)
         outcome: Literal["delivered", "retry", "failed"] = (
             "retry" if verdict == "retry" else "delivered" if verdict == "delivered" else "failed"
         )
@@ -594,3 +710,167 @@ class Worker:
             self._cache.pop(tenant, None)
             return None  # what it handed on was dropped with the endpoint's lanes
         return finished.next
+
+    # ------------------------------------------------------------------ straight from the feed
+
+    async def _run_direct(self, key: Key, chain: Chain) -> None:
+        """Send held chains of one endpoint, each message after the one before it was answered,
+        up to LANE_RUN messages (fewer when another endpoint waits for a slot); a failed attempt
+        stops its chain, which `settle_direct` then moves onto its lane."""
+        tenant, endpoint_id = key
+        sent = 0
+        current: Chain | None = chain
+        try:
+            while current is not None:
+                while current.messages and not self._stop.is_set():
+                    endpoint = (await self._endpoints(tenant)).get(endpoint_id)
+                    if endpoint is None:
+                        endpoint = (await self._endpoints(tenant, fresh=True)).get(endpoint_id)
+                    if endpoint is None or not endpoint.enabled:
+                        self._drop_held(key, current)
+                        return
+                    if not await self._send_head(tenant, endpoint, current):
+                        return
+                    sent += 1
+                if sent >= LANE_RUN or self._stop.is_set() or self._starved:
+                    return
+                current = self.direct.next_waiting(key)
+        except Exception as exc:  # one bad message must not stop the worker: it goes to a lane
+            log.exception("webhook delivery to %s failed unexpectedly", endpoint_id)
+            if current is not None and current.messages and current.failure is None:
+                feed_id, fields = current.messages[0]
+                now_ms = int(time.time() * 1000)
+                attempt = Attempt(None, 0.0, error=f"{exc.__class__.__name__}: {exc}"[:500])
+                next_ms = self._next_ms(attempt, 1, now_ms)
+                entry = log_entry(
+                    endpoint_id, feed_id, fields, 1, now_ms, "retrying", attempt, next_ms
+                )
+                current.failure = Failure(entry, now_ms, next_ms)
+                self._wake.set()
+
+    async def _send_head(self, tenant: str, endpoint: Endpoint, chain: Chain) -> bool:
+        """Attempt a chain's head: True when delivered (settled, to be logged), False when the
+        attempt failed (the chain then waits to move onto its lane)."""
+        feed_id, fields = chain.messages[0]
+        attempt = await self._send(endpoint, feed_id, fields)
+        now_ms = int(time.time() * 1000)
+        outcome = classify(attempt.status)
+        if outcome == "delivered":
+            entry = log_entry(endpoint.id, feed_id, fields, 1, now_ms, outcome, attempt, None)
+            delivered = Settled(endpoint.id, entry, order_of(fields))
+            # Stored before the order's next change goes out, so a worker that dies repeats
+            # at most the one change of an order it had in flight.
+            ack = self.direct.last_use(chain)
+            try:
+                await self.queue.settled(tenant, delivered, ack)
+            except RedisError:  # stored by `settle_direct` once Redis is back
+                self._delivered.setdefault(tenant, []).append(delivered)
+                ack = None
+            late = self.direct.settle(chain)
+            if late != ack:
+                self._acknowledge(tenant, late)
+            self._failing.discard((tenant, endpoint.id))
+            self._metrics.deliveries.labels(result="delivered").inc()
+            return True
+        if outcome == "gone":
+            entry = log_entry(endpoint.id, feed_id, fields, 1, now_ms, "gone", attempt, None)
+            await self._gone(tenant, endpoint, chain, Settled(endpoint.id, entry, order_of(fields)))
+            return False
+        pause = self._pause_s(endpoint.id, attempt)
+        next_ms = self._next_ms(attempt, 1, now_ms)
+        entry = log_entry(endpoint.id, feed_id, fields, 1, now_ms, "retrying", attempt, next_ms)
+        hold_until = now_ms + int(pause * 1000) if pause is not None else None
+        chain.failure = Failure(entry, now_ms, next_ms, hold_until)
+        self._failing.add((tenant, endpoint.id))
+        self._metrics.deliveries.labels(result="retrying").inc()
+        self._wake.set()  # for `settle_direct`
+        return False
+
+    async def _gone(self, tenant: str, endpoint: Endpoint, chain: Chain, attempt: Settled) -> None:
+        """The receiver answered 410 Gone: log that attempt, disable the endpoint (its lanes are
+        dropped) and drop what this worker holds for it, as the lane path does."""
+        self._metrics.deliveries.labels(result="gone").inc()
+        _, done = self.direct.ids(chain)
+        await self.queue.settle(tenant, [attempt], done)
+        self._taken(chain, done)
+        await disable_endpoint(
+            self._r, self.endpoints, self.queue, tenant, endpoint, "the receiver answered 410 Gone"
+        )
+        self._cache.pop(tenant, None)
+        self._drop_held((tenant, endpoint.id))
+
+    def _drop_held(self, key: Key, *chains: Chain) -> None:
+        """The endpoint is gone or disabled: forget `chains` and its waiting ones (their entries
+        are acknowledged as far as they concern it)."""
+        tenant, _ = key
+        for each in [*chains, *self.direct.waiting_of(key)]:
+            _, done = self.direct.take(each)
+            for feed_id in done:
+                self._acknowledge(tenant, feed_id)
+            self._metrics.deliveries.labels(result="dropped").inc()
+        self._wake.set()
+
+    async def settle_direct(self) -> int:
+        """Store what was sent straight from the feed: log the deliveries and acknowledge the
+        entries that are done, move each failed chain onto its lane (with the order's later
+        changes it held) and the waiting chains of failing endpoints onto theirs. Returns how
+        many deliveries and chains it stored."""
+        stored = 0
+        for tenant in sorted(set(self._delivered) | set(self._acks)):
+            delivered, acks = self._delivered.pop(tenant, []), self._acks.pop(tenant, [])
+            try:
+                await self.queue.settle(tenant, delivered, acks)
+            except BaseException:  # kept for the next turn
+                self._delivered.setdefault(tenant, [])[:0] = delivered
+                self._acks.setdefault(tenant, [])[:0] = acks
+                raise
+            stored += len(delivered)
+        for chain in self.direct.failed():
+            await self._shelve(chain)
+            stored += 1
+        for key in list(self._failing):
+            for chain in self.direct.waiting_of(key):
+                await self._requeue(chain)
+                stored += 1
+        return stored
+
+    async def _shelve(self, chain: Chain) -> None:
+        """Move a chain whose head failed onto its lane (`DeliveryQueue.shelve`); it stays in
+        the book until that is stored, so a failed step is tried again."""
+        failure = chain.failure
+        assert failure is not None
+        head_id, fields = chain.messages[0]
+        ids, done = self.direct.ids(chain)
+        await self.queue.shelve(
+            chain.tenant,
+            chain.member,
+            Head(head_id, 1, failure.at_ms),
+            ids,
+            done,
+            now_ms=failure.at_ms,
+            next_ms=failure.next_ms,
+            entry=failure.entry,
+            order=order_of(fields),
+            hold_until_ms=failure.hold_until_ms,
+        )
+        self._taken(chain, done)
+
+    async def _requeue(self, chain: Chain) -> None:
+        """Put a chain that waited for a slot onto its lane, due now (its endpoint fails)."""
+        ids, done = self.direct.ids(chain)
+        deliveries = [(chain.endpoint, chain.name, feed_id) for feed_id in ids]
+        self.direct.park(chain)  # no slot may start it meanwhile
+        try:
+            await self.queue.enqueue(chain.tenant, deliveries, int(time.time() * 1000), done)
+        except BaseException:
+            self.direct.unpark(chain)
+            raise
+        self._taken(chain, done)
+
+    def _taken(self, chain: Chain, acknowledged: list[str]) -> None:
+        """A chain is stored on its lane: out of the book; entries that became done while it
+        was being stored (another endpoint's delivery of them settled) are acknowledged next."""
+        _, done = self.direct.take(chain)
+        for feed_id in done:
+            if feed_id not in acknowledged:
+                self._acknowledge(chain.tenant, feed_id)

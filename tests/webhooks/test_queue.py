@@ -1,8 +1,10 @@
-"""Delivery lanes against the real test Redis: leases, lane order, stale finishes, drops."""
+"""Delivery lanes against the real test Redis: leases, lane order, stale finishes, drops; routing
+straight from the feed, settling and shelving (`webhooks.direct`)."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Literal
@@ -12,7 +14,17 @@ import pytest
 from gateway.settings import Settings
 from gateway.storage import client_for
 from webhooks.pace import UNLIMITED, Pace
-from webhooks.queue import GROUP, Backlog, Claimed, DeliveryQueue, Finished, Head, order_lane
+from webhooks.queue import (
+    GROUP,
+    Backlog,
+    Claimed,
+    DeliveryQueue,
+    Finished,
+    Head,
+    Routed,
+    Settled,
+    order_lane,
+)
 
 NOW = 1_800_000_000_000  # ms
 Test = Callable[[DeliveryQueue, str], Awaitable[None]]
@@ -275,5 +287,104 @@ def test_the_backlog_counts_unqueued_entries_waiting_and_due_lanes_and_the_oldes
         await claim(queue, tenant, NOW)  # started: leased into the future, no longer due
         after = await queue.backlog({tenant: ["ep_a", "ep_b"]}, NOW)
         assert (after.waiting_lanes, after.due_lanes, after.oldest_due_s) == (3, 0, 0.0)
+
+    run(settings, test)
+
+
+async def feed_with_group(queue: DeliveryQueue, tenant: str, n: int) -> list[str]:
+    """`n` feed entries, read by a worker of the delivery group (pending, not acknowledged)."""
+    changes = queue.keys(tenant).changes
+    await queue._r.xgroup_create(changes, GROUP, id="0", mkstream=True)
+    ids = [str(await queue._r.xadd(changes, {"type": "t", "n": str(i)})) for i in range(n)]
+    await queue._r.xreadgroup(GROUP, "w", {changes: ">"})
+    return ids
+
+
+async def pending_ids(queue: DeliveryQueue, tenant: str) -> list[str]:
+    found = await queue._r.xpending_range(queue.keys(tenant).changes, GROUP, "-", "+", 100)
+    return [str(p["message_id"]) for p in found]
+
+
+def test_routing_leaves_to_the_caller_only_what_nothing_waits_before(settings: Settings) -> None:
+    """A delivery offered for direct sending goes to the caller unless its order's lane already
+    waits (then it joins the lane, behind), its endpoint is failing, or a Retry-After holds it;
+    an entry is acknowledged when none of its deliveries was left to the caller."""
+
+    async def test(queue: DeliveryQueue, tenant: str) -> None:
+        ids = await feed_with_group(queue, tenant, 4)
+        k = queue.keys(tenant)
+        await queue.enqueue(tenant, [("ep_a", order_lane("cscart", "9"), "0-1")], NOW)
+        await queue._r.hset(k.webhook_failing, "ep_f", NOW)
+        await queue._r.hset(k.webhook_holds, "ep_h", NOW + 5_000)
+        routed = [
+            Routed(1, "ep_a", LANE, ids[0], direct=True),  # nothing waits: the caller's
+            Routed(1, "ep_b", LANE, ids[0], direct=False),  # not offered: queued
+            Routed(2, "ep_a", order_lane("cscart", "9"), ids[1], direct=True),  # lane waits
+            Routed(3, "ep_f", LANE, ids[2], direct=True),  # failing
+            Routed(4, "ep_h", LANE, ids[3], direct=True),  # held
+        ]
+        assert await queue.route(tenant, routed, NOW, ids) == [0]
+        assert await pending_ids(queue, tenant) == [ids[0]]  # the rest acknowledged
+        lane_9 = f"ep_a\x1f{order_lane('cscart', '9')}"
+        assert await queue._r.lrange(k.webhook_lane(lane_9), 0, -1) == ["0-1", ids[1]]
+        assert await queue._r.llen(k.webhook_lane(MEMBER)) == 0
+        assert await queue.pending(tenant, "ep_b") == 1
+        assert await queue.pending(tenant, "ep_f") == 1
+        assert await queue.pending(tenant, "ep_h") == 1
+
+    run(settings, test)
+
+
+def test_settling_logs_the_deliveries_clears_failing_and_acknowledges(settings: Settings) -> None:
+    async def test(queue: DeliveryQueue, tenant: str) -> None:
+        ids = await feed_with_group(queue, tenant, 2)
+        k = queue.keys(tenant)
+        await queue._r.hset(k.webhook_failing, "ep_a", NOW)
+        entry = {"msg_id": f"msg_{ids[0]}", "result": "delivered"}
+        delivered = Settled("ep_a", entry, ("cscart", "7"))
+        await asyncio.gather(
+            queue.settled(tenant, delivered, ids[0]), queue.settled(tenant, delivered, None)
+        )
+        assert await pending_ids(queue, tenant) == [ids[1]]
+        assert await queue._r.xlen(k.webhook_log("ep_a")) == 2
+        assert await queue._r.xlen(k.order_deliveries("cscart", "7")) == 2
+        assert await queue._r.ttl(k.order_deliveries("cscart", "7")) > 0
+        assert not await queue._r.hexists(k.webhook_failing, "ep_a")
+
+    run(settings, test)
+
+
+def test_a_shelved_chain_goes_in_front_of_its_lane_due_at_the_retry(settings: Settings) -> None:
+    """A chain whose head failed becomes its lane's head (attempt 1 counted), with the changes
+    it held behind it and in front of what was queued there meanwhile (a replay); the lane is
+    due at the retry time; the endpoint counts as failing; a Retry-After holds it."""
+
+    async def test(queue: DeliveryQueue, tenant: str) -> None:
+        now = int(time.time() * 1000)  # the log keeps what is younger than the history
+        ids = await feed_with_group(queue, tenant, 3)
+        k = queue.keys(tenant)
+        await queue.enqueue(tenant, [("ep_a", LANE, "0-9")], now)  # a replay, queued meanwhile
+        entry = {"msg_id": f"msg_{ids[0]}", "result": "retrying"}
+        await queue.shelve(
+            tenant,
+            MEMBER,
+            Head(ids[0], 1, now),
+            ids[:2],
+            ids[1:2],
+            now_ms=now,
+            next_ms=now + 5_000,
+            entry=entry,
+            order=("cscart", "7"),
+            hold_until_ms=now + 60_000,
+        )
+        lane_ids = await queue._r.lrange(k.webhook_lane(MEMBER), 0, -1)
+        assert lane_ids == [ids[0], ids[1], "0-9"]
+        assert await pending_ids(queue, tenant) == [ids[0], ids[2]]
+        assert await queue._r.hget(k.webhook_failing, "ep_a") == str(now)
+        assert await queue.held_until(tenant, ["ep_a"], now) == [now + 60_000]
+        assert await claim(queue, tenant, now + 59_999) == []  # held
+        [claimed] = await claim(queue, tenant, now + 60_000)
+        assert claimed.head == Head(ids[0], 1, now)
+        assert await queue._r.xlen(k.webhook_log("ep_a")) == 1
 
     run(settings, test)

@@ -396,8 +396,13 @@ def silent() -> Iterator[Silent]:
 # ---------------------------------------------------------------------------- tests
 
 
+# Each way a change travels: straight from the feed (the default), or queued on a lane first.
+PATHS = pytest.mark.parametrize("direct", ["true", "false"], ids=["direct", "lanes"])
+
+
+@PATHS
 def test_a_killed_worker_loses_nothing_and_repeats_only_what_was_in_flight(
-    gateway: Gateway, workers: Workers, shop: Shop
+    gateway: Gateway, workers: Workers, shop: Shop, direct: str
 ) -> None:
     """SIGKILL one worker in the middle of 2,000 deliveries (200 orders, 10 changes each), start
     another: every change arrives, each order's changes first arrive in sequence order, and the
@@ -409,21 +414,21 @@ def test_a_killed_worker_loses_nothing_and_repeats_only_what_was_in_flight(
     total = orders * each
     with receiving(answer_after_20ms) as receiver:
         hook = shop.register(receiver.url)
-        shop.post_events(changes("kill", orders, each))
-        first = workers.start()
+        shop.post_events(changes(f"kill-{direct}", orders, each))
+        first = workers.start(GATEWAY_WEBHOOK_DIRECT=direct)
         receiver.wait_for(lambda got: len(got) >= total // 4, 30)
         first.kill()
         with receiver.lock:
             at_kill = len(ids(receiver.received))
         assert at_kill < total, "the first worker finished before it could be killed"
-        second = workers.start()
+        second = workers.start(GATEWAY_WEBHOOK_DIRECT=direct)
         got = receiver.wait_for(lambda got: len(ids(got)) >= total, 45)
         time.sleep(0.5)  # a straggler would show as an extra duplicate
         with receiver.lock:
             got = list(receiver.received)
         assert second.alive, second.tail()
 
-    assert_per_order_order(got, each_of("kill", orders, each))
+    assert_per_order_order(got, each_of(f"kill-{direct}", orders, each))
     by_change: dict[tuple[str, int], set[str]] = {}
     for request in got:
         by_change.setdefault(key(request), set()).add(request.headers["webhook-id"])
@@ -441,8 +446,9 @@ def test_a_killed_worker_loses_nothing_and_repeats_only_what_was_in_flight(
     assert len({d["msg_id"] for d in delivered}) == total
 
 
+@PATHS
 def test_a_failing_receiver_gets_everything_in_order_once_it_recovers(
-    gateway: Gateway, workers: Workers, shop: Shop
+    gateway: Gateway, workers: Workers, shop: Shop, direct: str
 ) -> None:
     """The receiver answers 500 for its first 2 seconds, then 200: every change is delivered
     exactly once with a 2xx, each order's requests never go back in sequence, and the delivery
@@ -460,7 +466,7 @@ def test_a_failing_receiver_gets_everything_in_order_once_it_recovers(
         accepted.append(got)
         return 200, {}
 
-    workers.start()
+    workers.start(GATEWAY_WEBHOOK_DIRECT=direct)
     with receiving(recovering) as receiver:
         hook = shop.register(receiver.url)
         shop.post_events(changes("flaky", orders, each), batch=100)
@@ -812,61 +818,75 @@ def test_a_worker_process_serves_its_metrics(
     assert 1 <= int(kept[1]) <= 5  # kept alive to the one receiver, at most one per order
 
 
+@pytest.mark.parametrize("direct", [True, False], ids=["direct", "lanes"])
 def test_a_fan_out_step_that_fails_midway_keeps_each_orders_changes_in_order(
-    gateway: Gateway, shop: Shop, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+    gateway: Gateway,
+    shop: Shop,
+    runtime: Runtime,
+    monkeypatch: pytest.MonkeyPatch,
+    direct: bool,
 ) -> None:
-    """A Redis error between reading the change feed and queueing what was read (an outage, a
+    """A Redis error between reading the change feed and routing what was read (an outage, a
     full connection pool, or a worker killed at that moment) must not let the order's next change
-    overtake the ones that were read: the order's delivery lane keeps the feed's order. Runs the
-    worker's fan-out step in this process, with one injected failure."""
+    overtake the ones that were read: the order's chain held for direct sending (or, with
+    `webhook_direct` off, its delivery lane) keeps the feed's order. Runs the worker's fan-out
+    step in this process, with one injected failure."""
     hook = shop.register(f"http://127.0.0.1:{free_port()}/hook")
     keys = TenantKeys(gateway.settings.redis_prefix, shop.tenant.tenant)
-    member = lane(hook["id"], order_lane("cscart", "fan1"))
+    name = order_lane("cscart", "fan1")
+    settings = gateway.settings.model_copy(update={"webhook_direct": direct})
 
-    async def scenario() -> tuple[list[str], list[str]]:
+    async def scenario() -> tuple[list[str], list[str], list[str]]:
         client = client_for(str(gateway.settings.redis_url))
         try:
-            worker = Worker(client, gateway.settings, runtime.renderer)
+            worker = Worker(client, settings, runtime.renderer)
             await worker.fan_out_once()  # consumer groups exist; earlier entries are out of the way
-            enqueue = worker.queue.enqueue
+            route = worker.queue.route
             failures = [RedisConnectionError("injected: connection lost")]
 
-            async def flaky(tenant: str, *args: Any, **kwargs: Any) -> int:
+            async def flaky(tenant: str, *args: Any, **kwargs: Any) -> list[int]:
                 if tenant == shop.tenant.tenant and failures:
                     raise failures.pop()
-                return await enqueue(tenant, *args, **kwargs)
+                return await route(tenant, *args, **kwargs)
 
-            monkeypatch.setattr(worker.queue, "enqueue", flaky)
+            monkeypatch.setattr(worker.queue, "route", flaky)
             await asyncio.to_thread(shop.post_events, [event("fan1", "O", at(0))])
             with pytest.raises(RedisConnectionError):
-                await worker.fan_out_once()  # read, then failed to queue: the entry is pending
+                await worker.fan_out_once()  # read, then failed to route: the entry is pending
             await asyncio.to_thread(shop.post_events, [event("fan1", "P", at(1))])
             await worker.fan_out_once()  # the next step, as the worker's loop runs it
             await worker.fan_out_once()
             entries = cast(list[tuple[str, Any]], await client.xrange(keys.changes))
             feed = [feed_id for feed_id, _ in entries]
+            member = lane(hook["id"], name)
             queued = cast(list[str], await client.lrange(keys.webhook_lane(member), 0, -1))
-            return feed, queued
+            chain = worker.direct.chain(shop.tenant.tenant, hook["id"], name)
+            held = [feed_id for feed_id, _ in chain.messages] if chain else []
+            return feed, queued, held
         finally:
             await client.aclose()
 
-    feed, queued = asyncio.run(scenario())
+    feed, queued, held = asyncio.run(scenario())
     assert len(feed) == 2
-    assert queued == feed, "the order's second change would be delivered before its first"
+    assert (held, queued) == ((feed, []) if direct else ([], feed)), (
+        "the order's second change would be delivered before its first"
+    )
 
 
 def test_the_worker_repairs_a_ready_set_out_of_step(
     gateway: Gateway, shop: Shop, runtime: Runtime
 ) -> None:
     """The worker's periodic check (every REPAIR_EVERY_S) finds a lane its endpoint's ready
-    entry lost, puts it back, and the lane is claimed again."""
+    entry lost, puts it back, and the lane is claimed again (lanes alone: `webhook_direct`
+    off)."""
     hook = shop.register(f"http://127.0.0.1:{free_port()}/hook")
     keys = TenantKeys(gateway.settings.redis_prefix, shop.tenant.tenant)
+    settings = gateway.settings.model_copy(update={"webhook_direct": False})
 
     async def scenario() -> tuple[int, int, bool]:
         client = client_for(str(gateway.settings.redis_url))
         try:
-            worker = Worker(client, gateway.settings, runtime.renderer)
+            worker = Worker(client, settings, runtime.renderer)
             await worker.fan_out_once()  # consumer groups exist; earlier entries are out of the way
             await asyncio.to_thread(shop.post_events, [event("heal1", "O", at(0))])
             await worker.fan_out_once()

@@ -1,0 +1,24 @@
+-- Record deliveries sent straight from the feed that reached their receivers, and acknowledge
+-- the feed entries none of whose deliveries is left unsettled (`webhooks.direct`).
+-- KEYS: 1 changes stream, 2 failing hash, then per delivery: its endpoint's log, its order's log
+--       (the endpoint's log again when the event has no order)
+-- ARGV: 1 consumer group, 2 oldest log id to keep, 3 order log lifetime (s), 4 n ids to
+--       acknowledge, 5..4+n those ids, then per delivery: endpoint id, log entry JSON.
+-- Returns how many deliveries were recorded.
+local n = tonumber(ARGV[4])
+local at = 5 + n
+local deliveries = (#KEYS - 2) / 2
+for i = 1, deliveries do
+  local log, order_log = KEYS[1 + 2 * i], KEYS[2 + 2 * i]
+  redis.call('XADD', log, 'MINID', '~', ARGV[2], '*', 'doc', ARGV[at + 1])
+  if order_log ~= log then
+    redis.call('XADD', order_log, 'MINID', '~', ARGV[2], '*', 'doc', ARGV[at + 1])
+    redis.call('EXPIRE', order_log, tonumber(ARGV[3]))
+  end
+  redis.call('HDEL', KEYS[2], ARGV[at])
+  at = at + 2
+end
+if n > 0 then
+  redis.call('XACK', KEYS[1], ARGV[1], unpack(ARGV, 5, 4 + n))
+end
+return deliveries
