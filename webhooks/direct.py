@@ -24,7 +24,7 @@ This module is the bookkeeping alone (no I/O); `webhooks.worker` sends and settl
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -74,6 +74,7 @@ class Book:
         self._waiting: dict[Key, deque[Chain]] = {}
         self._refs: dict[tuple[str, str], int] = {}  # (tenant, feed id) -> unsettled deliveries
         self._held: dict[Key, int] = {}  # messages held per endpoint
+        self._failed: list[Chain] = []
 
     def __len__(self) -> int:
         """Messages held, over every endpoint."""
@@ -82,9 +83,10 @@ class Book:
     def chain(self, tenant: str, endpoint: str, name: str) -> Chain | None:
         return self._chains.get((tenant, endpoint, name))
 
-    def has_room(self, tenant: str, endpoint: str) -> bool:
-        """Whether a new chain of the endpoint may be held (else its changes go to lanes)."""
-        return self._held.get((tenant, endpoint), 0) < self.held_max
+    def has_room(self, tenant: str, endpoint: str, offered: int = 0) -> bool:
+        """Whether a new chain of the endpoint may be held, besides `offered` changes about to
+        be (else its changes go to lanes)."""
+        return self._held.get((tenant, endpoint), 0) + offered < self.held_max
 
     def add(self, tenant: str, endpoint: str, name: str, feed_id: str, fields: Fields) -> None:
         """Hold a delivery: it joins its order's chain, or starts one that waits for a slot."""
@@ -175,13 +177,20 @@ class Book:
         """The endpoint's chains that wait for a slot (none of them has started)."""
         return list(self._waiting.get(key, ()))
 
-    def failed(self) -> Iterator[Chain]:
-        """Chains whose head failed, to be moved to lanes."""
-        return (chain for chain in list(self._chains.values()) if chain.failure is not None)
+    def fail(self, chain: Chain, failure: Failure) -> None:
+        """The attempt at the chain's head failed: it waits to be moved onto its lane."""
+        chain.failure = failure
+        self._failed.append(chain)
+
+    def failed(self) -> list[Chain]:
+        """Chains whose head failed, to be moved to lanes (`take`)."""
+        return list(self._failed)
 
     def _forget(self, chain: Chain) -> None:
         if self._chains.get((chain.tenant, chain.endpoint, chain.name)) is chain:
             del self._chains[(chain.tenant, chain.endpoint, chain.name)]
+        if chain.failure is not None and chain in self._failed:
+            self._failed.remove(chain)
 
     def _release(self, tenant: str, endpoint: str, feed_id: str) -> str | None:
         held = self._held[(tenant, endpoint)] - 1

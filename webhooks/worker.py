@@ -408,6 +408,7 @@ class Worker:
         now_ms = int(time.time() * 1000)
         step = Step()
         modes: dict[tuple[str, str], bool] = {}  # (endpoint, lane): may go direct
+        offered: dict[str, int] = {}  # endpoint: changes offered for direct sending so far
         for feed_id, fields in entries:
             if fields and fields.get("platform") == "kak2c":
                 await note_change(self.shipments, tenant, fields)
@@ -426,7 +427,11 @@ class Worker:
                     continue
                 key = (endpoint.id, lane)
                 if key not in modes:
-                    modes[key] = self._may_send_directly(tenant, endpoint)
+                    modes[key] = self._may_send_directly(
+                        tenant, endpoint, offered.get(endpoint.id, 0)
+                    )
+                if modes[key]:
+                    offered[endpoint.id] = offered.get(endpoint.id, 0) + 1
                 mine.append((endpoint.id, modes[key]))
             # An entry that joined a chain is acknowledged once that settles, not by the step.
             if not joins:
@@ -442,14 +447,15 @@ class Worker:
             await self._route(tenant, step, now_ms)
         return len(entries)
 
-    def _may_send_directly(self, tenant: str, endpoint: Endpoint) -> bool:
-        """Whether a change for `endpoint` may be held to be sent straight from the feed (Redis
-        still says no when its order's lane waits, or the endpoint fails or is held)."""
+    def _may_send_directly(self, tenant: str, endpoint: Endpoint, offered: int) -> bool:
+        """Whether a change for `endpoint` may be held to be sent straight from the feed, with
+        `offered` others already offered in this step (Redis still says no when its order's
+        lane waits, or the endpoint fails or is held)."""
         return (
             self._settings.webhook_direct
             and endpoint.pace == UNLIMITED
             and (tenant, endpoint.id) not in self._failing
-            and self.direct.has_room(tenant, endpoint.id)
+            and self.direct.has_room(tenant, endpoint.id, offered)
         )
 
     async def _route(self, tenant: str, step: Step, now_ms: int) -> None:
@@ -745,7 +751,7 @@ class Worker:
                 entry = log_entry(
                     endpoint_id, feed_id, fields, 1, now_ms, "retrying", attempt, next_ms
                 )
-                current.failure = Failure(entry, now_ms, next_ms)
+                self.direct.fail(current, Failure(entry, now_ms, next_ms))
                 self._wake.set()
 
     async def _send_head(self, tenant: str, endpoint: Endpoint, chain: Chain) -> bool:
@@ -780,7 +786,7 @@ class Worker:
         next_ms = self._next_ms(attempt, 1, now_ms)
         entry = log_entry(endpoint.id, feed_id, fields, 1, now_ms, "retrying", attempt, next_ms)
         hold_until = now_ms + int(pause * 1000) if pause is not None else None
-        chain.failure = Failure(entry, now_ms, next_ms, hold_until)
+        self.direct.fail(chain, Failure(entry, now_ms, next_ms, hold_until))
         self._failing.add((tenant, endpoint.id))
         self._metrics.deliveries.labels(result="retrying").inc()
         self._wake.set()  # for `settle_direct`

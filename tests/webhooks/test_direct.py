@@ -82,12 +82,12 @@ def test_a_failed_chain_is_listed_until_it_is_taken_out() -> None:
     book.add("shop", "ep_a", ORDER_1, "1-0", fields(1))
     chain = book.next_waiting(A)
     assert chain is not None
-    chain.failure = Failure({}, at_ms=1, next_ms=2)
+    book.fail(chain, Failure({}, at_ms=1, next_ms=2))
     book.add("shop", "ep_a", ORDER_1, "2-0", fields(2))  # joins the failed chain
-    assert list(book.failed()) == [chain]
+    assert book.failed() == [chain]
     assert ids(chain) == ["1-0", "2-0"]
     book.take(chain)
-    assert list(book.failed()) == []
+    assert book.failed() == []
 
 
 def test_a_parked_chain_waits_no_more_until_it_is_put_back_first() -> None:
@@ -109,5 +109,6 @@ def test_an_endpoint_holding_its_most_takes_no_new_chain() -> None:
     assert book.has_room("shop", "ep_a")
     book.add("shop", "ep_a", ORDER_2, "2-0", fields(1))
     assert not book.has_room("shop", "ep_a")
+    assert not Book(held_max=2).has_room("shop", "ep_a", offered=2)
     assert book.has_room("shop", "ep_b")
     assert book.has_room("other", "ep_a")

@@ -447,6 +447,36 @@ def test_a_killed_worker_loses_nothing_and_repeats_only_what_was_in_flight(
 
 
 @PATHS
+def test_a_worker_stopped_gracefully_leaves_nothing_to_repeat(
+    gateway: Gateway, workers: Workers, shop: Shop, direct: str
+) -> None:
+    """SIGTERM one worker in the middle of 1,000 deliveries (the receiver answers in 20 ms): the
+    attempts in flight finish and are recorded before it exits, so the worker started next
+    sends the rest and repeats nothing."""
+    orders, each = 100, 10
+    total = orders * each
+    with receiving(answer_after_20ms) as receiver:
+        hook = shop.register(receiver.url)
+        shop.post_events(changes("term", orders, each))
+        first = workers.start(GATEWAY_WEBHOOK_DIRECT=direct)
+        receiver.wait_for(lambda got: len(got) >= total // 4, 30)
+        first.stop()
+        with receiver.lock:
+            at_stop = len(receiver.received)
+        assert at_stop < total, "the first worker finished before it could be stopped"
+        workers.start(GATEWAY_WEBHOOK_DIRECT=direct)
+        receiver.wait_for(lambda got: len(ids(got)) >= total, 45)
+        time.sleep(0.5)  # a repeat would show up as an extra request
+        with receiver.lock:
+            got = list(receiver.received)
+
+    assert first.popen.returncode == 0, first.tail()
+    assert len(got) == total  # nothing sent twice
+    assert_per_order_order(got, each_of("term", orders, each))
+    assert len(shop.log(hook["id"], status="delivered")) == total
+
+
+@PATHS
 def test_a_failing_receiver_gets_everything_in_order_once_it_recovers(
     gateway: Gateway, workers: Workers, shop: Shop, direct: str
 ) -> None:
@@ -871,6 +901,40 @@ def test_a_fan_out_step_that_fails_midway_keeps_each_orders_changes_in_order(
     assert (held, queued) == ((feed, []) if direct else ([], feed)), (
         "the order's second change would be delivered before its first"
     )
+
+
+def test_an_endpoint_a_worker_holds_its_most_for_gets_new_orders_on_lanes(
+    gateway: Gateway, shop: Shop, runtime: Runtime
+) -> None:
+    """A worker holds at most `held_max` changes for one endpoint to send straight from the
+    feed; a change of another order then goes onto its lane in Redis (any worker may send it),
+    while a later change of a held order still joins that order's chain."""
+    hook = shop.register(f"http://127.0.0.1:{free_port()}/hook")
+    keys = TenantKeys(gateway.settings.redis_prefix, shop.tenant.tenant)
+    tenant = shop.tenant.tenant
+
+    async def scenario() -> tuple[list[str], list[str], list[str]]:
+        client = client_for(str(gateway.settings.redis_url))
+        try:
+            worker = Worker(client, gateway.settings, runtime.renderer)
+            worker.direct.held_max = 1
+            await worker.fan_out_once()  # consumer groups exist; earlier entries are out of the way
+            events = [event("held1", "O", at(0)), event("held2", "O", at(0))]
+            await asyncio.to_thread(shop.post_events, [*events, event("held1", "P", at(1))])
+            await worker.fan_out_once()
+            entries = cast(list[tuple[str, Any]], await client.xrange(keys.changes))
+            feed = [feed_id for feed_id, _ in entries]
+            chain = worker.direct.chain(tenant, hook["id"], order_lane("cscart", "held1"))
+            held = [feed_id for feed_id, _ in chain.messages] if chain else []
+            member = lane(hook["id"], order_lane("cscart", "held2"))
+            queued = cast(list[str], await client.lrange(keys.webhook_lane(member), 0, -1))
+            return feed[-3:], held, queued
+        finally:
+            await client.aclose()
+
+    (first, second, third), held, queued = asyncio.run(scenario())
+    assert held == [first, third]
+    assert queued == [second]
 
 
 def test_the_worker_repairs_a_ready_set_out_of_step(
