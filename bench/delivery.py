@@ -155,6 +155,7 @@ class Plan:
     keep_temp: bool
     schemes: list[str]
     direct: bool
+    posters: int
 
 
 def parse_args(argv: Sequence[str] | None) -> Plan:
@@ -193,6 +194,13 @@ def parse_args(argv: Sequence[str] | None) -> Plan:
         help="The endpoint's signature_schemes: v1 (HMAC, the default), v1a (Ed25519) or both.",
     )
     parser.add_argument(
+        "--posters",
+        type=int,
+        default=1,
+        help="Batches the load generator has in flight at once (1); needs --orders >= "
+        "posters x 500, so that no order is in two of them.",
+    )
+    parser.add_argument(
         "--no-direct",
         action="store_true",
         help="GATEWAY_WEBHOOK_DIRECT=false: queue every change on a delivery lane in Redis "
@@ -213,6 +221,8 @@ def parse_args(argv: Sequence[str] | None) -> Plan:
         parser.error("--latency-seconds must be between 0.5 and 600")
     if not 1 <= args.concurrency <= 1_000:
         parser.error("--concurrency must be between 1 and 1,000")
+    if not 1 <= args.posters <= 16 or orders < args.posters * BATCH:
+        parser.error(f"--posters must be between 1 and 16, and --orders >= posters x {BATCH}")
     return Plan(
         events=events,
         orders=orders,
@@ -227,6 +237,7 @@ def parse_args(argv: Sequence[str] | None) -> Plan:
         keep_temp=args.keep_temp,
         schemes=args.signature_schemes.split(","),
         direct=not args.no_direct,
+        posters=args.posters,
     )
 
 
@@ -596,11 +607,14 @@ class Client:
     headers: dict[str, str]
     expected: int = 0  # distinct webhook-ids the receiver should have had by now
 
-    async def post_batches(self, events: list[Json]) -> tuple[int, int]:
-        """POST /v1/events/batch, BATCH events each, one after the other (so one order's events
-        are never in two requests at once): (changes, other results)."""
+    async def post_batches(self, events: list[Json], posters: int = 1) -> tuple[int, int]:
+        """POST /v1/events/batch, BATCH events each, `posters` requests in flight: batch j is
+        sent once every batch before j - posters + 1 is answered, so the batches in flight are
+        always consecutive ones (which share no order when the orders are at least `posters`
+        batches' worth, `rounds`): (changes, other results)."""
         changed = other = 0
-        for start in range(0, len(events), BATCH):
+
+        async def post(start: int) -> list[Json]:
             async with self.session.post(
                 f"{self.api}/v1/events/batch",
                 json={"events": events[start : start + BATCH]},
@@ -609,7 +623,20 @@ class Client:
                 body = await answer.read()
                 if answer.status != 202:
                     raise BenchError(f"/v1/events/batch answered {answer.status}: {body[:300]!r}")
-            for result in orjson.loads(body)["results"]:
+            return cast(list[Json], orjson.loads(body)["results"])
+
+        tasks: list[asyncio.Task[list[Json]]] = []
+        try:
+            for start in range(0, len(events), BATCH):
+                if len(tasks) >= posters:
+                    await tasks[len(tasks) - posters]
+                tasks.append(asyncio.create_task(post(start)))
+            answered = [await task for task in tasks]
+        finally:
+            for task in tasks:
+                task.cancel()
+        for results in answered:
+            for result in results:
                 if result.get("result") == "changed":
                     changed += 1
                 else:
@@ -762,7 +789,7 @@ async def throughput(client: Client, plan: Plan, state: Stack, keys: Keys) -> Th
     commands = redis_commandstats(state.redis_port)
     before = cpu_snapshot(state)
     started = time.monotonic()
-    changed, other = await client.post_batches(events)
+    changed, other = await client.post_batches(events, plan.posters)
     posted = time.monotonic()
     if other:
         print(f"   note: {other:,} events were not changes (late or duplicate)")
@@ -796,7 +823,7 @@ async def drain(client: Client, plan: Plan, state: Stack) -> Drain:
     events = rounds("d", plan.events, plan.orders)
     os.kill(state.worker.pid, signal.SIGSTOP)
     try:
-        changed, _ = await client.post_batches(events)
+        changed, _ = await client.post_batches(events, plan.posters)
     finally:
         os.kill(state.worker.pid, signal.SIGCONT)
     commands = redis_commandstats(state.redis_port)

@@ -1,5 +1,11 @@
 """Delivery lanes in Redis: what is waiting for which endpoint, and who delivers it now.
 
+Most changes never touch a lane: the worker fanning a tenant's feed out sends them itself
+(`webhooks.direct`; `route` decides, `settled` logs them). Lanes hold the rest: a change whose
+first attempt failed, with the later changes of its order (`shelve`); the changes of an order
+that already has a lane; those of endpoints that fail, are held or paced; replays; and
+everything when `GATEWAY_WEBHOOK_DIRECT` is off.
+
 A *lane* is one endpoint and one order (or `ops` for events of no order). Its list holds the
 change-feed ids still to deliver, oldest first; only its head is ever in flight, so one order's
 changes reach an endpoint in `sequence` order and a failing delivery holds back that order alone.

@@ -1,18 +1,23 @@
-"""The delivery worker: change feed → delivery lanes → signed HTTP attempts → log and retries.
+"""The delivery worker: change feed → signed HTTP attempts (straight, or through lanes) → log.
 
 Two loops share one process:
 
-* **fan-out** reads each tenant's change feed through the consumer group `delivery` (entries a dead
-  worker had read come back to another after `RECLAIM_IDLE_MS`), matches each entry against the
-  tenant's enabled endpoints, and queues it on one lane per endpoint and order, acknowledging it in
-  the same step (`webhooks.queue`);
-* **delivery** claims due lanes (a lease per lane: many workers never deliver one message twice at
-  once), sends each lane's head, records the attempt and moves the lane on, or schedules a retry
-  (exponential backoff, full jitter, `Retry-After`), and disables an endpoint on 410 Gone or after
-  `webhook_disable_after_s` of failing.
+* **fan-out** reads each tenant's change feed through the consumer group `delivery` (a new owner
+  first takes over what a dead one left pending), matches each entry against the tenant's enabled
+  endpoints, and routes each delivery (`webhooks.queue.route`): held here to be sent straight from
+  the feed when nothing of its order waits for the endpoint (`webhooks.direct`), else queued on
+  its lane in Redis. Each turn it also stores what was sent straight from the feed: it moves a
+  chain whose first attempt failed onto its lane (`settle_direct`);
+* **delivery** starts held chains and claims due lanes, as many as there are slots
+  (`webhooks.slots`): a chain's changes go out one after the other, each logged and its feed
+  entry acknowledged before the next; a lane's head is leased, sent, recorded and the lane moved
+  on, or retried later (exponential backoff, full jitter, `Retry-After`); an endpoint is disabled
+  on 410 Gone or after `webhook_disable_after_s` of failing.
 
-At least once: a message leaves its lane only after an attempt is recorded, so a worker killed
-mid-delivery leaves it to be sent again (same `webhook-id`) when its lease runs out.
+At least once: a feed entry is acknowledged only once each of its deliveries is logged or queued
+on a lane, and a message leaves its lane only after an attempt is recorded, so a worker killed
+mid-delivery leaves what it had in flight to be sent again (same `webhook-id`): by the next owner
+of the fan-out, or when a lane's lease runs out.
 """
 
 from __future__ import annotations
@@ -188,7 +193,10 @@ class Worker:
         self._cache: dict[str, tuple[float, dict[str, Endpoint]]] = {}
         self._busy: dict[tuple[str, str], int] = {}
         self._inflight: set[asyncio.Task[None]] = set()
-        self._wake = asyncio.Event()
+        self._wake = asyncio.Event()  # the delivery loop: a slot is free, or work waits
+        self._settle_due = asyncio.Event()  # the fan-out loop: a failed chain waits to move
+        self._lanes_at = 0.0  # when the due lanes were last asked for (monotonic)
+        self._lanes_stale = True  # lanes may have become due since then
         self._stop = asyncio.Event()
         self._taking_over: dict[str, str] = {}  # tenant -> XAUTOCLAIM cursor
         self._reread: dict[str, str] = {}  # tenant -> own pending entries read up to this id
@@ -222,14 +230,18 @@ class Worker:
             if self.connectors is not None:
                 await self.connectors.close()
 
-    async def _pause(self, stop: asyncio.Event, seconds: float) -> None:
-        waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._wake.wait())]
+    async def _pause(
+        self, stop: asyncio.Event, seconds: float, wake: asyncio.Event | None = None
+    ) -> None:
+        """Wait `seconds`, or until `stop` or `wake` (the delivery loop's, by default) is set."""
+        wake = wake or self._wake
+        waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(wake.wait())]
         try:
             await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
         finally:
             for waiter in waiters:
                 waiter.cancel()
-        self._wake.clear()
+        wake.clear()
 
     async def _guarded(self, stop: asyncio.Event, step: Any) -> bool:
         """Run one loop step; a Redis outage is logged and waited out, never fatal."""
@@ -262,10 +274,8 @@ class Worker:
                 await self._guarded(stop, self.raise_fbo_warnings)
             await self._guarded(stop, self.settle_direct)
             moved = await self._guarded(stop, self.fan_out_once)
-            if moved:
-                self._wake.set()
-            else:
-                await self._pause(stop, POLL_S)
+            if not moved:
+                await self._pause(stop, POLL_S, self._settle_due)
 
     async def _connector_loop(self, stop: asyncio.Event) -> None:
         """Polls the platforms' APIs that are due, on a loop of its own: a slow or silent
@@ -466,8 +476,10 @@ class Worker:
             self.direct.add(tenant, d.endpoint, d.name, d.msg, fields)
         for endpoint_id, lane, feed_id, fields in step.joins:
             self.direct.add(tenant, endpoint_id, lane, feed_id, fields)
-        if held or step.joins:
-            self._wake.set()  # chains wait for a slot
+        if len(held) < len(step.routed):
+            self._lanes_stale = True  # some went onto lanes
+        if held or step.joins or self._lanes_stale:
+            self._wake.set()
 
     def _acknowledge(self, tenant: str, feed_id: str | None) -> None:
         if feed_id is not None:
@@ -495,7 +507,13 @@ class Worker:
         shared among the endpoints as `webhooks.slots` says (tenants take turns at going
         first); returns how many."""
         now_ms = int(time.time() * 1000)
-        found = await self.queue.with_due(self._tenants, now_ms)
+        found: list[tuple[str, list[str]]] = []
+        # Redis is asked for due lanes when some may have become due (lanes were queued, a
+        # lane's delivery ended), else every POLL_S: a slot freed by a direct delivery needs no
+        # round trip to start the next held chain.
+        if self._lanes_stale or time.monotonic() - self._lanes_at >= POLL_S:
+            self._lanes_stale, self._lanes_at = False, time.monotonic()
+            found = await self.queue.with_due(self._tenants, now_ms)
         self._turn += 1
         if found:
             first = self._turn % len(found)
@@ -520,16 +538,18 @@ class Worker:
                 continue
             paces = await self._paces(tenant, asked)
             for claimed in await self.queue.claim(tenant, asked, now_ms, self._lease_ms, paces):
-                self._start((tenant, claimed.endpoint), self._deliver_guarded(tenant, claimed))
+                key = (tenant, claimed.endpoint)
+                self._start(key, self._deliver_guarded(tenant, claimed), lane=True)
                 started += 1
         return started
 
-    def _start(self, key: Key, work: Coroutine[Any, Any, None]) -> None:
-        """Run one delivery slot's work, counted against the worker and the endpoint."""
+    def _start(self, key: Key, work: Coroutine[Any, Any, None], *, lane: bool = False) -> None:
+        """Run one delivery slot's work (a lane's, or held chains'), counted against the worker
+        and the endpoint."""
         self._busy[key] = self._busy.get(key, 0) + 1
         task = asyncio.create_task(work)
         self._inflight.add(task)
-        task.add_done_callback(partial(self._done, key))
+        task.add_done_callback(partial(self._done, key, lane))
 
     async def _paces(self, tenant: str, endpoints: Mapping[str, Any]) -> dict[str, Pace]:
         """The pace of each endpoint (a new one is looked up at once, so its limit holds from
@@ -539,12 +559,14 @@ class Worker:
             known = await self._endpoints(tenant, fresh=True)
         return {e: known[e].pace for e in endpoints if e in known}
 
-    def _done(self, busy_key: tuple[str, str], task: asyncio.Task[None]) -> None:
+    def _done(self, busy_key: tuple[str, str], lane: bool, task: asyncio.Task[None]) -> None:
         self._inflight.discard(task)
         self._busy[busy_key] -= 1
         if not self._busy[busy_key]:
             del self._busy[busy_key]
-        self._wake.set()  # room for another lane
+        if lane:
+            self._lanes_stale = True  # its endpoint (or another) may have more due
+        self._wake.set()  # room for another lane or chain
 
     async def _deliver_guarded(self, tenant: str, claimed: Claimed) -> None:
         try:
@@ -752,7 +774,7 @@ class Worker:
                     endpoint_id, feed_id, fields, 1, now_ms, "retrying", attempt, next_ms
                 )
                 self.direct.fail(current, Failure(entry, now_ms, next_ms))
-                self._wake.set()
+                self._settle_due.set()
 
     async def _send_head(self, tenant: str, endpoint: Endpoint, chain: Chain) -> bool:
         """Attempt a chain's head: True when delivered (settled, to be logged), False when the
@@ -789,7 +811,7 @@ class Worker:
         self.direct.fail(chain, Failure(entry, now_ms, next_ms, hold_until))
         self._failing.add((tenant, endpoint.id))
         self._metrics.deliveries.labels(result="retrying").inc()
-        self._wake.set()  # for `settle_direct`
+        self._settle_due.set()  # for `settle_direct`
         return False
 
     async def _gone(self, tenant: str, endpoint: Endpoint, chain: Chain, attempt: Settled) -> None:
@@ -814,7 +836,7 @@ class Worker:
             for feed_id in done:
                 self._acknowledge(tenant, feed_id)
             self._metrics.deliveries.labels(result="dropped").inc()
-        self._wake.set()
+        self._settle_due.set()  # their acknowledgements
 
     async def settle_direct(self) -> int:
         """Store what was sent straight from the feed: log the deliveries and acknowledge the
@@ -831,14 +853,18 @@ class Worker:
                 self._acks.setdefault(tenant, [])[:0] = acks
                 raise
             stored += len(delivered)
+        moved = 0
         for chain in self.direct.failed():
             await self._shelve(chain)
-            stored += 1
+            moved += 1
         for key in list(self._failing):
             for chain in self.direct.waiting_of(key):
                 await self._requeue(chain)
-                stored += 1
-        return stored
+                moved += 1
+        if moved:
+            self._lanes_stale = True
+            self._wake.set()
+        return stored + moved
 
     async def _shelve(self, chain: Chain) -> None:
         """Move a chain whose head failed onto its lane (`DeliveryQueue.shelve`); it stays in

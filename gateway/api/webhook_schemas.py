@@ -151,7 +151,11 @@ class WebhookOut(BaseModel):
         "rotated-out one until it expires); public, so shown every time. Empty for an endpoint "
         "made before `v1a` existed, until it chooses `v1a` or rotates."
     )
-    pending: int | None = Field(None, description="Deliveries waiting for the endpoint.")
+    pending: int | None = Field(
+        None,
+        description="Deliveries waiting for the endpoint on its delivery lanes (retries and "
+        "backlog; a change a worker is sending straight from the change feed is not counted).",
+    )
     held_until: str | None = Field(
         None,
         description="When set, no new attempt starts before this time: the receiver asked to "
