@@ -143,10 +143,10 @@ class DeliveryQueue:
         self._prefix = prefix
         self.history_ms = int(history_days * 86_400_000)
         self._fanout = client.register_script(script("ready.lua", "fanout.lua"))
-        self._settle = client.register_script(script("settle.lua"))
-        self._shelve = client.register_script(script("ready.lua", "shelve.lua"))
+        self._settle = client.register_script(script("log.lua", "settle.lua"))
+        self._shelve = client.register_script(script("ready.lua", "log.lua", "shelve.lua"))
         self._claim = client.register_script(script("ready.lua", "claim.lua"))
-        self._finish = client.register_script(script("ready.lua", "finish.lua"))
+        self._finish = client.register_script(script("ready.lua", "log.lua", "finish.lua"))
         self._drop = client.register_script(script("ready.lua", "drop.lua"))
         self._migrate = client.register_script(script("migrate.lua"))
         self._reindex = client.register_script(script("ready.lua", "reindex.lua"))

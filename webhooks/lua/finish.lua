@@ -16,11 +16,7 @@
 if redis.call('LINDEX', KEYS[2], 0) ~= ARGV[2] then
   return {'stale'}
 end
-redis.call('XADD', KEYS[5], 'MINID', '~', ARGV[8], '*', 'doc', ARGV[7])
-if KEYS[6] ~= KEYS[5] then
-  redis.call('XADD', KEYS[6], 'MINID', '~', ARGV[8], '*', 'doc', ARGV[7])
-  redis.call('EXPIRE', KEYS[6], tonumber(ARGV[10]))
-end
+log_attempt(KEYS[5], KEYS[6], ARGV[8], ARGV[7], ARGV[10])
 local outcome, member, lease = ARGV[3], ARGV[1], ARGV[11]
 local now, interval, tolerance = tonumber(ARGV[5]), tonumber(ARGV[13]), tonumber(ARGV[14])
 local free = free_at(KEYS[9], ARGV[9])

@@ -9,12 +9,7 @@ local n = tonumber(ARGV[4])
 local at = 5 + n
 local deliveries = (#KEYS - 2) / 2
 for i = 1, deliveries do
-  local log, order_log = KEYS[1 + 2 * i], KEYS[2 + 2 * i]
-  redis.call('XADD', log, 'MINID', '~', ARGV[2], '*', 'doc', ARGV[at + 1])
-  if order_log ~= log then
-    redis.call('XADD', order_log, 'MINID', '~', ARGV[2], '*', 'doc', ARGV[at + 1])
-    redis.call('EXPIRE', order_log, tonumber(ARGV[3]))
-  end
+  log_attempt(KEYS[1 + 2 * i], KEYS[2 + 2 * i], ARGV[2], ARGV[at + 1], ARGV[3])
   redis.call('HDEL', KEYS[2], ARGV[at])
   at = at + 2
 end
