@@ -145,11 +145,13 @@ async def clear_rejected(platform: Platform, tenant: TenantDep, services: Servic
 @router.post(
     "/v1/connectors/{platform}/run",
     response_model=ConnectorOut,
-    responses=responses(401, 404, 503),
+    responses=responses(401, 404, 409, 503),
 )
 async def run_connector(platform: Platform, tenant: TenantDep, services: ServicesDep) -> Response:
     """Poll now and answer the connector with its health after the poll (a failed poll shows in
-    `health.last_error`, not as an error of this call)."""
+    `health.last_error`, not as an error of this call). When a worker is polling it already,
+    the answer waits for that poll to end and shows the health after it; 409 if it is still
+    running after 30 s."""
     return _json(await services.connectors.run(tenant, platform))
 
 

@@ -7,6 +7,7 @@ connector was stored away from meanwhile.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -22,21 +23,43 @@ from gateway.connectors.memory import RedisMemory
 from gateway.connectors.registry import CONNECTORS, PLATFORMS, check_platform
 from gateway.connectors.runtime import LEASE_MS
 from gateway.custom import field_name
-from gateway.errors import GatewayError, InvalidPayload, NotFound
+from gateway.errors import Conflict, GatewayError, InvalidPayload, NotFound
 from webhooks.operations import record_event
 
 PAUSE_AFTER_AUTH_FAILURES = 3
 MAX_BACKOFF_S = 3600.0
+RUNNING_WAIT_S = 30.0  # how long `POST …/run` waits for a poll another process is running
+AWAIT_POLL_S = 0.05  # how often it looks whether that poll has ended
 
 
 class Polling(Configuring):
     async def run(self, tenant: str, platform: str) -> Json:
-        """Poll now (under the lease, like the worker) and answer the connector's state."""
+        """Poll now (under the lease, like the worker) and answer the connector's state after
+        the poll. When another process is polling it already, its poll is the one asked for:
+        wait for it to end and answer the state after it.
+
+        Raises:
+            NotFound: no connector of `platform` is configured.
+            Conflict: that other poll is still running after RUNNING_WAIT_S.
+        """
         check_platform(platform)
         if await self._stored(tenant, platform) is None:
             raise NotFound(f"no {platform} connector is configured", where="platform")
-        await self._run_leased(tenant, platform)
+        if not await self._run_leased(tenant, platform):
+            await self._await_poll(tenant, platform)
         return await self.show(tenant, platform)
+
+    async def _await_poll(self, tenant: str, platform: str) -> None:
+        lease = self.keys(tenant).connector_lease(platform)
+        deadline = time.monotonic() + RUNNING_WAIT_S
+        while await self._r.exists(lease):
+            if time.monotonic() >= deadline:
+                raise Conflict(
+                    f"a poll of the {platform} connector has been running for over "
+                    f"{RUNNING_WAIT_S:g} s; ask again once it ends (GET shows its health)",
+                    where="platform",
+                )
+            await asyncio.sleep(AWAIT_POLL_S)
 
     async def run_due(self, tenants: Sequence[str]) -> int:
         """Poll every configured, unpaused connector whose interval has passed."""

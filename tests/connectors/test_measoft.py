@@ -3,6 +3,7 @@ pulled into timelines, confirmed only after they are stored, faults recorded in 
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -12,6 +13,7 @@ import redis
 from fastapi.testclient import TestClient
 
 from gateway.app import create_app
+from gateway.connectors import polling
 from gateway.runtime import Runtime
 from gateway.settings import Settings
 from gateway.storage.keys import TenantKeys
@@ -176,6 +178,55 @@ def test_the_worker_polls_without_being_asked(
             time.sleep(0.05)
         assert found.status_code == 200, "the worker never polled"
     assert "commitlaststatus" in api.requests
+
+
+def test_poll_now_while_a_worker_polls_answers_after_that_poll(
+    keyed: TestClient, tenant: Tenant, api: MeasoftServer, settings: Settings
+) -> None:
+    """Another process holds the connector's lease (its poll is under way): `POST …/run`
+    starts no second poll; it answers once that poll has ended, with the health it left."""
+    connect(keyed, tenant, api)
+    store = redis.Redis.from_url(settings.redis_url or "", decode_responses=True)
+    keys = TenantKeys(settings.redis_prefix, tenant.tenant)
+    store.set(keys.connector_lease("measoft"), "another-worker", px=30_000)
+
+    def other_poll_ends() -> None:
+        time.sleep(0.4)
+        store.hset(keys.connector_health("measoft"), mapping={"runs": 7, "orders_seen": 3})
+        store.delete(keys.connector_lease("measoft"))
+
+    ending = threading.Thread(target=other_poll_ends)
+    started = time.monotonic()
+    ending.start()
+    try:
+        health = run(keyed, tenant)
+    finally:
+        ending.join()
+    assert time.monotonic() - started >= 0.4
+    assert (health["runs"], health["orders_seen"]) == (7, 3)
+    assert api.requests == []  # no poll of its own
+
+
+def test_poll_now_while_a_poll_runs_too_long_is_a_conflict(
+    keyed: TestClient,
+    tenant: Tenant,
+    api: MeasoftServer,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    connect(keyed, tenant, api)
+    monkeypatch.setattr(polling, "RUNNING_WAIT_S", 0.3)
+    store = redis.Redis.from_url(settings.redis_url or "", decode_responses=True)
+    lease = TenantKeys(settings.redis_prefix, tenant.tenant).connector_lease("measoft")
+    store.set(lease, "another-worker", px=30_000)
+    try:
+        answer = keyed.post("/v1/connectors/measoft/run", headers=tenant.headers)
+    finally:
+        store.delete(lease)
+    problem = assert_problem(answer, 409)
+    assert "running for over 0.3 s; ask again once it ends" in problem["detail"]
+    assert problem["type"] == "/problems/conflict"
+    assert api.requests == []
 
 
 def test_delete_disconnects(keyed: TestClient, tenant: Tenant, api: MeasoftServer) -> None:
