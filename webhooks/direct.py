@@ -13,10 +13,11 @@ in Redis after a failed attempt, together with the order's later changes this wo
 worker that dies leaves the entries it held pending, and the next owner of the fan-out sends them
 again: a repeat only of what was in flight.
 
-Order: one order's changes to one endpoint form a *chain* here, sent one after the other; a
-change that arrives while its order's chain is held joins it, never a lane of its own, and a
-change of an order with a lane in Redis joins that lane. A chain waits for a delivery slot like a
-due lane does (`webhooks.slots`).
+Order: one order's changes to one endpoint form a *chain* here, sent one after the other, each
+logged and acknowledged before the next goes out (so a worker that dies repeats at most one
+change per order); a change that arrives while its order's chain is held joins it, never a lane
+of its own, and a change of an order with a lane in Redis joins that lane. A chain waits for a
+delivery slot like a due lane does (`webhooks.slots`).
 
 This module is the bookkeeping alone (no I/O); `webhooks.worker` sends and settles.
 """
@@ -46,7 +47,7 @@ class Failure:
     hold_until_ms: int | None = None
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)  # one chain is itself, whatever it holds
 class Chain:
     """One order's changes (or the `ops` lane's events) held for one endpoint, oldest first;
     while it runs, its first message is in flight. Its `failure` once an attempt at its head
