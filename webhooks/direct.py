@@ -157,13 +157,16 @@ class Book:
         done = [f for f in ids if self._release(chain.tenant, chain.endpoint, f) is not None]
         return ids, done
 
-    def park(self, chain: Chain) -> None:
-        """Take a waiting chain off the waiting list (it is being moved to its lane)."""
+    def park(self, chain: Chain) -> bool:
+        """Take a waiting chain off the waiting list (it is being moved to its lane); False when
+        it was not waiting (a slot has started it meanwhile)."""
         waiting = self._waiting.get((chain.tenant, chain.endpoint))
-        if waiting is not None and chain in waiting:
-            waiting.remove(chain)
-            if not waiting:
-                del self._waiting[(chain.tenant, chain.endpoint)]
+        if waiting is None or chain not in waiting:
+            return False
+        waiting.remove(chain)
+        if not waiting:
+            del self._waiting[(chain.tenant, chain.endpoint)]
+        return True
 
     def unpark(self, chain: Chain) -> None:
         """Put a parked chain back at the front of the waiting list (it could not be moved)."""

@@ -762,6 +762,8 @@ class Worker:
                     sent += 1
                 if sent >= LANE_RUN or self._stop.is_set() or self._starved:
                     return
+                if key in self._failing:  # its waiting chains move to lanes (`settle_direct`)
+                    return
                 current = self.direct.next_waiting(key)
         except Exception as exc:  # one bad message must not stop the worker: it goes to a lane
             log.exception("webhook delivery to %s failed unexpectedly", endpoint_id)
@@ -888,10 +890,12 @@ class Worker:
         self._taken(chain, done)
 
     async def _requeue(self, chain: Chain) -> None:
-        """Put a chain that waited for a slot onto its lane, due now (its endpoint fails)."""
+        """Put a chain that waits for a slot onto its lane, due now (its endpoint fails); one
+        that a slot has started meanwhile is left to it."""
+        if not self.direct.park(chain):  # a slot started it meanwhile: it is not waiting now
+            return
         ids, done = self.direct.ids(chain)
         deliveries = [(chain.endpoint, chain.name, feed_id) for feed_id in ids]
-        self.direct.park(chain)  # no slot may start it meanwhile
         try:
             await self.queue.enqueue(chain.tenant, deliveries, int(time.time() * 1000), done)
         except BaseException:

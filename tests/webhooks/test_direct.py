@@ -96,11 +96,13 @@ def test_a_parked_chain_waits_no_more_until_it_is_put_back_first() -> None:
     book.add("shop", "ep_a", ORDER_2, "2-0", fields(1))
     chain = book.chain("shop", "ep_a", ORDER_2)
     assert chain is not None
-    book.park(chain)
+    assert book.park(chain)
     assert book.waiting_of(A) != []
     assert chain not in book.waiting_of(A)
+    assert not book.park(chain)  # not waiting any more
     book.unpark(chain)
     assert book.next_waiting(A) is chain
+    assert not book.park(chain)  # started by a slot: not waiting
 
 
 def test_an_endpoint_holding_its_most_takes_no_new_chain() -> None:

@@ -82,6 +82,11 @@ class Process:
     def alive(self) -> bool:
         return self.popen.poll() is None
 
+    def errors(self) -> list[str]:
+        """The ERROR lines it logged (an unexpected exception, caught so the worker goes on)."""
+        text = self.log.read_text(encoding="utf-8", errors="replace")
+        return [line[:2000] for line in text.splitlines() if '"level":"ERROR"' in line]
+
     def tail(self, lines: int = 30) -> str:
         try:
             return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
@@ -471,6 +476,7 @@ def test_a_worker_stopped_gracefully_leaves_nothing_to_repeat(
             got = list(receiver.received)
 
     assert first.popen.returncode == 0, first.tail()
+    assert [e for w in workers.started for e in w.errors()] == []
     assert len(got) == total  # nothing sent twice
     assert_per_order_order(got, each_of("term", orders, each))
     assert len(shop.log(hook["id"], status="delivered")) == total
@@ -714,6 +720,36 @@ def test_two_workers_keep_to_one_rate_limit_together(
     assert busiest <= 20 + 2 + 2, f"{busiest} requests within one second"  # burst 2, jitter
     times = sorted(r.at for r in got)
     assert times[-1] - times[0] >= (60 - 2) / 20 * 0.9
+
+
+def test_two_workers_with_failures_deliver_each_change_once_in_order(
+    gateway: Gateway, workers: Workers, shop: Shop
+) -> None:
+    """Two worker processes on one feed: one sends straight from the feed, and a change whose
+    first attempt fails (every seventh request answers 503) moves onto its order's lane, where
+    either may retry it. Every change is accepted exactly once, and no order ever goes back in
+    sequence."""
+    orders, each = 40, 5
+    accepted: list[Received] = []
+
+    def sometimes_503(n: int, got: Received) -> tuple[int, dict[str, str]]:
+        if n % 7 == 3:
+            return 503, {}
+        accepted.append(got)
+        return 204, {}
+
+    with receiving(sometimes_503) as receiver:
+        shop.register(receiver.url)
+        started = [workers.start(), workers.start()]
+        shop.post_events(changes("pair", orders, each), batch=50)
+        receiver.wait_for(lambda _got: len(ids(accepted)) >= orders * each, 45)
+        time.sleep(0.3)
+        got = list(receiver.received)
+        assert all(w.alive for w in started), [w.tail() for w in started]
+    assert [e for w in started for e in w.errors()] == []
+    assert len(got) > len(accepted), "no attempt ever failed"
+    assert len(accepted) == orders * each  # accepted once each
+    assert_per_order_order(got, each_of("pair", orders, each))
 
 
 def test_deleting_an_endpoint_with_a_backlog_stops_its_deliveries(
