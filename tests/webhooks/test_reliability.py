@@ -973,6 +973,54 @@ def test_an_endpoint_a_worker_holds_its_most_for_gets_new_orders_on_lanes(
     assert queued == [second]
 
 
+def test_a_delivery_whose_log_write_fails_is_logged_once_redis_answers(
+    gateway: Gateway, shop: Shop, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A change sent straight from the feed reaches its receiver, then Redis fails to take the
+    log entry and the acknowledgement: the worker keeps them and stores them on its next turn,
+    so the change is logged once, acknowledged, and not sent again. Runs a worker in this
+    process, with one injected failure."""
+    keys = TenantKeys(gateway.settings.redis_prefix, shop.tenant.tenant)
+
+    async def scenario() -> int:
+        client = client_for(str(gateway.settings.redis_url))
+        worker = Worker(client, gateway.settings, runtime.renderer)
+        settled = worker.queue.settled
+        failures = [RedisConnectionError("injected: connection lost")]
+
+        async def flaky(*args: Any, **kwargs: Any) -> None:
+            if failures:
+                raise failures.pop()
+            await settled(*args, **kwargs)
+
+        monkeypatch.setattr(worker.queue, "settled", flaky)
+        stop = asyncio.Event()
+        running = asyncio.create_task(worker.run(stop))
+        try:
+            await asyncio.to_thread(shop.post_events, [event("lost1", "O", at(0))])
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                pending = await client.xpending(keys.changes, "delivery")
+                if not failures and not pending["pending"] and not len(worker.direct):
+                    break
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(0.3)  # a repeat would arrive meanwhile
+            return int(pending["pending"])
+        finally:
+            stop.set()
+            await running
+            await client.aclose()
+
+    with receiving() as receiver:
+        hook = shop.register(receiver.url)
+        left = asyncio.run(scenario())
+        got = list(receiver.received)
+    assert left == 0
+    assert [key(r) for r in got] == [("lost1", 1)]
+    logged = shop.log(hook["id"])
+    assert [(d["order_id"], d["result"]) for d in logged] == [("lost1", "delivered")]
+
+
 def test_the_worker_repairs_a_ready_set_out_of_step(
     gateway: Gateway, shop: Shop, runtime: Runtime
 ) -> None:
