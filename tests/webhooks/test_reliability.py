@@ -1021,6 +1021,46 @@ def test_a_delivery_whose_log_write_fails_is_logged_once_redis_answers(
     assert [(d["order_id"], d["result"]) for d in logged] == [("lost1", "delivered")]
 
 
+def test_an_unexpected_error_sending_straight_from_the_feed_moves_it_to_its_lane(
+    gateway: Gateway, shop: Shop, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An exception while a change is sent straight from the feed (a bug, say) does not stop
+    the worker or lose the change: it is logged as a failed attempt naming the error, moves
+    onto its order's lane, and the retry delivers it. Runs a worker in this process."""
+
+    async def scenario() -> None:
+        client = client_for(str(gateway.settings.redis_url))
+        worker = Worker(client, gateway.settings, runtime.renderer)
+        send = worker._send
+        failures = [ValueError("injected: cannot render")]
+
+        async def flaky(*args: Any, **kwargs: Any) -> Any:
+            if failures:
+                raise failures.pop()
+            return await send(*args, **kwargs)
+
+        monkeypatch.setattr(worker, "_send", flaky)
+        stop = asyncio.Event()
+        running = asyncio.create_task(worker.run(stop))
+        try:
+            await asyncio.to_thread(shop.post_events, [event("oops1", "O", at(0))])
+            await asyncio.to_thread(receiver.wait_for, lambda got: len(got) >= 1, 10)
+            await asyncio.sleep(0.3)  # a repeat would arrive meanwhile
+        finally:
+            stop.set()
+            await running
+            await client.aclose()
+
+    with receiving() as receiver:
+        hook = shop.register(receiver.url)
+        asyncio.run(scenario())
+        got = list(receiver.received)
+    assert [key(r) for r in got] == [("oops1", 1)]
+    logged = list(reversed(shop.log(hook["id"])))
+    assert [(d["attempt"], d["result"]) for d in logged] == [(1, "retrying"), (2, "delivered")]
+    assert logged[0]["error"] == "ValueError: injected: cannot render"
+
+
 def test_the_worker_repairs_a_ready_set_out_of_step(
     gateway: Gateway, shop: Shop, runtime: Runtime
 ) -> None:
