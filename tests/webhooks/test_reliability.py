@@ -39,7 +39,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -47,6 +47,7 @@ from typing import Any, cast
 import httpx
 import pytest
 import redis
+from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from standardwebhooks.webhooks import Webhook
 
@@ -973,6 +974,24 @@ def test_an_endpoint_a_worker_holds_its_most_for_gets_new_orders_on_lanes(
     assert queued == [second]
 
 
+@contextlib.asynccontextmanager
+async def worker_in_process(
+    gateway: Gateway, runtime: Runtime, prepare: Callable[[Worker], None]
+) -> AsyncIterator[tuple[Redis, Worker]]:
+    """A worker running in this process (after `prepare` patched it), stopped on the way out."""
+    client = client_for(str(gateway.settings.redis_url))
+    worker = Worker(client, gateway.settings, runtime.renderer)
+    prepare(worker)
+    stop = asyncio.Event()
+    running = asyncio.create_task(worker.run(stop))
+    try:
+        yield client, worker
+    finally:
+        stop.set()
+        await running
+        await client.aclose()
+
+
 def test_a_delivery_whose_log_write_fails_is_logged_once_redis_answers(
     gateway: Gateway, shop: Shop, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -982,11 +1001,10 @@ def test_a_delivery_whose_log_write_fails_is_logged_once_redis_answers(
     process, with one injected failure."""
     keys = TenantKeys(gateway.settings.redis_prefix, shop.tenant.tenant)
 
-    async def scenario() -> int:
-        client = client_for(str(gateway.settings.redis_url))
-        worker = Worker(client, gateway.settings, runtime.renderer)
+    failures = [RedisConnectionError("injected: connection lost")]
+
+    def prepare(worker: Worker) -> None:
         settled = worker.queue.settled
-        failures = [RedisConnectionError("injected: connection lost")]
 
         async def flaky(*args: Any, **kwargs: Any) -> None:
             if failures:
@@ -994,10 +1012,11 @@ def test_a_delivery_whose_log_write_fails_is_logged_once_redis_answers(
             await settled(*args, **kwargs)
 
         monkeypatch.setattr(worker.queue, "settled", flaky)
-        stop = asyncio.Event()
-        running = asyncio.create_task(worker.run(stop))
-        try:
+
+    async def scenario() -> int:
+        async with worker_in_process(gateway, runtime, prepare) as (client, worker):
             await asyncio.to_thread(shop.post_events, [event("lost1", "O", at(0))])
+            await asyncio.to_thread(receiver.wait_for, lambda got: len(got) >= 1, 10)
             deadline = time.monotonic() + 10
             while time.monotonic() < deadline:
                 pending = await client.xpending(keys.changes, "delivery")
@@ -1006,10 +1025,6 @@ def test_a_delivery_whose_log_write_fails_is_logged_once_redis_answers(
                 await asyncio.sleep(0.05)
             await asyncio.sleep(0.3)  # a repeat would arrive meanwhile
             return int(pending["pending"])
-        finally:
-            stop.set()
-            await running
-            await client.aclose()
 
     with receiving() as receiver:
         hook = shop.register(receiver.url)
@@ -1028,9 +1043,7 @@ def test_an_unexpected_error_sending_straight_from_the_feed_moves_it_to_its_lane
     the worker or lose the change: it is logged as a failed attempt naming the error, moves
     onto its order's lane, and the retry delivers it. Runs a worker in this process."""
 
-    async def scenario() -> None:
-        client = client_for(str(gateway.settings.redis_url))
-        worker = Worker(client, gateway.settings, runtime.renderer)
+    def prepare(worker: Worker) -> None:
         send = worker._send
         failures = [ValueError("injected: cannot render")]
 
@@ -1040,16 +1053,12 @@ def test_an_unexpected_error_sending_straight_from_the_feed_moves_it_to_its_lane
             return await send(*args, **kwargs)
 
         monkeypatch.setattr(worker, "_send", flaky)
-        stop = asyncio.Event()
-        running = asyncio.create_task(worker.run(stop))
-        try:
+
+    async def scenario() -> None:
+        async with worker_in_process(gateway, runtime, prepare):
             await asyncio.to_thread(shop.post_events, [event("oops1", "O", at(0))])
             await asyncio.to_thread(receiver.wait_for, lambda got: len(got) >= 1, 10)
             await asyncio.sleep(0.3)  # a repeat would arrive meanwhile
-        finally:
-            stop.set()
-            await running
-            await client.aclose()
 
     with receiving() as receiver:
         hook = shop.register(receiver.url)
