@@ -82,6 +82,7 @@ BACKLOG_EVERY_S = 5.0  # how often the backlog gauges are sampled
 FANOUT_LEASE_MS = 10_000  # a fan-out owner that stops renewing for this long is replaced
 READ_COUNT = 500
 ROUTE_CHUNK = 1_000  # deliveries routed in one Redis step
+GONE = "the receiver answered 410 Gone"  # why an endpoint was disabled at once
 LEASE_MARGIN_MS = 10_000
 # Messages one delivery slot may send back to back (its lane's next ones, then other due lanes of
 # the same endpoint) before it is given back, so the endpoints share the worker's slots.
@@ -624,7 +625,7 @@ class Worker:
                 self.queue,
                 tenant,
                 endpoint,
-                "the receiver answered 410 Gone",
+                GONE,
             )
         else:
             await self._record(tenant, member, endpoint, head, fields, attempt, "retry")
@@ -768,15 +769,8 @@ class Worker:
         except Exception as exc:  # one bad message must not stop the worker: it goes to a lane
             log.exception("webhook delivery to %s failed unexpectedly", endpoint_id)
             if current is not None and current.messages and current.failure is None:
-                feed_id, fields = current.messages[0]
-                now_ms = int(time.time() * 1000)
                 attempt = Attempt(None, 0.0, error=f"{exc.__class__.__name__}: {exc}"[:500])
-                next_ms = self._next_ms(attempt, 1, now_ms)
-                entry = log_entry(
-                    endpoint_id, feed_id, fields, 1, now_ms, "retrying", attempt, next_ms
-                )
-                self.direct.fail(current, Failure(entry, now_ms, next_ms))
-                self._settle_due.set()
+                self._failed_head(tenant, endpoint_id, current, attempt)
 
     async def _send_head(self, tenant: str, endpoint: Endpoint, chain: Chain) -> bool:
         """Attempt a chain's head: True when delivered (settled, to be logged), False when the
@@ -806,15 +800,29 @@ class Worker:
             entry = log_entry(endpoint.id, feed_id, fields, 1, now_ms, "gone", attempt, None)
             await self._gone(tenant, endpoint, chain, Settled(endpoint.id, entry, order_of(fields)))
             return False
-        pause = self._pause_s(endpoint.id, attempt)
+        self._failed_head(tenant, endpoint.id, chain, attempt, now_ms)
+        return False
+
+    def _failed_head(
+        self,
+        tenant: str,
+        endpoint: str,
+        chain: Chain,
+        attempt: Attempt,
+        now_ms: int | None = None,
+    ) -> None:
+        """The first attempt at a chain's head failed: the chain waits for `settle_direct` to
+        move it onto its lane, due at the retry time (and the endpoint held, on Retry-After)."""
+        now_ms = now_ms or int(time.time() * 1000)
+        feed_id, fields = chain.messages[0]
+        pause = self._pause_s(endpoint, attempt)
         next_ms = self._next_ms(attempt, 1, now_ms)
-        entry = log_entry(endpoint.id, feed_id, fields, 1, now_ms, "retrying", attempt, next_ms)
+        entry = log_entry(endpoint, feed_id, fields, 1, now_ms, "retrying", attempt, next_ms)
         hold_until = now_ms + int(pause * 1000) if pause is not None else None
         self.direct.fail(chain, Failure(entry, now_ms, next_ms, hold_until))
-        self._failing.add((tenant, endpoint.id))
+        self._failing.add((tenant, endpoint))
         self._metrics.deliveries.labels(result="retrying").inc()
         self._settle_due.set()  # for `settle_direct`
-        return False
 
     async def _gone(self, tenant: str, endpoint: Endpoint, chain: Chain, attempt: Settled) -> None:
         """The receiver answered 410 Gone: log that attempt, disable the endpoint (its lanes are
@@ -823,20 +831,15 @@ class Worker:
         _, done = self.direct.ids(chain)
         await self.queue.settle(tenant, [attempt], done)
         self._taken(chain, done)
-        await disable_endpoint(
-            self._r, self.endpoints, self.queue, tenant, endpoint, "the receiver answered 410 Gone"
-        )
+        await disable_endpoint(self._r, self.endpoints, self.queue, tenant, endpoint, GONE)
         self._cache.pop(tenant, None)
         self._drop_held((tenant, endpoint.id))
 
     def _drop_held(self, key: Key, *chains: Chain) -> None:
         """The endpoint is gone or disabled: forget `chains` and its waiting ones (their entries
         are acknowledged as far as they concern it)."""
-        tenant, _ = key
         for each in [*chains, *self.direct.waiting_of(key)]:
-            _, done = self.direct.take(each)
-            for feed_id in done:
-                self._acknowledge(tenant, feed_id)
+            self._taken(each, [])
             self._metrics.deliveries.labels(result="dropped").inc()
         self._settle_due.set()  # their acknowledgements
 
@@ -904,8 +907,9 @@ class Worker:
         self._taken(chain, done)
 
     def _taken(self, chain: Chain, acknowledged: list[str]) -> None:
-        """A chain is stored on its lane: out of the book; entries that became done while it
-        was being stored (another endpoint's delivery of them settled) are acknowledged next."""
+        """A chain is stored on its lane (or dropped): out of the book; the entries that no
+        delivery needs any more, besides those already `acknowledged` in the same step, are
+        acknowledged next."""
         _, done = self.direct.take(chain)
         for feed_id in done:
             if feed_id not in acknowledged:

@@ -54,3 +54,27 @@ def test_the_backlog_gauges_show_what_waits_and_for_how_long(
     assert "gateway_webhook_waiting_lanes 2.0" in exposed
     assert "gateway_webhook_due_lanes 2.0" in exposed
     assert f"gateway_webhook_oldest_due_seconds {after.oldest_due_s}" in exposed
+
+
+def test_the_held_gauge_counts_what_the_worker_holds_to_send_straight_from_the_feed(
+    settings: Settings, runtime: Runtime
+) -> None:
+    async def scenario() -> tuple[str, str]:
+        client = client_for(settings.redis_url or "")
+        metrics = Metrics()
+        try:
+            worker = Worker(client, settings, runtime.renderer, metrics)
+            fields = {"type": "order.status_changed"}
+            worker.direct.add("shop", "ep_a", order_lane("cscart", "1"), "1-0", fields)
+            worker.direct.add("shop", "ep_b", order_lane("cscart", "1"), "1-0", fields)
+            held = generate_latest(metrics.registry).decode()
+            chain = worker.direct.next_waiting(("shop", "ep_a"))
+            assert chain is not None
+            worker.direct.settle(chain)
+            return held, generate_latest(metrics.registry).decode()
+        finally:
+            await client.aclose()
+
+    held, after = asyncio.run(scenario())
+    assert "gateway_webhook_held_deliveries 2.0" in held
+    assert "gateway_webhook_held_deliveries 1.0" in after
