@@ -47,9 +47,9 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 def _worker(args: argparse.Namespace, settings: Settings) -> int:
     """Deliver webhooks until SIGTERM or SIGINT; as many of these as wanted may run."""
     import asyncio
-    import gc
     import signal
 
+    from gateway import heap
     from gateway.observability import Metrics, configure_logging
     from gateway.recording import Recorder
     from gateway.runtime import Runtime
@@ -82,10 +82,9 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
         async with open_redis(settings) as client:
             recorder = Recorder.configured(runtime.tables, client, settings, metrics)
             worker = Worker(client, settings, runtime.renderer, metrics, recorder=recorder)
-            # As the API does once it has started (gateway.app): what is loaded now lives as long
-            # as the process, and the collector need not walk it again (a full collection of it
-            # takes about 30 ms; 80 -> 76 µs of CPU per delivery, bench/delivery.py's worker).
-            gc.freeze()
+            # As the API does once it has started (gateway.app); freezing alone took the
+            # worker's CPU per delivery from 80 to 76 µs (bench/delivery.py).
+            heap.settle()
             await worker.run(stop)
 
     try:
