@@ -1,4 +1,5 @@
-"""Orders in Redis: state, timeline, dedupe set, index, change stream; one Lua script commits."""
+"""Orders in Redis: state, timeline, dedupe set, index, change stream; one Lua script commits
+them, many orders per run."""
 
 from __future__ import annotations
 
@@ -12,13 +13,14 @@ from typing import Any, Literal, cast
 import orjson
 from redis.asyncio import Redis
 
-from gateway.storage.autopipeline import AutoPipeline
+from gateway.storage.autopipeline import AutoPipeline, Call
 from gateway.storage.keys import SEP, TenantKeys
 from gateway.tracking import OrderState, Outcome
 
 COMMIT = (files("gateway.storage") / "lua" / "commit.lua").read_text(encoding="utf-8")
 
 Json = dict[str, Any]
+COMMITS_PER_RUN = 100  # commits one run of the script stores (it blocks Redis meanwhile)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,31 +78,26 @@ class OrderStore:
         """The oldest change-feed id to keep: the feed holds `history_days` of changes."""
         return f"{max(0, int(time.time() * 1000) - self._history_ms)}-0"
 
-    def _args(self, c: Commit, keep_from: str) -> tuple[list[str], list[str | int]]:
+    def _args(self, c: Commit) -> tuple[list[str], list[str | int]]:
+        """One commit's own keys and arguments (the script's layout, in commit.lua)."""
         state = c.outcome.state
         k = self.keys(c.tenant)
         keys = [
             k.order(state.platform, state.order_id),
             k.timeline(state.platform, state.order_id),
             k.seen(state.platform, state.order_id),
-            k.orders,
-            k.changes,
-            k.unmapped,
-            k.unmapped_seen,
             k.order_changes(state.platform, state.order_id),
         ]
-        received_us = c.outcome.entry["received_us"]
         args: list[str | int] = [
             c.expected_rev,
             state.rev,
             orjson.dumps(state.doc()).decode(),
             orjson.dumps(c.outcome.entry).decode(),
-            received_us,
+            c.outcome.entry["received_us"],
             member(state.platform, state.order_id),
             len(c.dedupe),
             *c.dedupe,
             "1" if c.change is not None else "0",
-            keep_from,
             len(c.unmapped),
         ]
         for name, details in c.unmapped:
@@ -109,19 +106,48 @@ class OrderStore:
             args += [name, value]
         return keys, args
 
-    async def commit_many(self, commits: Sequence[Commit]) -> list[Committed]:
-        """Commit each outcome with a compare-and-set on its order's rev.
+    def _run(self, tenant: str, commits: Sequence[Commit], keep_from: str) -> Call:
+        """One run of the commit script for `commits`, all of `tenant`."""
+        k = self.keys(tenant)
+        keys = [k.orders, k.changes, k.unmapped, k.unmapped_seen]
+        args: list[str | int] = [keep_from]
+        for c in commits:
+            own_keys, own_args = self._args(c)
+            keys += own_keys
+            args.append(len(own_args))
+            args += own_args
+        return keys, args
 
-        One commit is one run of the commit script; all go out in the loop turn's pipeline, so any
-        number of commits cost one round trip.
+    async def commit_many(self, commits: Sequence[Commit]) -> list[Committed]:
+        """Commit each outcome with a compare-and-set on its order's rev, in order.
+
+        A tenant's commits go to the script up to `COMMITS_PER_RUN` at a time (each commit is
+        atomic by itself; a run keeps Redis busy for about 2 ms at most), and all runs leave in
+        the loop turn's pipeline, so any number of commits cost one round trip.
         """
         if not commits:
             return []
         keep_from = self._keep_from()
+        by_tenant: dict[str, list[int]] = {}
+        for i, c in enumerate(commits):
+            by_tenant.setdefault(c.tenant, []).append(i)
+        runs: list[list[int]] = [
+            indexes[at : at + COMMITS_PER_RUN]
+            for indexes in by_tenant.values()
+            for at in range(0, len(indexes), COMMITS_PER_RUN)
+        ]
         replies = await self._pipe.run_scripts(
-            self._commit, [self._args(c, keep_from) for c in commits]
+            self._commit,
+            [
+                self._run(commits[run[0]].tenant, [commits[i] for i in run], keep_from)
+                for run in runs
+            ],
         )
-        return [self._result(reply) for reply in replies]
+        done: list[Committed | None] = [None] * len(commits)
+        for run, reply in zip(runs, replies, strict=True):
+            for j, i in enumerate(run):
+                done[i] = self._result(reply[2 * j], reply[2 * j + 1])
+        return cast(list[Committed], done)
 
     async def _all(self, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
         """The replies to `commands`, sent with whatever else this loop turn sends."""
@@ -129,12 +155,11 @@ class OrderStore:
         return list(await asyncio.gather(*futures))
 
     @staticmethod
-    def _result(reply: list[str]) -> Committed:
-        if reply[0] == "ok":
-            return Committed("ok", None, reply[1] or None)
-        doc = reply[1]
-        stored = OrderState.from_doc(orjson.loads(doc)) if doc else None
-        return Committed("dup" if reply[0] == "dup" else "conflict", stored)
+    def _result(result: str, value: str) -> Committed:
+        if result == "ok":
+            return Committed("ok", None, value or None)
+        stored = OrderState.from_doc(orjson.loads(value)) if value else None
+        return Committed("dup" if result == "dup" else "conflict", stored)
 
     async def timeline(self, tenant: str, platform: str, order_id: str) -> list[Json]:
         key = self.keys(tenant).timeline(platform, order_id)

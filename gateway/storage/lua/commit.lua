@@ -1,50 +1,66 @@
--- Commit one observation of one order, atomically (all keys share the tenant's hash tag).
--- KEYS: 1 order hash, 2 timeline list, 3 seen set, 4 orders index, 5 changes stream,
---       6 unmapped counts, 7 unmapped details, 8 the order's change ids
--- ARGV: 1 expected rev, 2 new rev, 3 state doc, 4 timeline entry, 5 index score, 6 index member,
---       7 number of dedupe keys k, 8..7+k dedupe keys, then: changed (0/1), the oldest stream
---       id to keep (entries older than the history are trimmed), number of unknown codes m,
---       m pairs (unmapped field, details JSON), then the change's stream fields as name, value
---       pairs.
--- Returns {"dup", doc} when a dedupe key was seen, {"conflict", doc} when the rev moved on (the
--- stored state, so the caller decides again without another read), {"ok", stream id or ""} when
--- stored.
-local k = tonumber(ARGV[7])
-for i = 8, 7 + k do
-  if redis.call('SISMEMBER', KEYS[3], ARGV[i]) == 1 then
-    return {'dup', redis.call('HGET', KEYS[1], 'doc') or ''}
+-- Commit observations of orders of one tenant, each atomically and one after the other, in one
+-- run (all keys share the tenant's hash tag).
+-- KEYS: 1 orders index, 2 changes stream, 3 unmapped counts, 4 unmapped details, then per
+--       commit: its order hash, timeline list, seen set, the order's change ids.
+-- ARGV: 1 the oldest stream id to keep (entries older than the history are trimmed), then per
+--       commit: its number of arguments, then them: expected rev, new rev, state doc, timeline
+--       entry, index score, index member, number of dedupe keys k, k dedupe keys, changed (0/1),
+--       number of unknown codes m, m pairs (unmapped field, details JSON), then the change's
+--       stream fields as name, value pairs.
+-- Returns two values per commit, in order: "dup", doc when a dedupe key was seen; "conflict",
+-- doc when the rev moved on (the stored state, so the caller decides again without another
+-- read); "ok", stream id or "" when stored.
+local keep = ARGV[1]
+
+local function commit(order, timeline, seen, changes_of_order, a)
+  local k = tonumber(ARGV[a + 6])
+  for i = a + 7, a + 6 + k do
+    if redis.call('SISMEMBER', seen, ARGV[i]) == 1 then
+      return 'dup', redis.call('HGET', order, 'doc') or ''
+    end
   end
-end
-local rev = redis.call('HGET', KEYS[1], 'rev') or '0'
-if rev ~= ARGV[1] then
-  return {'conflict', redis.call('HGET', KEYS[1], 'doc') or ''}
-end
-redis.call('HSET', KEYS[1], 'rev', ARGV[2], 'doc', ARGV[3])
-redis.call('RPUSH', KEYS[2], ARGV[4])
-for i = 8, 7 + k do
-  redis.call('SADD', KEYS[3], ARGV[i])
-end
-redis.call('ZADD', KEYS[4], ARGV[5], ARGV[6])
-local at = 8 + k
-local changed, keep, m = ARGV[at], ARGV[at + 1], tonumber(ARGV[at + 2])
-for i = at + 3, at + 1 + 2 * m, 2 do
-  local unmapped, details = ARGV[i], ARGV[i + 1]
-  redis.call('HINCRBY', KEYS[6], unmapped, 1)
-  local seen = redis.call('HGET', KEYS[7], unmapped)
-  if seen then
-    local new = cjson.decode(details)
-    new['first_seen'] = cjson.decode(seen)['first_seen']
-    details = cjson.encode(new)
+  local rev = redis.call('HGET', order, 'rev') or '0'
+  if rev ~= ARGV[a] then
+    return 'conflict', redis.call('HGET', order, 'doc') or ''
   end
-  redis.call('HSET', KEYS[7], unmapped, details)
-end
-local id = ''
-if changed == '1' then
-  local fields = {}
-  for i = at + 3 + 2 * m, #ARGV do
-    fields[#fields + 1] = ARGV[i]
+  redis.call('HSET', order, 'rev', ARGV[a + 1], 'doc', ARGV[a + 2])
+  redis.call('RPUSH', timeline, ARGV[a + 3])
+  for i = a + 7, a + 6 + k do
+    redis.call('SADD', seen, ARGV[i])
   end
-  id = redis.call('XADD', KEYS[5], 'MINID', '~', keep, '*', unpack(fields))
-  redis.call('RPUSH', KEYS[8], id)
+  redis.call('ZADD', KEYS[1], ARGV[a + 4], ARGV[a + 5])
+  local at = a + 7 + k
+  local changed, m = ARGV[at], tonumber(ARGV[at + 1])
+  for i = at + 2, at + 2 * m, 2 do
+    local unmapped, details = ARGV[i], ARGV[i + 1]
+    redis.call('HINCRBY', KEYS[3], unmapped, 1)
+    local first = redis.call('HGET', KEYS[4], unmapped)
+    if first then
+      local new = cjson.decode(details)
+      new['first_seen'] = cjson.decode(first)['first_seen']
+      details = cjson.encode(new)
+    end
+    redis.call('HSET', KEYS[4], unmapped, details)
+  end
+  return 'ok', changed, at + 2 + 2 * m
 end
-return {'ok', id}
+
+local out = {}
+local a = 2
+for c = 5, #KEYS, 4 do
+  local n = tonumber(ARGV[a])
+  local first = a + 1
+  local result, value, fields_at = commit(KEYS[c], KEYS[c + 1], KEYS[c + 2], KEYS[c + 3], first)
+  if result == 'ok' then
+    local id = ''
+    if value == '1' then
+      id = redis.call('XADD', KEYS[2], 'MINID', '~', keep, '*', unpack(ARGV, fields_at, first + n - 1))
+      redis.call('RPUSH', KEYS[c + 3], id)
+    end
+    value = id
+  end
+  out[#out + 1] = result
+  out[#out + 1] = value
+  a = first + n
+end
+return out
