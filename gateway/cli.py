@@ -1,5 +1,5 @@
 """The `gateway` command: serve, worker, check-mappings, export-openapi, translate, tenant,
-fbo, backfill."""
+fbo, backfill, seal-secrets."""
 
 from __future__ import annotations
 
@@ -203,6 +203,26 @@ def _fbo_schedule(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _seal_secrets(_: argparse.Namespace, settings: Settings) -> int:
+    """Store sealed every webhook secret and signing key stored before GATEWAY_SECRET_KEY was
+    set (new and changed endpoints are sealed as they are written)."""
+    import asyncio
+
+    from gateway.storage import open_redis
+    from gateway.storage.tenants import TenantStore
+    from webhooks.endpoints import EndpointStore
+
+    async def run() -> dict[str, int]:
+        async with open_redis(settings) as client:
+            endpoints = EndpointStore.configured(client, settings)
+            tenants = await TenantStore(client, settings.redis_prefix).all()
+            return {t["tenant"]: await endpoints.seal(t["tenant"]) for t in tenants}
+
+    sealed = asyncio.run(run())
+    print(json.dumps({"endpoints_sealed": sum(sealed.values()), "by_tenant": sealed}))
+    return 0
+
+
 def _check_mappings(_: argparse.Namespace, settings: Settings) -> int:
     from gateway.catalog_check import check_catalogs
     from gateway.i18n import load_catalogs
@@ -359,6 +379,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="serve Prometheus metrics at /metrics on this port (or GATEWAY_WORKER_METRICS_PORT)",
     )
     worker.set_defaults(run=_worker)
+
+    seal = verbs.add_parser(
+        "seal-secrets",
+        help="encrypt the webhook secrets stored before GATEWAY_SECRET_KEY was set",
+    )
+    seal.set_defaults(run=_seal_secrets)
 
     check = verbs.add_parser("check-mappings", help="validate every mapping table and catalog")
     check.set_defaults(run=_check_mappings)

@@ -234,7 +234,7 @@ class InvalidInput(GatewayError):
 
 
 class SecretKeyMissing(GatewayError):
-    """Connector credentials cannot be stored: the server has no GATEWAY_SECRET_KEY."""
+    """Secrets stored encrypted cannot be stored or opened: no (or another) GATEWAY_SECRET_KEY."""
 
     status = 503
     slug = "secret-key-missing"

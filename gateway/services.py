@@ -82,7 +82,7 @@ async def open_services(
             tenants=TenantStore(client, settings.redis_prefix),
             recorder=recorder,
             metrics=metrics,
-            endpoints=EndpointStore(client, settings.redis_prefix),
+            endpoints=EndpointStore.configured(client, settings),
             deliveries=DeliveryQueue(client, settings.redis_prefix, settings.history_days),
             sender=sender,
             shipments=ShipmentStore(client, settings.redis_prefix, settings.history_days),

@@ -1,10 +1,12 @@
 """Webhook endpoints: what a tenant registered, which events each wants, and where they live.
 
 An endpoint is one JSON document in the tenant's `webhooks` hash. It has a shared secret (`v1`,
-HMAC) and an Ed25519 signing key (`v1a`); its `signature_schemes` say which of them sign. Both are
-stored as given (they sign, so they cannot be hashed); the secret leaves through the API only on
-creation and rotation, the signing key never (its public key is shown with the endpoint). A
-rotated-out secret or key keeps an `expires_at`: until then both sign each delivery.
+HMAC) and an Ed25519 signing key (`v1a`); its `signature_schemes` say which of them sign. They
+sign, so they cannot be hashed: with GATEWAY_SECRET_KEY set they are stored sealed (Fernet,
+`gateway.sealing`, as `sealed:<token>`), without it as given; the store opens them as it reads.
+The secret leaves through the API only on creation and rotation, the signing key never (its public
+key is shown with the endpoint). A rotated-out secret or key keeps an `expires_at`: until then
+both sign each delivery.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from redis.asyncio import Redis
 from gateway.canonical import Code, Stage
 from gateway.clock import now_iso
 from gateway.errors import Conflict, InvalidFilter
+from gateway.sealing import SecretBox
+from gateway.settings import Settings
 from gateway.storage.keys import TenantKeys
 from gateway.tables import Tables
 from webhooks.pace import Pace
@@ -44,6 +48,8 @@ DEFAULT_TYPES: tuple[str, ...] = tuple(t for t in EVENT_TYPES if t not in OPERAT
 DEFAULT_SCHEMES: tuple[Scheme, ...] = ("v1",)
 Json = dict[str, Any]
 UPDATE_TRIES = 20  # collisions with other changes of one endpoint before a 409
+SEALED = "sealed:"  # how a stored secret sealed with GATEWAY_SECRET_KEY begins
+OPENED_KEPT = 4_096  # opened secrets a store remembers (opening one costs about 10 µs)
 
 
 class Filter(BaseModel):
@@ -187,17 +193,64 @@ def new_endpoint_id() -> str:
 class EndpointStore:
     """Endpoints of tenants in Redis."""
 
-    def __init__(self, client: Redis, prefix: str) -> None:
-        self._r = client
+    def __init__(self, client: Redis, prefix: str, secret_key: str | None = None) -> None:
+        self._r = self.client = client
         self._prefix = prefix
         self._swap = client.register_script(script("swap.lua"))
+        self._box = SecretBox(secret_key, "webhook secrets")
+        self._opened: dict[str, str] = {}
+
+    @classmethod
+    def configured(cls, client: Redis, settings: Settings) -> EndpointStore:
+        key = settings.secret_key.get_secret_value() if settings.secret_key else None
+        return cls(client, settings.redis_prefix, key)
 
     def keys(self, tenant: str) -> TenantKeys:
         return TenantKeys(self._prefix, tenant)
 
+    def _dump(self, endpoint: Endpoint) -> str:
+        """The stored form: its secrets sealed when this gateway has a key."""
+        if not self._box.ready:
+            return endpoint.model_dump_json()
+        sealed = endpoint.model_copy(
+            update={
+                "secrets": [self._sealed(s) for s in endpoint.secrets],
+                "signing_keys": [self._sealed(k) for k in endpoint.signing_keys],
+            }
+        )
+        return sealed.model_dump_json()
+
+    def _sealed(self, held: Secret) -> Secret:
+        return held.model_copy(update={"secret": SEALED + self._box.seal_text(held.secret)})
+
+    def _load(self, doc: str) -> Endpoint:
+        """The endpoint a stored document holds, its secrets opened (SecretKeyMissing when they
+        are sealed and this gateway has no key, or another)."""
+        endpoint = Endpoint.model_validate_json(doc)
+        if SEALED not in doc:
+            return endpoint
+        return endpoint.model_copy(
+            update={
+                "secrets": [self._opened_secret(s) for s in endpoint.secrets],
+                "signing_keys": [self._opened_secret(k) for k in endpoint.signing_keys],
+            }
+        )
+
+    def _opened_secret(self, held: Secret) -> Secret:
+        stored = held.secret
+        if not stored.startswith(SEALED):
+            return held
+        opened = self._opened.get(stored)
+        if opened is None:
+            opened = self._box.open_text(stored.removeprefix(SEALED))
+            if len(self._opened) >= OPENED_KEPT:
+                self._opened.clear()
+            self._opened[stored] = opened
+        return held.model_copy(update={"secret": opened})
+
     async def all(self, tenant: str) -> list[Endpoint]:
         docs = cast(dict[str, str], await self._r.hgetall(self.keys(tenant).webhooks))
-        found = [Endpoint.model_validate_json(doc) for doc in docs.values()]
+        found = [self._load(doc) for doc in docs.values()]
         return sorted(found, key=lambda e: (e.created_at, e.id))
 
     async def ids(self, tenants: Sequence[str]) -> dict[str, list[str]]:
@@ -210,11 +263,11 @@ class EndpointStore:
 
     async def get(self, tenant: str, endpoint_id: str) -> Endpoint | None:
         doc = cast(str | None, await self._r.hget(self.keys(tenant).webhooks, endpoint_id))
-        return Endpoint.model_validate_json(doc) if doc else None
+        return self._load(doc) if doc else None
 
     async def put(self, tenant: str, endpoint: Endpoint) -> None:
         """Write a new endpoint (changes to an existing one go through `update`)."""
-        await self._r.hset(self.keys(tenant).webhooks, endpoint.id, endpoint.model_dump_json())
+        await self._r.hset(self.keys(tenant).webhooks, endpoint.id, self._dump(endpoint))
 
     async def update(
         self, tenant: str, endpoint_id: str, change: Callable[[Endpoint], Endpoint]
@@ -228,11 +281,11 @@ class EndpointStore:
             doc = cast(str | None, await self._r.hget(key, endpoint_id))
             if doc is None:
                 return None
-            before = Endpoint.model_validate_json(doc)
+            before = self._load(doc)
             after = change(before)
             if after == before:
                 return before, after
-            swapped = await self._swap(keys=[key], args=[endpoint_id, doc, after.model_dump_json()])
+            swapped = await self._swap(keys=[key], args=[endpoint_id, doc, self._dump(after)])
             if swapped == 1:
                 return before, after
             if swapped == -1:
@@ -268,6 +321,25 @@ class EndpointStore:
         )
         await self.put(tenant, endpoint)
         return endpoint
+
+    async def seal(self, tenant: str) -> int:
+        """Store sealed the secrets of the tenant's endpoints stored in the clear (before a key
+        was set); how many endpoints were rewritten. Every sealed secret is opened on the way,
+        so a key they were not sealed with is a SecretKeyMissing here. An endpoint changed
+        meanwhile was written by that change, sealed as well."""
+        if not self._box.ready:
+            self._box.seal_text("")  # raises SecretKeyMissing, naming the setting
+        key = self.keys(tenant).webhooks
+        docs = cast(dict[str, str], await self._r.hgetall(key))
+        rewritten = 0
+        for endpoint_id, doc in docs.items():
+            endpoint = self._load(doc)
+            held = Endpoint.model_validate_json(doc)
+            if all(s.secret.startswith(SEALED) for s in (*held.secrets, *held.signing_keys)):
+                continue
+            swapped = await self._swap(keys=[key], args=[endpoint_id, doc, self._dump(endpoint)])
+            rewritten += swapped == 1
+        return rewritten
 
     async def delete(self, tenant: str, endpoint_id: str) -> bool:
         """Remove the endpoint (its lanes are the queue's to drop; see `forget`)."""

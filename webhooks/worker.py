@@ -40,6 +40,7 @@ from redis.exceptions import RedisError, ResponseError
 
 from gateway.clock import iso
 from gateway.connectors.service import Connectors
+from gateway.errors import SecretKeyMissing
 from gateway.fbo.timetable import Timetable
 from gateway.fbo.watch import note_change, raise_due
 from gateway.observability import Metrics
@@ -164,7 +165,7 @@ class Worker:
         self._rng = rng or random.Random()
         self.name = settings.worker_id or worker_name()
         self.queue = DeliveryQueue(client, settings.redis_prefix, settings.history_days)
-        self.endpoints = EndpointStore(client, settings.redis_prefix)
+        self.endpoints = EndpointStore.configured(client, settings)
         self.shipments = ShipmentStore(client, settings.redis_prefix, settings.history_days)
         self.timetable = Timetable.load()
         # Pull connectors record what they fetch like the API records events (issue 7).
@@ -245,14 +246,18 @@ class Worker:
         wake.clear()
 
     async def _guarded(self, stop: asyncio.Event, step: Any) -> bool:
-        """Run one loop step; a Redis outage is logged and waited out, never fatal."""
+        """Run one loop step; a Redis outage, or endpoints whose secrets do not open with this
+        worker's GATEWAY_SECRET_KEY, is logged and waited out (the changes stay pending; nothing
+        is signed with anything else), never fatal."""
         try:
             return bool(await step())
         except RedisError as exc:
             log.warning("webhook worker: Redis unavailable (%s); retrying", exc)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), 1.0)
-            return False
+        except SecretKeyMissing as exc:
+            log.error("webhook worker: %s; retrying", exc.detail)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), 1.0)
+        return False
 
     # ------------------------------------------------------------------ fan-out
 

@@ -19,10 +19,10 @@ from redis.asyncio import Redis
 from gateway.clock import iso, now_iso
 from gateway.connectors import rejects
 from gateway.connectors.base import Json
-from gateway.connectors.secrets import SecretBox
 from gateway.ingest import NativeEvent
 from gateway.observability import Metrics
 from gateway.recording import Recorder
+from gateway.sealing import SecretBox
 from gateway.settings import Settings
 from gateway.storage.keys import TenantKeys
 from webhooks.guard import connector as guarded_connector

@@ -5,18 +5,22 @@ and the README's Ed25519 verifier (`v1a`)."""
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
 import pytest
+import redis
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from gateway.app import create_app
 from gateway.runtime import Runtime
 from gateway.settings import Settings
-from tests.factories import Tenant, at, event
+from gateway.storage.keys import TenantKeys
+from tests.factories import Tenant, assert_problem, at, event, make_tenant
 from tests.webhooks.readme_verifier import verify_v1a
 from tests.webhooks.receiver import Received, most_in_any_second, receiving
 
@@ -336,3 +340,51 @@ def test_a_retry_after_on_429_holds_the_whole_endpoint_until_then(
     held = datetime.fromisoformat(shown["held_until"]).timestamp()
     assert held == pytest.approx(refused.at + 2.0, abs=0.5)
     assert 'gateway_webhook_holds_total{status="429"} 1.0' in metrics
+
+
+def test_with_a_secret_key_nothing_is_stored_in_the_clear_and_without_it_nothing_is_sent(
+    settings: Settings, runtime: Runtime, caplog: pytest.LogCaptureFixture
+) -> None:
+    """GATEWAY_SECRET_KEY set: Redis holds no secret and no signing key as given, and the worker
+    opens what the API sealed: both schemes and a rotation sign as they do without a key. A
+    worker without the key sends nothing (never a wrong signature), says why, and keeps the
+    change pending until a worker with the key sends it. Under a prefix of its own, so the other
+    tests' workers (which have no key) never meet these endpoints."""
+    own = settings.model_copy(update={"redis_prefix": f"sealed{uuid.uuid4().hex[:8]}"})
+    keyed = own.model_copy(update={"secret_key": SecretStr("passphrase for this test")})
+    tenant = make_tenant(own)
+    with receiving() as receiver:
+        with TestClient(create_app(keyed, runtime)) as api:  # no worker yet
+            hook = register(api, tenant, receiver.url, signature_schemes=["v1", "v1a"])
+            rotated = api.post(
+                f"/v1/webhooks/{hook['id']}/rotate-secret", headers=tenant.headers
+            ).json()
+            api.post("/v1/events", json=event("sealed1", "O", at(0)), headers=tenant.headers)
+        raw = stored_endpoint(own, tenant, hook["id"])
+        for secret in ("whsec_", "whsk_", hook["secret"], rotated["secret"]):
+            assert secret not in raw
+
+        keyless = own.model_copy(update={"worker_in_process": True})
+        with TestClient(create_app(keyless, runtime)) as live:
+            answer = live.get(f"/v1/webhooks/{hook['id']}", headers=tenant.headers)
+            time.sleep(1.5)
+        assert assert_problem(answer, 503)["type"].endswith("/secret-key-missing")
+        assert receiver.received == []
+        assert any("GATEWAY_SECRET_KEY" in r.getMessage() for r in caplog.records)
+
+        with TestClient(create_app(keyed.model_copy(update={"worker_in_process": True}), runtime)):
+            [got] = receiver.wait_for(lambda r: len(r) >= 1)
+    for secret in (hook["secret"], rotated["secret"]):
+        assert verified(secret, got)["data"]["order_id"] == "sealed1"
+    for key in (hook["public_key"], rotated["public_key"]):
+        assert verify_v1a([key], got.body, got.headers)
+
+
+def stored_endpoint(settings: Settings, tenant: Tenant, endpoint_id: str) -> str:
+    client = redis.Redis.from_url(str(settings.redis_url), decode_responses=True)
+    try:
+        doc = client.hget(TenantKeys(settings.redis_prefix, tenant.tenant).webhooks, endpoint_id)
+    finally:
+        client.close()
+    assert isinstance(doc, str)
+    return doc

@@ -8,14 +8,16 @@ import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
+import orjson
 import pytest
 import redis
 
-from gateway.errors import Conflict, InvalidFilter
+from gateway.errors import Conflict, InvalidFilter, SecretKeyMissing
 from gateway.runtime import Runtime
 from gateway.settings import Settings
 from gateway.storage import client_for
 from webhooks.endpoints import (
+    SEALED,
     UPDATE_TRIES,
     Endpoint,
     EndpointStore,
@@ -243,3 +245,110 @@ def test_filter_errors_name_what_is_wrong(runtime: Runtime, raw: Filter, message
     with pytest.raises(InvalidFilter) as caught:
         checked_filter(raw, runtime.tables)
     assert caught.value.detail.startswith(message)
+
+
+KEY = "a long random passphrase for the sealing tests"
+
+
+def sealed_run(
+    settings: Settings, test: Callable[[EndpointStore, str, redis.Redis], Awaitable[None]]
+) -> None:
+    """`test` with a store that seals under KEY, a fresh tenant, and a plain client."""
+
+    async def main() -> None:
+        client = client_for(settings.redis_url or "")
+        other = redis.Redis.from_url(str(settings.redis_url), decode_responses=True)
+        try:
+            await test(
+                EndpointStore(client, settings.redis_prefix, KEY),
+                f"s{uuid.uuid4().hex[:10]}",
+                other,
+            )
+        finally:
+            other.close()
+            await client.aclose()
+
+    asyncio.run(main())
+
+
+def stored(other: redis.Redis, store: EndpointStore, tenant: str, endpoint_id: str) -> str:
+    doc = other.hget(store.keys(tenant).webhooks, endpoint_id)
+    assert isinstance(doc, str)
+    return doc
+
+
+def test_with_a_key_secrets_and_signing_keys_are_stored_sealed_and_read_opened(
+    settings: Settings,
+) -> None:
+    async def test(store: EndpointStore, tenant: str, other: redis.Redis) -> None:
+        ep = await store.create(
+            tenant, url="https://shop.example/h", lang="en", filter=Filter(), description=None
+        )
+        raw = stored(other, store, tenant, ep.id)
+        assert ep.secrets[0].secret.startswith("whsec_")
+        assert ep.secrets[0].secret not in raw
+        assert ep.signing_keys[0].secret not in raw
+        assert "whsec_" not in raw
+        assert "whsk_" not in raw
+        assert [s["secret"][:7] for s in orjson.loads(raw)["secrets"]] == [SEALED]
+        assert await store.get(tenant, ep.id) == ep
+        assert await store.all(tenant) == [ep]
+        # a change seals what it writes: the rotated-out and the new secret alike
+        now = datetime.now(UTC)
+        done = await store.update(tenant, ep.id, lambda e: rotated(e, 3600, now))
+        assert done is not None
+        after = done[1]
+        raw = stored(other, store, tenant, ep.id)
+        assert all(s.secret not in raw for s in (*after.secrets, *after.signing_keys))
+        again = await store.get(tenant, ep.id)
+        assert again is not None
+        assert again.signing_secrets(now) == after.signing_secrets(now)
+        assert ep.secrets[0].secret in again.signing_secrets(now)  # the old one still signs
+
+    sealed_run(settings, test)
+
+
+def test_endpoints_stored_in_the_clear_are_read_and_sealed_on_request(
+    settings: Settings,
+) -> None:
+    async def test(store: EndpointStore, tenant: str, other: redis.Redis) -> None:
+        clear = EndpointStore(store.client, settings.redis_prefix)  # before a key was set
+        old = [
+            await clear.create(
+                tenant,
+                url=f"https://shop.example/{i}",
+                lang="en",
+                filter=Filter(),
+                description=None,
+            )
+            for i in range(2)
+        ]
+        assert old[0].secrets[0].secret in stored(other, store, tenant, old[0].id)
+        assert await store.all(tenant) == sorted(old, key=lambda e: (e.created_at, e.id))
+        assert await store.seal(tenant) == 2
+        for ep in old:
+            raw = stored(other, store, tenant, ep.id)
+            assert ep.secrets[0].secret not in raw
+            assert ep.signing_keys[0].secret not in raw
+            assert await store.get(tenant, ep.id) == ep
+        assert await store.seal(tenant) == 0  # nothing left in the clear
+
+    sealed_run(settings, test)
+
+
+@pytest.mark.parametrize("key", [None, "another passphrase, not the one they were sealed with"])
+def test_sealed_secrets_without_their_key_are_a_clear_error_not_a_wrong_signature(
+    settings: Settings, key: str | None
+) -> None:
+    async def test(store: EndpointStore, tenant: str, other: redis.Redis) -> None:
+        ep = await store.create(
+            tenant, url="https://shop.example/h", lang="en", filter=Filter(), description=None
+        )
+        wrong = EndpointStore(store.client, settings.redis_prefix, key)
+        with pytest.raises(SecretKeyMissing, match="GATEWAY_SECRET_KEY"):
+            await wrong.get(tenant, ep.id)
+        with pytest.raises(SecretKeyMissing, match="GATEWAY_SECRET_KEY"):
+            await wrong.seal(tenant)
+        assert (await store.get(tenant, ep.id)) == ep  # still there for the right key
+
+    sealed_run(settings, test)

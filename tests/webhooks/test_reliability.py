@@ -47,6 +47,7 @@ from typing import Any, cast
 import httpx
 import pytest
 import redis
+from pydantic import SecretStr
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from standardwebhooks.webhooks import Webhook
@@ -142,7 +143,9 @@ def gateway(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Ite
     """One API process for the module, on a prefix of its own (the workers started here fan out
     every tenant of that prefix, and only this module's tenants are there)."""
     prefix = f"{settings.redis_prefix}-rel"
-    ours = settings.model_copy(update={"redis_prefix": prefix})
+    key = "a long random passphrase for the reliability tests"
+    # the workers started in this process open the secrets the API sealed with that key
+    ours = settings.model_copy(update={"redis_prefix": prefix, "secret_key": SecretStr(key)})
     logs = tmp_path_factory.mktemp("reliability")
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
@@ -159,7 +162,7 @@ def gateway(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Ite
         GATEWAY_WEBHOOK_TIMEOUT_S=str(TIMEOUT_S),
         GATEWAY_WEBHOOK_CONNECT_TIMEOUT_S=str(TIMEOUT_S),
         GATEWAY_WEBHOOK_CONCURRENCY=str(CONCURRENCY),
-        GATEWAY_SECRET_KEY="a long random passphrase for the reliability tests",
+        GATEWAY_SECRET_KEY=key,
     )
     api = _spawn("serve", ["serve", "--no-worker"], env, logs)
     url = f"http://127.0.0.1:{port}"

@@ -1,4 +1,5 @@
-"""Connector credentials encrypted at rest with Fernet (AES-128-CBC + HMAC-SHA256).
+"""Secrets encrypted at rest with Fernet (AES-128-CBC + HMAC-SHA256): connector credentials
+(required) and webhook signing secrets (when a key is set).
 
 The key is GATEWAY_SECRET_KEY: a Fernet key as `Fernet.generate_key()` prints it, or any other
 text, from which a key is derived with SHA-256 (use a long random passphrase then).
@@ -17,10 +18,12 @@ from gateway.errors import SecretKeyMissing
 
 
 class SecretBox:
-    """Seals and opens JSON documents with the gateway's secret key."""
+    """Seals and opens JSON documents and texts with the gateway's secret key; `what` names
+    what it keeps, for the errors."""
 
-    def __init__(self, key: str | None) -> None:
+    def __init__(self, key: str | None, what: str = "connector credentials") -> None:
         self._fernet = Fernet(_fernet_key(key)) if key else None
+        self._what = what
 
     @property
     def ready(self) -> bool:
@@ -29,22 +32,28 @@ class SecretBox:
     def _box(self) -> Fernet:
         if self._fernet is None:
             raise SecretKeyMissing(
-                "connector credentials are stored encrypted, and this gateway has no key: set "
+                f"{self._what} are stored encrypted, and this gateway has no key: set "
                 "GATEWAY_SECRET_KEY (a Fernet key, or a long random passphrase) and restart"
             )
         return self._fernet
 
-    def seal(self, doc: dict[str, Any]) -> str:
-        return self._box().encrypt(orjson.dumps(doc)).decode()
+    def seal_text(self, text: str) -> str:
+        return self._box().encrypt(text.encode()).decode()
 
-    def open(self, token: str) -> dict[str, Any]:
+    def open_text(self, token: str) -> str:
         try:
-            opened: dict[str, Any] = orjson.loads(self._box().decrypt(token.encode()))
+            return self._box().decrypt(token.encode()).decode()
         except InvalidToken as exc:
             raise SecretKeyMissing(
-                "the stored connector credentials do not open with GATEWAY_SECRET_KEY (was the "
-                "key changed?): store them again"
+                f"the stored {self._what} do not open with GATEWAY_SECRET_KEY (was the key "
+                "changed?): set the key they were stored with, or store them again"
             ) from exc
+
+    def seal(self, doc: dict[str, Any]) -> str:
+        return self.seal_text(orjson.dumps(doc).decode())
+
+    def open(self, token: str) -> dict[str, Any]:
+        opened: dict[str, Any] = orjson.loads(self.open_text(token))
         return opened
 
 
