@@ -188,6 +188,8 @@ class Worker:
         self._lease_ms = int(settings.webhook_timeout_s * 1000) + LEASE_MARGIN_MS
         self._limits = Limits.for_concurrency(settings.webhook_concurrency)
         self._failing: set[tuple[str, str]] = set()  # (tenant, endpoint): last attempt failed
+        # (tenant, endpoint) given a rate limit since its chains were held: they go to lanes
+        self._paced: set[tuple[str, str]] = set()
         self._starved = False  # the last claim left an endpoint without a slot
         self._turn = 0
         self._tenants: list[str] = []
@@ -526,8 +528,13 @@ class Worker:
             found = found[first:] + found[:first]
         free = self._settings.webhook_concurrency - len(self._inflight)
         due = [(tenant, endpoint) for tenant, endpoints in found for endpoint in endpoints]
-        # Chains of a failing endpoint are about to move to lanes (`settle_direct`).
-        chains = [key for key in self.direct.waiting() if key not in self._failing]
+        # Chains of a failing endpoint, or one paced since, are about to move to lanes
+        # (`settle_direct`).
+        chains = [
+            key
+            for key in self.direct.waiting()
+            if key not in self._failing and key not in self._paced
+        ]
         due += [key for key in chains if key not in set(due)]
         shared = share(due, self._busy, self._failing, free, self._limits)
         self._starved = shared.starved
@@ -763,6 +770,11 @@ class Worker:
                     if endpoint is None or not endpoint.enabled:
                         self._drop_held(key, current)
                         return
+                    if endpoint.pace != UNLIMITED:  # a rate limit set since: lanes pace it
+                        self.direct.unpark(current)
+                        self._paced.add(key)
+                        self._settle_due.set()
+                        return
                     if not await self._send_head(tenant, endpoint, current):
                         return
                     sent += 1
@@ -851,8 +863,9 @@ class Worker:
     async def settle_direct(self) -> int:
         """Store what was sent straight from the feed: log the deliveries and acknowledge the
         entries that are done, move each failed chain onto its lane (with the order's later
-        changes it held) and the waiting chains of failing endpoints onto theirs. Returns how
-        many deliveries and chains it stored."""
+        changes it held) and the waiting chains of failing endpoints, and of endpoints given a
+        rate limit since they were held, onto theirs. Returns how many deliveries and chains it
+        stored."""
         stored = 0
         for tenant in sorted(set(self._delivered) | set(self._acks)):
             delivered, acks = self._delivered.pop(tenant, []), self._acks.pop(tenant, [])
@@ -867,10 +880,11 @@ class Worker:
         for chain in self.direct.failed():
             await self._shelve(chain)
             moved += 1
-        for key in list(self._failing):
+        for key in list(self._failing | self._paced):
             for chain in self.direct.waiting_of(key):
                 await self._requeue(chain)
                 moved += 1
+            self._paced.discard(key)
         if moved:
             self._lanes_stale = True
             self._wake.set()
@@ -898,8 +912,8 @@ class Worker:
         self._taken(chain, done)
 
     async def _requeue(self, chain: Chain) -> None:
-        """Put a chain that waits for a slot onto its lane, due now (its endpoint fails); one
-        that a slot has started meanwhile is left to it."""
+        """Put a chain that waits for a slot onto its lane, due now (its endpoint fails, or is
+        paced: the lane keeps its pace); one that a slot has started meanwhile is left to it."""
         if not self.direct.park(chain):  # a slot started it meanwhile: it is not waiting now
             return
         ids, done = self.direct.ids(chain)

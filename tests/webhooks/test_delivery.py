@@ -4,6 +4,8 @@ and the README's Ed25519 verifier (`v1a`)."""
 
 from __future__ import annotations
 
+import asyncio
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -23,6 +25,7 @@ from gateway.storage.keys import TenantKeys
 from tests.factories import Tenant, assert_problem, at, event, make_tenant
 from tests.webhooks.readme_verifier import verify_v1a
 from tests.webhooks.receiver import Received, most_in_any_second, receiving
+from webhooks.worker import ENDPOINTS_FOR_S
 
 Json = dict[str, Any]
 
@@ -388,3 +391,39 @@ def stored_endpoint(settings: Settings, tenant: Tenant, endpoint_id: str) -> str
         client.close()
     assert isinstance(doc, str)
     return doc
+
+
+def test_a_rate_limit_set_while_changes_are_held_paces_them_too(
+    settings: Settings, runtime: Runtime, tenant: Tenant
+) -> None:
+    """Changes held to be sent straight from the feed when a PATCH gives the endpoint a rate
+    limit go out at that rate too (onto their lanes), not in a burst. The receiver keeps the
+    first deliveries (a full endpoint's worth of slots) waiting until the worker has seen the
+    PATCH, so the other orders' changes are held meanwhile."""
+    gate = threading.Event()
+
+    async def held_until_the_gate(_n: int, _got: Received) -> tuple[int, dict[str, str]]:
+        while not gate.is_set():
+            await asyncio.sleep(0.01)
+        return 204, {}
+
+    slow = settings.model_copy(update={"worker_in_process": True, "webhook_timeout_s": 10.0})
+    orders = [f"burst{i}" for i in range(100)]
+    with receiving(held_until_the_gate) as receiver, TestClient(create_app(slow, runtime)) as live:
+        hook = register(live, tenant, receiver.url)
+        for i, order in enumerate(orders):
+            live.post("/v1/events", json=event(order, "O", at(i)), headers=tenant.headers)
+        in_flight = receiver.wait_for(lambda r: len(r) >= 1)
+        patched = live.patch(
+            f"/v1/webhooks/{hook['id']}", json={"rate_limit": 10}, headers=tenant.headers
+        )
+        assert patched.status_code == 200, patched.text
+        time.sleep(ENDPOINTS_FOR_S + 0.3)  # the worker's copy of the endpoint is renewed
+        in_flight = list(receiver.received)
+        gate.set()
+        got = receiver.wait_for(lambda r: len(r) >= len(orders), 30)
+    assert sorted(g.json["data"]["order_id"] for g in got) == sorted(orders)  # each once
+    held = got[len(in_flight) :]
+    assert len(held) >= 20  # the endpoint's slots were full: the rest were held
+    assert most_in_any_second(held) <= 10 + 2
+    assert held[-1].at - held[0].at >= (len(held) - 1) * 0.1 * 0.8
