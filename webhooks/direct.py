@@ -81,6 +81,13 @@ class Book:
         """Messages held, over every endpoint."""
         return sum(self._held.values())
 
+    def held(self) -> dict[str, dict[str, int]]:
+        """Messages held per tenant and endpoint (those with none left out)."""
+        out: dict[str, dict[str, int]] = {}
+        for (tenant, endpoint), count in self._held.items():
+            out.setdefault(tenant, {})[endpoint] = count
+        return out
+
     def chain(self, tenant: str, endpoint: str, name: str) -> Chain | None:
         return self._chains.get((tenant, endpoint, name))
 

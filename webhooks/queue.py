@@ -44,6 +44,18 @@ OPS_LANE = "ops"
 Json = dict[str, Any]
 
 
+def held_counts(reports: Mapping[str, str], now_ms: int) -> dict[str, int]:
+    """Messages held per endpoint over the workers' reports (`endpoint<US>worker` ->
+    `count expiry_ms`) not past their expiry."""
+    held: dict[str, int] = {}
+    for field, value in reports.items():
+        count, _, expiry = value.partition(" ")
+        if expiry.isdigit() and int(expiry) > now_ms:
+            endpoint = field.partition(SEP)[0]
+            held[endpoint] = held.get(endpoint, 0) + int(count)
+    return held
+
+
 def script(*names: str) -> str:
     """The Lua source of `webhooks/lua/<name>`s, one after the other (shared functions first)."""
     return "\n".join((files("webhooks") / "lua" / n).read_text(encoding="utf-8") for n in names)
@@ -151,6 +163,7 @@ class DeliveryQueue:
         self._migrate = client.register_script(script("migrate.lua"))
         self._reindex = client.register_script(script("ready.lua", "reindex.lua"))
         self._unread = client.register_script(UNREAD)
+        self._held = client.register_script(script("held.lua"))
         self._pipe = AutoPipeline(client)
         self._batch: dict[str, tuple[list[Settled], list[str]]] = {}
         self._settling: asyncio.Future[None] | None = None
@@ -492,19 +505,44 @@ class DeliveryQueue:
         return (await self.pending_many(tenant, [endpoint]))[endpoint]
 
     async def pending_many(self, tenant: str, endpoints: Sequence[str]) -> dict[str, int]:
-        """How many messages wait for each endpoint, in two round trips."""
+        """How many messages wait for each endpoint, in two round trips: on its lanes, and held
+        by workers to send straight from the feed (as they last reported, `report_held`)."""
         k = self.keys(tenant)
         async with self._r.pipeline(transaction=False) as pipe:
+            pipe.hgetall(k.webhook_held)
             for endpoint in endpoints:
                 pipe.zrange(k.webhook_due(endpoint), 0, -1)
-            lanes = cast(list[list[str]], await pipe.execute())
+            reports, *found = await pipe.execute()
+        lanes = cast(list[list[str]], found)
         async with self._r.pipeline(transaction=False) as pipe:
             for members in lanes:
                 for member in members:
                     pipe.llen(k.webhook_lane(member))
             counts = iter(cast(list[int], await pipe.execute()))
+        held = held_counts(cast(dict[str, str], reports), int(time.time() * 1000))
         waiting = zip(endpoints, lanes, strict=True)
-        return {endpoint: sum(next(counts) for _ in members) for endpoint, members in waiting}
+        return {
+            endpoint: held.get(endpoint, 0) + sum(next(counts) for _ in members)
+            for endpoint, members in waiting
+        }
+
+    async def report_held(
+        self, worker: str, held: Mapping[str, Mapping[str, int]], now_ms: int, until_ms: int
+    ) -> None:
+        """Store what `worker` holds, per tenant and endpoint (0: nothing any more), until
+        `until_ms`; reports past their expiry go on the way."""
+        calls = [
+            (
+                [self.keys(tenant).webhook_held],
+                [
+                    now_ms,
+                    until_ms,
+                    *(x for e, n in counts.items() for x in (f"{e}{SEP}{worker}", n)),
+                ],
+            )
+            for tenant, counts in held.items()
+        ]
+        await self._pipe.run_scripts(self._held, calls)
 
     async def held_until(
         self, tenant: str, endpoints: Sequence[str], now_ms: int

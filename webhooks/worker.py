@@ -80,6 +80,8 @@ ENDPOINTS_FOR_S = 1.0  # how long a worker trusts its copy of a tenant's endpoin
 FBO_EVERY_S = 1.0  # how often FBO deadlines are looked at
 REPAIR_EVERY_S = 60.0  # how often the ready sets are checked against the due sets
 BACKLOG_EVERY_S = 5.0  # how often the backlog gauges are sampled
+HELD_EVERY_S = 1.0  # how often a worker reports what it holds (for `pending`)
+HELD_FOR_S = 5.0  # how long such a report counts (a worker that died stops counting then)
 FANOUT_LEASE_MS = 10_000  # a fan-out owner that stops renewing for this long is replaced
 READ_COUNT = 500
 ROUTE_CHUNK = 1_000  # deliveries routed in one Redis step
@@ -190,6 +192,7 @@ class Worker:
         self._failing: set[tuple[str, str]] = set()  # (tenant, endpoint): last attempt failed
         # (tenant, endpoint) given a rate limit since its chains were held: they go to lanes
         self._paced: set[tuple[str, str]] = set()
+        self._reported: dict[str, dict[str, int]] = {}  # what `report_held` stored last
         self._starved = False  # the last claim left an endpoint without a slot
         self._turn = 0
         self._tenants: list[str] = []
@@ -229,6 +232,8 @@ class Worker:
                 task.cancel()  # its lease runs out and another worker sends it again
             with contextlib.suppress(RedisError):
                 await self.settle_direct()  # what was delivered is not sent again
+            with contextlib.suppress(RedisError):
+                await self.report_held()  # nothing, once the book is empty
             await self._release_leases()
             await self.sender.close()
             if self.connectors is not None:
@@ -264,7 +269,7 @@ class Worker:
     # ------------------------------------------------------------------ fan-out
 
     async def _fanout_loop(self, stop: asyncio.Event) -> None:
-        checked = deadlines = sampled = 0.0
+        checked = deadlines = sampled = reported = 0.0
         repaired = time.monotonic()
         while not stop.is_set():
             now = time.monotonic()
@@ -274,6 +279,9 @@ class Worker:
             if now - sampled >= BACKLOG_EVERY_S:
                 sampled = now
                 await self._guarded(stop, self.sample_backlog)
+            if now - reported >= HELD_EVERY_S:
+                reported = now
+                await self._guarded(stop, self.report_held)
             if now - repaired >= REPAIR_EVERY_S:
                 repaired = now
                 await self._guarded(stop, self.repair_ready)
@@ -401,6 +409,21 @@ class Worker:
         self._metrics.webhook_due_lanes.set(backlog.due_lanes)
         self._metrics.webhook_oldest_due.set(backlog.oldest_due_s)
         return backlog
+
+    async def report_held(self) -> bool:
+        """Store what this worker holds to send straight from the feed, per endpoint, so an
+        endpoint's `pending` counts it (for HELD_FOR_S; renewed every HELD_EVERY_S), and drop
+        what it reported before and holds no more."""
+        held = self.direct.held()
+        if not held and not self._reported:
+            return False
+        report = {t: dict.fromkeys(endpoints, 0) for t, endpoints in self._reported.items()}
+        for tenant, counts in held.items():
+            report.setdefault(tenant, {}).update(counts)
+        now_ms = int(time.time() * 1000)
+        await self.queue.report_held(self.name, report, now_ms, now_ms + int(HELD_FOR_S * 1000))
+        self._reported = held
+        return False
 
     async def _release_leases(self) -> None:
         for tenant in self._tenants:

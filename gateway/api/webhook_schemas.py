@@ -153,8 +153,9 @@ class WebhookOut(BaseModel):
     )
     pending: int | None = Field(
         None,
-        description="Deliveries waiting for the endpoint on its delivery lanes (retries and "
-        "backlog; a change a worker is sending straight from the change feed is not counted).",
+        description="Deliveries waiting for the endpoint: on its delivery lanes (retries and "
+        "backlog), and held by workers to send straight from the change feed (as each worker "
+        "last reported, at most about a second ago).",
     )
     held_until: str | None = Field(
         None,

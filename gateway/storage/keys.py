@@ -100,6 +100,12 @@ class TenantKeys:
         return f"{self.base}:wh:failing"
 
     @property
+    def webhook_held(self) -> str:
+        """Hash: `endpoint<US>worker` → `count expiry_ms`: what each worker holds to send
+        straight from the change feed (`webhooks.direct`), as it last reported it."""
+        return f"{self.base}:wh:held"
+
+    @property
     def webhook_holds(self) -> str:
         """Hash: endpoint id → the earliest ms its next attempt may start (its rate limit, or a
         receiver's Retry-After); see `webhooks.pace`."""

@@ -427,3 +427,39 @@ def test_a_rate_limit_set_while_changes_are_held_paces_them_too(
     assert len(held) >= 20  # the endpoint's slots were full: the rest were held
     assert most_in_any_second(held) <= 10 + 2
     assert held[-1].at - held[0].at >= (len(held) - 1) * 0.1 * 0.8
+
+
+def test_pending_counts_the_changes_a_worker_holds_to_send_straight_from_the_feed(
+    settings: Settings, runtime: Runtime, tenant: Tenant
+) -> None:
+    """While a receiver keeps the first deliveries waiting, the endpoint's `pending` shows every
+    change held for it (none is on a lane yet), and 0 once they are all delivered."""
+    gate = threading.Event()
+
+    async def held_until_the_gate(_n: int, _got: Received) -> tuple[int, dict[str, str]]:
+        while not gate.is_set():
+            await asyncio.sleep(0.01)
+        return 204, {}
+
+    def pending(live: TestClient, hook: Json) -> int:
+        shown = live.get(f"/v1/webhooks/{hook['id']}", headers=tenant.headers).json()
+        count: int = shown["pending"]
+        return count
+
+    def eventually(live: TestClient, hook: Json, expected: int) -> None:
+        deadline = time.monotonic() + 5
+        while (seen := pending(live, hook)) != expected:
+            assert time.monotonic() < deadline, f"pending {seen}, not {expected}"
+            time.sleep(0.05)
+
+    slow = settings.model_copy(update={"worker_in_process": True, "webhook_timeout_s": 10.0})
+    with receiving(held_until_the_gate) as receiver, TestClient(create_app(slow, runtime)) as live:
+        hook = register(live, tenant, receiver.url)
+        for i in range(100):
+            live.post("/v1/events", json=event(f"held{i}", "O", at(i)), headers=tenant.headers)
+        try:
+            eventually(live, hook, 100)
+        finally:
+            gate.set()
+        receiver.wait_for(lambda r: len(r) >= 100, 30)
+        eventually(live, hook, 0)

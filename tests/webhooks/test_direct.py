@@ -114,3 +114,16 @@ def test_an_endpoint_holding_its_most_takes_no_new_chain() -> None:
     assert not Book(held_max=2).has_room("shop", "ep_a", offered=2)
     assert book.has_room("shop", "ep_b")
     assert book.has_room("other", "ep_a")
+
+
+def test_what_is_held_is_counted_per_tenant_and_endpoint_until_settled() -> None:
+    book = Book()
+    book.add("shop", "ep_a", ORDER_1, "1-0", fields(1))
+    book.add("shop", "ep_a", ORDER_2, "2-0", fields(1))
+    book.add("shop", "ep_b", ORDER_1, "1-0", fields(1))
+    book.add("other", "ep_c", ORDER_1, "9-0", fields(1))
+    assert book.held() == {"shop": {"ep_a": 2, "ep_b": 1}, "other": {"ep_c": 1}}
+    chain = book.next_waiting(B)
+    assert chain is not None
+    book.settle(chain)
+    assert book.held() == {"shop": {"ep_a": 2}, "other": {"ep_c": 1}}  # none left: not listed

@@ -23,6 +23,7 @@ from webhooks.queue import (
     Head,
     Routed,
     Settled,
+    held_counts,
     order_lane,
 )
 
@@ -388,3 +389,50 @@ def test_a_shelved_chain_goes_in_front_of_its_lane_due_at_the_retry(settings: Se
         assert await queue._r.xlen(k.webhook_log("ep_a")) == 1
 
     run(settings, test)
+
+
+def test_pending_adds_what_workers_report_holding_until_their_reports_expire(
+    settings: Settings,
+) -> None:
+    """Two workers report what they hold straight from the feed; `pending` adds it to the
+    lanes' messages. A worker's 0 drops its field; a report past its expiry stops counting and
+    the next report of any worker removes it."""
+
+    async def test(queue: DeliveryQueue, tenant: str) -> None:
+        now = int(time.time() * 1000)
+        await queue.enqueue(tenant, [("ep_a", LANE, "1-0"), ("ep_a", LANE, "2-0")], now)
+        await queue.report_held("w1", {tenant: {"ep_a": 3, "ep_b": 1}}, now, now + 5_000)
+        await queue.report_held("w2", {tenant: {"ep_a": 4}}, now, now + 5_000)
+        assert await queue.pending_many(tenant, ["ep_a", "ep_b", "ep_c"]) == {
+            "ep_a": 2 + 3 + 4,
+            "ep_b": 1,
+            "ep_c": 0,
+        }
+        await queue.report_held("w1", {tenant: {"ep_a": 0, "ep_b": 2}}, now, now + 5_000)
+        assert await queue.pending_many(tenant, ["ep_a", "ep_b"]) == {"ep_a": 2 + 4, "ep_b": 2}
+        # w2 dies: its report counts until it expires, then the next report drops it
+        await queue.report_held("w2", {tenant: {"ep_a": 4}}, now, now + 1)
+        time.sleep(0.01)
+        assert await queue.pending(tenant, "ep_a") == 2
+        await queue.report_held("w1", {tenant: {"ep_b": 2}}, now + 10, now + 5_000)
+        client = client_for(settings.redis_url or "")
+        try:
+            fields = await client.hkeys(queue.keys(tenant).webhook_held)
+        finally:
+            await client.aclose()
+        assert fields == ["ep_b\x1fw1"]
+
+    run(settings, test)
+
+
+@pytest.mark.parametrize(
+    ("reports", "held"),
+    [
+        ({}, {}),
+        ({"a\x1fw1": "3 200", "a\x1fw2": "4 200", "b\x1fw1": "1 200"}, {"a": 7, "b": 1}),
+        ({"a\x1fw1": "3 100", "a\x1fw2": "4 200"}, {"a": 4}),  # w1's report has expired
+        ({"a\x1fw1": "3"}, {}),  # no expiry: not a report this version wrote
+    ],
+)
+def test_held_counts_add_up_the_live_reports(reports: dict[str, str], held: dict[str, int]) -> None:
+    assert held_counts(reports, now_ms=100) == held
