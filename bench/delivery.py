@@ -9,6 +9,7 @@ figures; 2 only when the set-up fails):
     /work/venv/bin/python bench/delivery.py --redis-max-connections 1024   # a larger redis pool
     /work/venv/bin/python bench/delivery.py --signature-schemes v1a   # Ed25519 signatures
     /work/venv/bin/python bench/delivery.py --no-direct   # every change queued on a lane first
+    /work/venv/bin/python bench/delivery.py --sealed   # GATEWAY_SECRET_KEY set: secrets sealed
 
 What runs: Debian's `/usr/bin/redis-server` (installed with `apt-get install -y redis-server` when
 missing, as root) on a free loopback port with `--appendonly yes --appendfsync everysec --save ''`
@@ -75,6 +76,7 @@ import contextlib
 import os
 import random
 import re
+import secrets
 import shutil
 import signal
 import statistics
@@ -156,6 +158,7 @@ class Plan:
     schemes: list[str]
     direct: bool
     posters: int
+    sealed: bool
 
 
 def parse_args(argv: Sequence[str] | None) -> Plan:
@@ -207,6 +210,12 @@ def parse_args(argv: Sequence[str] | None) -> Plan:
         "first, instead of sending it straight from the change feed.",
     )
     parser.add_argument(
+        "--sealed",
+        action="store_true",
+        help="Set GATEWAY_SECRET_KEY (a random passphrase): the endpoint's secrets are stored "
+        "sealed, as in production.",
+    )
+    parser.add_argument(
         "--keep-temp", action="store_true", help="Keep the temp dir (logs, received requests)."
     )
     args = parser.parse_args(argv)
@@ -238,6 +247,7 @@ def parse_args(argv: Sequence[str] | None) -> Plan:
         schemes=args.signature_schemes.split(","),
         direct=not args.no_direct,
         posters=args.posters,
+        sealed=args.sealed,
     )
 
 
@@ -1092,6 +1102,8 @@ def run(plan: Plan, workdir: Path, patterns: list[str]) -> None:
         if plan.worker_concurrency:
             env["GATEWAY_WEBHOOK_CONCURRENCY"] = str(plan.worker_concurrency)
         env["GATEWAY_WEBHOOK_DIRECT"] = "true" if plan.direct else "false"
+        if plan.sealed:
+            env["GATEWAY_SECRET_KEY"] = secrets.token_urlsafe(32)
         state = Stack(workdir, env, redis_pid=redis.proc.pid, redis_port=redis_port)
         start_receiver(stack, plan, state)
         start_api(stack, plan, state)
