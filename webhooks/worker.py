@@ -233,7 +233,9 @@ class Worker:
             with contextlib.suppress(RedisError):
                 await self.settle_direct()  # what was delivered is not sent again
             with contextlib.suppress(RedisError):
-                await self.report_held()  # nothing, once the book is empty
+                # what it still holds stays pending in the group: the next owner of the fan-out
+                # takes it over (and reports it), so this worker's reports end now
+                await self.report_held(leaving=True)
             await self._release_leases()
             await self.sender.close()
             if self.connectors is not None:
@@ -410,11 +412,11 @@ class Worker:
         self._metrics.webhook_oldest_due.set(backlog.oldest_due_s)
         return backlog
 
-    async def report_held(self) -> bool:
+    async def report_held(self, *, leaving: bool = False) -> bool:
         """Store what this worker holds to send straight from the feed, per endpoint, so an
         endpoint's `pending` counts it (for HELD_FOR_S; renewed every HELD_EVERY_S), and drop
-        what it reported before and holds no more."""
-        held = self.direct.held()
+        what it reported before and holds no more (all of it when `leaving`)."""
+        held = {} if leaving else self.direct.held()
         if not held and not self._reported:
             return False
         report = {t: dict.fromkeys(endpoints, 0) for t, endpoints in self._reported.items()}

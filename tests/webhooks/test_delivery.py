@@ -463,3 +463,39 @@ def test_pending_counts_the_changes_a_worker_holds_to_send_straight_from_the_fee
             gate.set()
         receiver.wait_for(lambda r: len(r) >= 100, 30)
         eventually(live, hook, 0)
+
+
+def test_a_worker_that_stops_while_holding_changes_withdraws_its_report(
+    settings: Settings, runtime: Runtime, tenant: Tenant
+) -> None:
+    """What a stopping worker still holds stays pending in the change feed for the next owner
+    of the fan-out, which reports it then: the stopped one's report is gone at once (not
+    counted twice for its last seconds)."""
+    gate = threading.Event()
+
+    async def held_until_the_gate(_n: int, _got: Received) -> tuple[int, dict[str, str]]:
+        while not gate.is_set():
+            await asyncio.sleep(0.01)
+        return 204, {}
+
+    slow = settings.model_copy(update={"worker_in_process": True, "webhook_timeout_s": 10.0})
+    key = TenantKeys(settings.redis_prefix, tenant.tenant).webhook_held
+    client = redis.Redis.from_url(str(settings.redis_url), decode_responses=True)
+    try:
+        with receiving(held_until_the_gate) as receiver:
+            try:
+                with TestClient(create_app(slow, runtime)) as live:
+                    register(live, tenant, receiver.url)
+                    for i in range(5):
+                        live.post(
+                            "/v1/events", json=event(f"left{i}", "O", at(i)), headers=tenant.headers
+                        )
+                    deadline = time.monotonic() + 5
+                    while not client.hgetall(key):
+                        assert time.monotonic() < deadline, "no report of the held changes"
+                        time.sleep(0.05)
+            finally:
+                gate.set()
+        assert client.hgetall(key) == {}
+    finally:
+        client.close()
