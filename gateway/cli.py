@@ -204,22 +204,42 @@ def _fbo_schedule(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _seal_secrets(_: argparse.Namespace, settings: Settings) -> int:
-    """Store sealed every webhook secret and signing key stored before GATEWAY_SECRET_KEY was
-    set (new and changed endpoints are sealed as they are written)."""
+    """Seal under GATEWAY_SECRET_KEY every webhook secret and signing key stored in the clear
+    (before a key was set) or under a key in GATEWAY_SECRET_KEY_PREVIOUS, and every connector's
+    credentials sealed under such a key (what is written anew is sealed under the current key)."""
     import asyncio
 
+    from gateway.connectors.configuration import reseal
+    from gateway.sealing import box_for
     from gateway.storage import open_redis
+    from gateway.storage.keys import TenantKeys
     from gateway.storage.tenants import TenantStore
     from webhooks.endpoints import EndpointStore
 
-    async def run() -> dict[str, int]:
+    async def run() -> dict[str, dict[str, int]]:
         async with open_redis(settings) as client:
             endpoints = EndpointStore.configured(client, settings)
-            tenants = await TenantStore(client, settings.redis_prefix).all()
-            return {t["tenant"]: await endpoints.seal(t["tenant"]) for t in tenants}
+            credentials = box_for(settings, "connector credentials")
+            done: dict[str, dict[str, int]] = {}
+            for t in await TenantStore(client, settings.redis_prefix).all():
+                tenant = t["tenant"]
+                keys = TenantKeys(settings.redis_prefix, tenant)
+                done[tenant] = {
+                    "endpoints": await endpoints.seal(tenant),
+                    "connectors": await reseal(client, keys, credentials),
+                }
+            return done
 
-    sealed = asyncio.run(run())
-    print(json.dumps({"endpoints_sealed": sum(sealed.values()), "by_tenant": sealed}))
+    done = asyncio.run(run())
+    print(
+        json.dumps(
+            {
+                "endpoints_sealed": sum(d["endpoints"] for d in done.values()),
+                "connectors_resealed": sum(d["connectors"] for d in done.values()),
+                "by_tenant": done,
+            }
+        )
+    )
     return 0
 
 
@@ -382,7 +402,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     seal = verbs.add_parser(
         "seal-secrets",
-        help="encrypt the webhook secrets stored before GATEWAY_SECRET_KEY was set",
+        help="seal under GATEWAY_SECRET_KEY what is stored in the clear or under an older key",
     )
     seal.set_defaults(run=_seal_secrets)
 

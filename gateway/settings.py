@@ -153,6 +153,11 @@ class Settings(BaseSettings):
         description="Encrypts connector credentials at rest (Fernet): a Fernet key, or any long "
         "random passphrase. Without it, connector credentials are refused.",
     )
+    secret_key_previous: SecretStr | None = Field(
+        None,
+        description="Keys GATEWAY_SECRET_KEY replaced, comma-separated: what they sealed still "
+        "opens, and `gateway seal-secrets` seals it again under the current key.",
+    )
     connector_interval_s: float = Field(
         60.0, ge=1, description="Default seconds between two polls of a connector."
     )

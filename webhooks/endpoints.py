@@ -22,7 +22,7 @@ from redis.asyncio import Redis
 from gateway.canonical import Code, Stage
 from gateway.clock import now_iso
 from gateway.errors import Conflict, InvalidFilter
-from gateway.sealing import SecretBox
+from gateway.sealing import SecretBox, box_for
 from gateway.settings import Settings
 from gateway.storage.keys import TenantKeys
 from gateway.tables import Tables
@@ -48,6 +48,7 @@ DEFAULT_TYPES: tuple[str, ...] = tuple(t for t in EVENT_TYPES if t not in OPERAT
 DEFAULT_SCHEMES: tuple[Scheme, ...] = ("v1",)
 Json = dict[str, Any]
 UPDATE_TRIES = 20  # collisions with other changes of one endpoint before a 409
+WHAT = "webhook secrets"  # what the errors of their box call them
 SEALED = "sealed:"  # how a stored secret sealed with GATEWAY_SECRET_KEY begins
 OPENED_KEPT = 4_096  # opened secrets a store remembers (opening one costs about 10 µs)
 
@@ -193,17 +194,16 @@ def new_endpoint_id() -> str:
 class EndpointStore:
     """Endpoints of tenants in Redis."""
 
-    def __init__(self, client: Redis, prefix: str, secret_key: str | None = None) -> None:
+    def __init__(self, client: Redis, prefix: str, box: SecretBox | None = None) -> None:
         self._r = self.client = client
         self._prefix = prefix
         self._swap = client.register_script(script("swap.lua"))
-        self._box = SecretBox(secret_key, "webhook secrets")
+        self._box = box or SecretBox(None, WHAT)
         self._opened: dict[str, str] = {}
 
     @classmethod
     def configured(cls, client: Redis, settings: Settings) -> EndpointStore:
-        key = settings.secret_key.get_secret_value() if settings.secret_key else None
-        return cls(client, settings.redis_prefix, key)
+        return cls(client, settings.redis_prefix, box_for(settings, WHAT))
 
     def keys(self, tenant: str) -> TenantKeys:
         return TenantKeys(self._prefix, tenant)
@@ -323,10 +323,10 @@ class EndpointStore:
         return endpoint
 
     async def seal(self, tenant: str) -> int:
-        """Store sealed the secrets of the tenant's endpoints stored in the clear (before a key
-        was set); how many endpoints were rewritten. Every sealed secret is opened on the way,
-        so a key they were not sealed with is a SecretKeyMissing here. An endpoint changed
-        meanwhile was written by that change, sealed as well."""
+        """Store sealed under the current key the secrets of the tenant's endpoints stored in the
+        clear (before a key was set) or under a previous key; how many endpoints were rewritten.
+        Every sealed secret is opened on the way, so one that no key opens is a SecretKeyMissing
+        here. An endpoint changed meanwhile was written by that change, sealed as well."""
         if not self._box.ready:
             self._box.seal_text("")  # raises SecretKeyMissing, naming the setting
         key = self.keys(tenant).webhooks
@@ -335,11 +335,15 @@ class EndpointStore:
         for endpoint_id, doc in docs.items():
             endpoint = self._load(doc)
             held = Endpoint.model_validate_json(doc)
-            if all(s.secret.startswith(SEALED) for s in (*held.secrets, *held.signing_keys)):
+            if all(self._current(s.secret) for s in (*held.secrets, *held.signing_keys)):
                 continue
             swapped = await self._swap(keys=[key], args=[endpoint_id, doc, self._dump(endpoint)])
             rewritten += swapped == 1
         return rewritten
+
+    def _current(self, stored: str) -> bool:
+        """Whether a stored secret is sealed under the current key."""
+        return stored.startswith(SEALED) and self._box.reseal(stored.removeprefix(SEALED)) is None
 
     async def delete(self, tenant: str, endpoint_id: str) -> bool:
         """Remove the endpoint (its lanes are the queue's to drop; see `forget`)."""

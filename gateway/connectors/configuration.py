@@ -14,6 +14,7 @@ from typing import Any, cast
 
 import orjson
 from pydantic import BaseModel
+from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
 from gateway.clock import now_iso
@@ -24,6 +25,9 @@ from gateway.connectors.registry import check_platform
 from gateway.connectors.runtime import LEASE_MS, ConnectorRuntime
 from gateway.custom import field_name
 from gateway.errors import Conflict, NotFound
+from gateway.sealing import SecretBox
+from gateway.storage.keys import TenantKeys
+from webhooks.queue import script
 
 
 def source(connector: Connector, options: Mapping[str, Any]) -> tuple[str, ...]:
@@ -176,3 +180,19 @@ class Configuring(ConnectorRuntime):
             forget(pipe)
             pipe.delete(k.connector_health(platform), k.connector_lease(platform))
             await pipe.execute()
+
+
+async def reseal(client: Redis, keys: TenantKeys, box: SecretBox) -> int:
+    """Seal again under the current key the credentials of a tenant's connectors sealed under
+    a key it replaced (GATEWAY_SECRET_KEY_PREVIOUS); how many connectors were rewritten. Each is
+    replaced only as it was read (a connector stored again meanwhile is sealed by that)."""
+    swap = client.register_script(script("swap.lua"))
+    docs = cast(dict[str, str], await client.hgetall(keys.connectors))
+    rewritten = 0
+    for platform, raw in docs.items():
+        doc = orjson.loads(raw)
+        fresh = box.reseal(doc["sealed"])
+        if fresh is not None:
+            new = orjson.dumps({**doc, "sealed": fresh}).decode()
+            rewritten += await swap(keys=[keys.connectors], args=[platform, raw, new]) == 1
+    return rewritten

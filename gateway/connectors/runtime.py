@@ -22,7 +22,7 @@ from gateway.connectors.base import Json
 from gateway.ingest import NativeEvent
 from gateway.observability import Metrics
 from gateway.recording import Recorder
-from gateway.sealing import SecretBox
+from gateway.sealing import box_for
 from gateway.settings import Settings
 from gateway.storage.keys import TenantKeys
 from webhooks.guard import connector as guarded_connector
@@ -44,8 +44,7 @@ class ConnectorRuntime:
         self._r = client
         self._settings = settings
         self._recorder = recorder
-        key = settings.secret_key.get_secret_value() if settings.secret_key else None
-        self._box = SecretBox(key)
+        self._box = box_for(settings, "connector credentials")
         self._zone = ZoneInfo(settings.measoft_local_zone)
         self._session: aiohttp.ClientSession | None = None
         self._name = f"{settings.worker_id or 'gw'}-{secrets.token_hex(4)}"

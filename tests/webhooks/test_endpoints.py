@@ -14,6 +14,7 @@ import redis
 
 from gateway.errors import Conflict, InvalidFilter, SecretKeyMissing
 from gateway.runtime import Runtime
+from gateway.sealing import SecretBox
 from gateway.settings import Settings
 from gateway.storage import client_for
 from webhooks.endpoints import (
@@ -260,7 +261,7 @@ def sealed_run(
         other = redis.Redis.from_url(str(settings.redis_url), decode_responses=True)
         try:
             await test(
-                EndpointStore(client, settings.redis_prefix, KEY),
+                EndpointStore(client, settings.redis_prefix, SecretBox(KEY)),
                 f"s{uuid.uuid4().hex[:10]}",
                 other,
             )
@@ -344,11 +345,36 @@ def test_sealed_secrets_without_their_key_are_a_clear_error_not_a_wrong_signatur
         ep = await store.create(
             tenant, url="https://shop.example/h", lang="en", filter=Filter(), description=None
         )
-        wrong = EndpointStore(store.client, settings.redis_prefix, key)
+        wrong = EndpointStore(store.client, settings.redis_prefix, SecretBox(key))
         with pytest.raises(SecretKeyMissing, match="GATEWAY_SECRET_KEY"):
             await wrong.get(tenant, ep.id)
         with pytest.raises(SecretKeyMissing, match="GATEWAY_SECRET_KEY"):
             await wrong.seal(tenant)
         assert (await store.get(tenant, ep.id)) == ep  # still there for the right key
+
+    sealed_run(settings, test)
+
+
+def test_after_a_key_change_secrets_open_with_the_previous_key_until_sealed_again(
+    settings: Settings,
+) -> None:
+    """GATEWAY_SECRET_KEY changed, the old one in GATEWAY_SECRET_KEY_PREVIOUS: what the old key
+    sealed still opens; `seal` seals it under the new one, after which the old key can go."""
+
+    async def test(old: EndpointStore, tenant: str, other: redis.Redis) -> None:
+        ep = await old.create(
+            tenant, url="https://shop.example/h", lang="en", filter=Filter(), description=None
+        )
+        new_key = "the new passphrase"
+        rotating = EndpointStore(
+            old.client, settings.redis_prefix, SecretBox(new_key, previous=[KEY])
+        )
+        assert await rotating.get(tenant, ep.id) == ep
+        assert await rotating.seal(tenant) == 1
+        assert await rotating.seal(tenant) == 0  # all under the new key now
+        alone = EndpointStore(old.client, settings.redis_prefix, SecretBox(new_key))
+        assert await alone.get(tenant, ep.id) == ep
+        with pytest.raises(SecretKeyMissing):
+            await old.get(tenant, ep.id)  # the old key alone no longer opens them
 
     sealed_run(settings, test)
