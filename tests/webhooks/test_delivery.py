@@ -24,7 +24,7 @@ from gateway.settings import Settings
 from gateway.storage.keys import TenantKeys
 from tests.factories import Tenant, assert_problem, at, event, make_tenant
 from tests.webhooks.readme_verifier import verify_v1a
-from tests.webhooks.receiver import Received, most_in_any_second, receiving
+from tests.webhooks.receiver import Received, Responder, most_in_any_second, receiving
 from webhooks.worker import ENDPOINTS_FOR_S
 
 Json = dict[str, Any]
@@ -50,6 +50,19 @@ def register(client: TestClient, tenant: Tenant, url: str, **fields: Any) -> Jso
 def verified(secret: str, got: Received) -> Json:
     payload: Json = Webhook(secret).verify(got.body, got.headers)
     return payload
+
+
+def gated() -> tuple[threading.Event, Responder]:
+    """A receiver's answer that waits until the event is set, then 204: the worker's requests
+    stay in flight (and what follows them is held) meanwhile."""
+    gate = threading.Event()
+
+    async def held_until_the_gate(_n: int, _got: Received) -> tuple[int, dict[str, str]]:
+        while not gate.is_set():
+            await asyncio.sleep(0.01)
+        return 204, {}
+
+    return gate, held_until_the_gate
 
 
 def test_a_change_arrives_signed_localized_and_in_the_spec_shape(
@@ -400,13 +413,7 @@ def test_a_rate_limit_set_while_changes_are_held_paces_them_too(
     limit go out at that rate too (onto their lanes), not in a burst. The receiver keeps the
     first deliveries (a full endpoint's worth of slots) waiting until the worker has seen the
     PATCH, so the other orders' changes are held meanwhile."""
-    gate = threading.Event()
-
-    async def held_until_the_gate(_n: int, _got: Received) -> tuple[int, dict[str, str]]:
-        while not gate.is_set():
-            await asyncio.sleep(0.01)
-        return 204, {}
-
+    gate, held_until_the_gate = gated()
     slow = settings.model_copy(update={"worker_in_process": True, "webhook_timeout_s": 10.0})
     orders = [f"burst{i}" for i in range(100)]
     with receiving(held_until_the_gate) as receiver, TestClient(create_app(slow, runtime)) as live:
@@ -434,12 +441,7 @@ def test_pending_counts_the_changes_a_worker_holds_to_send_straight_from_the_fee
 ) -> None:
     """While a receiver keeps the first deliveries waiting, the endpoint's `pending` shows every
     change held for it (none is on a lane yet), and 0 once they are all delivered."""
-    gate = threading.Event()
-
-    async def held_until_the_gate(_n: int, _got: Received) -> tuple[int, dict[str, str]]:
-        while not gate.is_set():
-            await asyncio.sleep(0.01)
-        return 204, {}
+    gate, held_until_the_gate = gated()
 
     def pending(live: TestClient, hook: Json) -> int:
         shown = live.get(f"/v1/webhooks/{hook['id']}", headers=tenant.headers).json()
@@ -471,13 +473,7 @@ def test_a_worker_that_stops_while_holding_changes_withdraws_its_report(
     """What a stopping worker still holds stays pending in the change feed for the next owner
     of the fan-out, which reports it then: the stopped one's report is gone at once (not
     counted twice for its last seconds)."""
-    gate = threading.Event()
-
-    async def held_until_the_gate(_n: int, _got: Received) -> tuple[int, dict[str, str]]:
-        while not gate.is_set():
-            await asyncio.sleep(0.01)
-        return 204, {}
-
+    gate, held_until_the_gate = gated()
     slow = settings.model_copy(update={"worker_in_process": True, "webhook_timeout_s": 10.0})
     key = TenantKeys(settings.redis_prefix, tenant.tenant).webhook_held
     client = redis.Redis.from_url(str(settings.redis_url), decode_responses=True)
