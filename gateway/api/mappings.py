@@ -128,7 +128,8 @@ async def _store(
     return Response(orjson.dumps(out), media_type=JSON)
 
 
-def _texts(body: PaymentMappingIn | FulfillmentMappingIn) -> dict[str, Any]:
+def _texts(body: TenantMappingIn | PaymentMappingIn | FulfillmentMappingIn) -> dict[str, Any]:
+    """A mapping's texts as stored: English label and description first, all four languages."""
     return {
         "label": body.labels["en"],
         "description": body.descriptions.get("en") or body.labels["en"],
@@ -211,8 +212,6 @@ async def put_mapping(
     try:
         detail = checked_detail(runtime.tables, body.canonical, body.detail)
         mapping = TenantMapping(
-            label=body.labels["en"],
-            description=body.descriptions.get("en") or body.labels["en"],
             canonical=body.canonical,
             detail=detail,
             payment=body.payment,
@@ -220,9 +219,7 @@ async def put_mapping(
             paid=body.paid,
             provisional=body.provisional,
             action=body.action_required,
-            labels=body.labels,
-            descriptions=body.descriptions,
-            updated_at=_stamp(),
+            **_texts(body),
         )
     except (ValueError, KeyError, ValidationError) as exc:
         message = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
