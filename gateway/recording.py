@@ -339,7 +339,7 @@ class Recorder:
     ) -> InvalidInput:
         """Count and log an event refused for its time: a pull connector keeps only this trace
         of it (its poll goes on with the others)."""
-        self._metrics.events.labels(result=REFUSED).inc()
+        self._metrics.event_results[REFUSED].inc()
         log.warning(
             "refused an event of %s order %r of tenant %s: %s",
             platform,
@@ -365,11 +365,11 @@ class Recorder:
     def _recorded(self, commit: Commit, result: str, stored: OrderState | None) -> Recorded:
         outcome = commit.outcome
         if result == "dup":
-            self._metrics.events.labels(result="duplicate").inc()
+            self._metrics.event_results["duplicate"].inc()
             return Recorded("duplicate", stored or outcome.state)
         for name, _ in commit.unmapped:
             self._metrics.unknown_codes.labels(platform=name.partition(SEP)[0]).inc()
-        self._metrics.events.labels(result=outcome.kind).inc()
+        self._metrics.event_results[outcome.kind].inc()
         if outcome.regression:
-            self._metrics.events.labels(result="regression").inc()
+            self._metrics.event_results["regression"].inc()
         return Recorded(outcome.kind, outcome.state, outcome.regression, outcome.entry["violation"])

@@ -277,6 +277,19 @@ def test_render_exposes_every_metric_in_parseable_text(
     }
 
 
+def test_every_delivery_result_is_a_series_from_the_start() -> None:
+    metrics = Metrics()
+    metrics.delivery_results["delivered"].inc()
+    families = {f.name: f for f in text_string_to_metric_families(metrics.render()[0].decode())}
+    attempts = {
+        s.labels["result"]: s.value
+        for s in families["gateway_webhook_attempts"].samples
+        if s.name == "gateway_webhook_attempts_total"
+    }
+    assert attempts == {"delivered": 1, "retrying": 0, "failed": 0, "gone": 0, "dropped": 0}
+    assert metrics.event_results["late"] is metrics.events.labels("late")
+
+
 def test_metrics_are_private_to_each_instance() -> None:
     first, second = Metrics(), Metrics()
     first.events.labels("late").inc()

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from gateway import i18n
+from gateway import i18n, render
 from gateway.canonical import CanonicalStatus
 from gateway.i18n import LANGUAGES, Catalogs
+from gateway.render import Renderer
 from gateway.runtime import Runtime
 from gateway.tables import Tables
 from gateway.tables.loader import load_tables
@@ -49,6 +50,43 @@ def test_a_stored_status_renders_only_its_own_fields(runtime: Runtime) -> None:
     _, status = STATUSES[0]
     stored = {**canonical_doc(status), "leftover": "from another version"}
     assert "leftover" not in runtime.renderer.stored_canonical(stored, "en")
+
+
+def test_each_caller_gets_its_own_copy_of_a_kept_document(runtime: Runtime) -> None:
+    _, status = STATUSES[0]
+    stored = canonical_doc(status)
+    first = runtime.renderer.stored_canonical(stored, "en")
+    first["label"] = "changed by a caller"
+    assert runtime.renderer.stored_canonical(stored, "en")["label"] != "changed by a caller"
+    native = {"code": "P", "context": "cscart", "label": "Processed", "description": "x"}
+    runtime.renderer.stored_native(native, "en")["label"] = "changed by a caller"
+    assert runtime.renderer.stored_native(native, "en")["label"] != "changed by a caller"
+
+
+def test_kept_documents_are_per_language(runtime: Runtime) -> None:
+    _, status = STATUSES[0]
+    stored = canonical_doc(status)
+    labels = {lang: runtime.renderer.stored_canonical(stored, lang)["label"] for lang in LANGUAGES}
+    assert labels == {lang: runtime.renderer.canonical(status, lang)["label"] for lang in LANGUAGES}
+    assert len(set(labels.values())) == len(LANGUAGES)
+
+
+def test_a_tenants_own_texts_are_not_taken_for_the_tables_code(runtime: Runtime) -> None:
+    """The same code and msgids with a tenant's texts renders the tenant's label."""
+    ref = {"code": "ZZ", "context": "cscart", "label": "Own", "description": "Own code"}
+    plain = runtime.renderer.stored_native(ref, "en")
+    own = runtime.renderer.stored_native({**ref, "texts": [["en", "Mine", "My own"]]}, "en")
+    assert own["label"] == "Mine"
+    assert runtime.renderer.stored_native(ref, "en") == plain
+
+
+def test_kept_documents_stay_bounded(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+    renderer = Renderer(runtime.tables, runtime.catalogs)
+    monkeypatch.setattr(render, "KEPT_LABELLED", 5)
+    for n in range(20):  # known codes as sources spell them: each spelling is its own key
+        doc = {"code": f"p{n}", "context": "cscart", "label": "Processed", "description": "x"}
+        assert renderer.stored_native(doc, "en")["code"] == f"p{n}"
+    assert len(renderer._labelled_kept) <= 5
 
 
 def test_catalog_lookups_are_remembered_and_stay_bounded(

@@ -13,6 +13,7 @@ from gateway.tables import Tables
 from gateway.tracking import (
     Observation,
     OrderState,
+    _iso,
     apply,
     as_utc,
     canonical_from_doc,
@@ -243,3 +244,17 @@ def test_the_future_tolerance_is_what_it_is_given() -> None:
     assert tracked_time(ahead, RECEIVED, timedelta(minutes=1)) == ahead
     with pytest.raises(ValueError, match="0 s"):
         tracked_time(ahead, RECEIVED, timedelta(0))
+
+
+def test_equal_instants_in_other_offsets_keep_their_own_spelling() -> None:
+    """Times are remembered by value, and equal instants are equal datetimes: the offset
+    counts too."""
+    utc = datetime(2026, 1, 1, 9, tzinfo=UTC)
+    moscow = utc.astimezone(timezone(timedelta(hours=3)))
+    assert moscow == utc
+    assert [_iso(utc), _iso(moscow), _iso(utc)] == [
+        "2026-01-01T09:00:00Z",
+        "2026-01-01T12:00:00+03:00",
+        "2026-01-01T09:00:00Z",
+    ]
+    assert to_us(moscow) == to_us(utc)

@@ -38,7 +38,7 @@ from typing import Any, Literal, cast
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
-from gateway.clock import iso
+from gateway.clock import iso, iso_ms
 from gateway.connectors.service import Connectors
 from gateway.errors import SecretKeyMissing
 from gateway.fbo.timetable import Timetable
@@ -133,13 +133,13 @@ def log_entry(
         "order_id": order[1] if order else None,
         "sequence": int(fields["sequence"]) if "sequence" in fields else None,
         "attempt": number,
-        "at": iso(now_ms / 1000),
+        "at": iso_ms(now_ms),
         "result": result,
         "status_code": attempt.status,
         "duration_ms": attempt.duration_ms,
         "response": attempt.response,
         "error": attempt.error,
-        "next_attempt_at": iso(next_ms / 1000) if next_ms else None,
+        "next_attempt_at": iso_ms(next_ms) if next_ms else None,
     }
 
 
@@ -626,7 +626,7 @@ class Worker:
                 endpoint = (await self._endpoints(tenant, fresh=True)).get(claimed.endpoint)
             if endpoint is None or not endpoint.enabled:
                 await self.queue.drop_lane(tenant, claimed.member)
-                self._metrics.deliveries.labels(result="dropped").inc()
+                self._metrics.delivery_results["dropped"].inc()
                 return
             # A slot goes back to the pool when another endpoint is waiting for one.
             go_on = sent < LANE_RUN and not self._stop.is_set() and not self._starved
@@ -752,7 +752,7 @@ class Worker:
             pace=endpoint.pace,
             hold_until_ms=now_ms + int(pause * 1000) if pause is not None else None,
         )
-        self._metrics.deliveries.labels(result=result).inc()
+        self._metrics.delivery_results[result].inc()
         failing_since = finished.failing_since
         if failing_since is None:
             self._failing.discard((tenant, endpoint.id))
@@ -836,7 +836,7 @@ class Worker:
             if late != ack:
                 self._acknowledge(tenant, late)
             self._failing.discard((tenant, endpoint.id))
-            self._metrics.deliveries.labels(result="delivered").inc()
+            self._metrics.delivery_results["delivered"].inc()
             return True
         if outcome == "gone":
             entry = log_entry(endpoint.id, feed_id, fields, 1, now_ms, "gone", attempt, None)
@@ -863,13 +863,13 @@ class Worker:
         hold_until = now_ms + int(pause * 1000) if pause is not None else None
         self.direct.fail(chain, Failure(entry, now_ms, next_ms, hold_until))
         self._failing.add((tenant, endpoint))
-        self._metrics.deliveries.labels(result="retrying").inc()
+        self._metrics.delivery_results["retrying"].inc()
         self._settle_due.set()  # for `settle_direct`
 
     async def _gone(self, tenant: str, endpoint: Endpoint, chain: Chain, attempt: Settled) -> None:
         """The receiver answered 410 Gone: log that attempt, disable the endpoint (its lanes are
         dropped) and drop what this worker holds for it, as the lane path does."""
-        self._metrics.deliveries.labels(result="gone").inc()
+        self._metrics.delivery_results["gone"].inc()
         _, done = self.direct.ids(chain)
         await self.queue.settle(tenant, [attempt], done)
         self._taken(chain, done)
@@ -882,7 +882,7 @@ class Worker:
         are acknowledged as far as they concern it)."""
         for each in [*chains, *self.direct.waiting_of(key)]:
             self._taken(each, [])
-            self._metrics.deliveries.labels(result="dropped").inc()
+            self._metrics.delivery_results["dropped"].inc()
         self._settle_due.set()  # their acknowledgements
 
     async def settle_direct(self) -> int:

@@ -6,9 +6,11 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import TypeVar, cast
 
 import orjson
+import pytest
 from redis.asyncio import Redis
 
 from gateway.settings import Settings
@@ -125,6 +127,37 @@ def test_a_conflict_or_a_duplicate_in_a_run_leaves_the_commits_around_it_alone(
         assert [f["order_id"] for _, f in feed] == ["dup", "moved", "new1", "new3"]
         timeline = await client.lrange(orders.keys(t).timeline(PLATFORM, "moved"), 0, -1)
         assert len(timeline) == 1  # the conflicting observation wrote nothing
+
+    with_store(settings, body)
+
+
+@pytest.mark.parametrize("seen", [0, 1])
+def test_any_one_of_a_commits_dedupe_keys_makes_it_a_duplicate(
+    settings: Settings, seen: int
+) -> None:
+    """An event id or a native code and time: either alone seen before is a repeat."""
+    t = tenant()
+
+    async def body(orders: OrderStore, client: Redis) -> None:
+        stored = replace(commit(t, "o", 1), dedupe=["e:first", "t:P@1"])
+        assert [d.result for d in await orders.commit_many([stored])] == ["ok"]
+        assert await client.smembers(orders.keys(t).seen(PLATFORM, "o")) == {"e:first", "t:P@1"}
+        keys = ["e:other", "t:P@2"]
+        keys[seen] = stored.dedupe[seen]
+        again = replace(commit(t, "o", 2, "C"), dedupe=keys)
+        assert [d.result for d in await orders.commit_many([again])] == ["dup"]
+        assert await client.llen(orders.keys(t).timeline(PLATFORM, "o")) == 1
+
+    with_store(settings, body)
+
+
+def test_a_commit_without_dedupe_keys_is_stored(settings: Settings) -> None:
+    t = tenant()
+
+    async def body(orders: OrderStore, client: Redis) -> None:
+        done = await orders.commit_many([replace(commit(t, "o", 1), dedupe=[])])
+        assert [d.result for d in done] == ["ok"]
+        assert not await client.exists(orders.keys(t).seen(PLATFORM, "o"))
 
     with_store(settings, body)
 

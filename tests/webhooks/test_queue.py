@@ -355,6 +355,31 @@ def test_settling_logs_the_deliveries_clears_failing_and_acknowledges(settings: 
     run(settings, test)
 
 
+def test_one_settling_clears_every_endpoint_it_delivered_to_and_no_other(
+    settings: Settings,
+) -> None:
+    async def test(queue: DeliveryQueue, tenant: str) -> None:
+        ids = await feed_with_group(queue, tenant, 3)
+        k = queue.keys(tenant)
+        await queue._r.hset(k.webhook_failing, mapping={"ep_a": NOW, "ep_b": NOW, "ep_c": NOW})
+        entry = {"result": "delivered"}
+        await queue.settle(
+            tenant,
+            [
+                Settled("ep_a", entry, ("cscart", "7")),
+                Settled("ep_b", entry, ("cscart", "7")),
+                Settled("ep_a", entry, ("cscart", "8")),
+            ],
+            ids,
+        )
+        assert await queue._r.hkeys(k.webhook_failing) == ["ep_c"]
+        assert await queue._r.xlen(k.webhook_log("ep_a")) == 2
+        assert await queue._r.xlen(k.order_deliveries("cscart", "7")) == 2
+        assert await pending_ids(queue, tenant) == []
+
+    run(settings, test)
+
+
 def test_a_shelved_chain_goes_in_front_of_its_lane_due_at_the_retry(settings: Settings) -> None:
     """A chain whose head failed becomes its lane's head (attempt 1 counted), with the changes
     it held behind it and in front of what was queued there meanwhile (a replay); the lane is

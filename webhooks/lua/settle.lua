@@ -8,10 +8,17 @@
 local n = tonumber(ARGV[4])
 local at = 5 + n
 local deliveries = (#KEYS - 2) / 2
+local endpoints, seen = {}, {}
 for i = 1, deliveries do
   log_attempt(KEYS[1 + 2 * i], KEYS[2 + 2 * i], ARGV[2], ARGV[at + 1], ARGV[3])
-  redis.call('HDEL', KEYS[2], ARGV[at])
+  if not seen[ARGV[at]] then
+    seen[ARGV[at]] = true
+    endpoints[#endpoints + 1] = ARGV[at]
+  end
   at = at + 2
+end
+if #endpoints > 0 then  -- they reached their receivers: none of them is failing now
+  redis.call('HDEL', KEYS[2], unpack(endpoints))
 end
 if n > 0 then
   redis.call('XACK', KEYS[1], ARGV[1], unpack(ARGV, 5, 4 + n))

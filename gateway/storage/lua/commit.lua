@@ -14,9 +14,11 @@ local keep = ARGV[1]
 
 local function commit(order, timeline, seen, changes_of_order, a)
   local k = tonumber(ARGV[a + 6])
-  for i = a + 7, a + 6 + k do
-    if redis.call('SISMEMBER', seen, ARGV[i]) == 1 then
-      return 'dup', redis.call('HGET', order, 'doc') or ''
+  if k > 0 then
+    for _, found in ipairs(redis.call('SMISMEMBER', seen, unpack(ARGV, a + 7, a + 6 + k))) do
+      if found == 1 then
+        return 'dup', redis.call('HGET', order, 'doc') or ''
+      end
     end
   end
   local rev = redis.call('HGET', order, 'rev') or '0'
@@ -25,8 +27,8 @@ local function commit(order, timeline, seen, changes_of_order, a)
   end
   redis.call('HSET', order, 'rev', ARGV[a + 1], 'doc', ARGV[a + 2])
   redis.call('RPUSH', timeline, ARGV[a + 3])
-  for i = a + 7, a + 6 + k do
-    redis.call('SADD', seen, ARGV[i])
+  if k > 0 then
+    redis.call('SADD', seen, unpack(ARGV, a + 7, a + 6 + k))
   end
   redis.call('ZADD', KEYS[1], ARGV[a + 4], ARGV[a + 5])
   local at = a + 7 + k
