@@ -166,7 +166,7 @@ class DeliveryQueue:
         self._held = client.register_script(script("held.lua"))
         self._pipe = AutoPipeline(client)
         self._batch: dict[str, tuple[list[Settled], list[str]]] = {}
-        self._settling: asyncio.Future[None] | None = None
+        self._settling: list[asyncio.Future[None]] = []  # the callers of `settled` this turn
         self._writing: set[asyncio.Task[None]] = set()
 
     def keys(self, tenant: str) -> TenantKeys:
@@ -216,32 +216,38 @@ class DeliveryQueue:
 
     async def settled(self, tenant: str, delivered: Settled, acknowledge: str | None) -> None:
         """`settle` one delivery, written with every other one settled in this loop turn (one
-        `lua/settle.lua` run per tenant): returns once it is stored."""
+        `lua/settle.lua` run per tenant): returns once it is stored.
+
+        Each caller waits on a future of its own, settled by the write: a caller that is
+        cancelled leaves the write to go on for the others (half the cost of a shared future
+        behind `asyncio.shield`)."""
         loop = asyncio.get_running_loop()
-        if self._settling is None:
-            self._settling = loop.create_future()
+        if not self._settling:
             loop.call_soon(self._flush_settled)
-        done = self._settling
+        stored: asyncio.Future[None] = loop.create_future()
+        self._settling.append(stored)
         found, acks = self._batch.setdefault(tenant, ([], []))
         found.append(delivered)
         if acknowledge is not None:
             acks.append(acknowledge)
-        await asyncio.shield(done)
+        await stored
 
     def _flush_settled(self) -> None:
-        batch, done = self._batch, self._settling
-        self._batch, self._settling = {}, None
-        assert done is not None
+        batch, waiting = self._batch, self._settling
+        self._batch, self._settling = {}, []
         calls = [self._settle_call(t, found, acks) for t, (found, acks) in batch.items()]
 
         async def write() -> None:
             try:
                 await self._pipe.run_scripts(self._settle, calls)
             except Exception as exc:
-                done.set_exception(exc)
-                done.exception()  # heard by the waiters; never "unretrieved" when they left
+                for stored in waiting:
+                    if not stored.done():  # not a caller that was cancelled meanwhile
+                        stored.set_exception(exc)
             else:
-                done.set_result(None)
+                for stored in waiting:
+                    if not stored.done():
+                        stored.set_result(None)
 
         task = asyncio.get_running_loop().create_task(write())
         self._writing.add(task)

@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from typing import Literal
 
 import pytest
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from gateway.settings import Settings
 from gateway.storage import client_for
@@ -353,6 +354,45 @@ def test_settling_logs_the_deliveries_clears_failing_and_acknowledges(settings: 
         assert not await queue._r.hexists(k.webhook_failing, "ep_a")
 
     run(settings, test)
+
+
+def test_a_caller_that_leaves_does_not_stop_the_others_settling(settings: Settings) -> None:
+    async def test(queue: DeliveryQueue, tenant: str) -> None:
+        ids = await feed_with_group(queue, tenant, 2)
+        k = queue.keys(tenant)
+        entry = {"result": "delivered"}
+        leaving = asyncio.ensure_future(
+            queue.settled(tenant, Settled("ep_a", entry, ("cscart", "7")), ids[0])
+        )
+        staying = asyncio.ensure_future(
+            queue.settled(tenant, Settled("ep_a", entry, ("cscart", "8")), ids[1])
+        )
+        await asyncio.sleep(0)  # both joined this turn's write
+        leaving.cancel()
+        await staying
+        assert leaving.cancelled()
+        assert await queue._r.xlen(k.webhook_log("ep_a")) == 2  # the write went on for both
+        assert await pending_ids(queue, tenant) == []
+
+    run(settings, test)
+
+
+def test_a_failed_settling_write_is_raised_to_every_caller() -> None:
+    async def main() -> None:
+        client = client_for("redis://127.0.0.1:1/0")  # nothing listens there
+        try:
+            queue = DeliveryQueue(client, "nowhere", 30)
+            entry = {"result": "delivered"}
+            results = await asyncio.gather(
+                queue.settled("t", Settled("ep_a", entry, ("cscart", "7")), "1-0"),
+                queue.settled("t", Settled("ep_b", entry, None), None),
+                return_exceptions=True,
+            )
+            assert [type(r) for r in results] == [RedisConnectionError, RedisConnectionError]
+        finally:
+            await client.aclose()
+
+    asyncio.run(main())
 
 
 def test_one_settling_clears_every_endpoint_it_delivered_to_and_no_other(
