@@ -27,35 +27,71 @@ def _run(test: Callable[[Redis], Awaitable[None]], url: str) -> None:
     asyncio.run(main())
 
 
-class CountingPipelines:
-    """The real client, counting the pipelines it opens (a spy, not a mock)."""
+def counting_writes(client: Redis) -> list[int]:
+    """Have the client's new connections count their writes in the list returned (a spy, not
+    a mock: the real connections send and read as always)."""
+    writes = [0]
+    base: Any = client.connection_pool.connection_class
 
-    def __init__(self, client: Redis) -> None:
-        self.client = client
-        self.pipelines = 0
+    class Counting(base):  # type: ignore[misc]
+        async def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+            writes[0] += 1
+            await super().send_packed_command(command, check_health)
 
-    def pipeline(self, *args: Any, **kwargs: Any) -> Any:
-        self.pipelines += 1
-        return self.client.pipeline(*args, **kwargs)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.client, name)
+    client.connection_pool.connection_class = Counting
+    return writes
 
 
-def test_commands_of_one_loop_turn_leave_as_one_pipeline(redis_url: str) -> None:
+def test_commands_of_one_loop_turn_leave_in_one_write(redis_url: str) -> None:
     key = f"ap:{uuid.uuid4().hex}"
 
     async def test(client: Redis) -> None:
-        spy = CountingPipelines(client)
-        pipe = AutoPipeline(spy)  # type: ignore[arg-type]
+        writes = counting_writes(client)
+        await client.ping()  # the connection is open: only the commands' writes count
+        writes[0] = 0
+        pipe = AutoPipeline(client)
         replies = await asyncio.gather(*(pipe.execute("INCR", key) for _ in range(50)))
         assert sorted(replies) == list(range(1, 51))
-        assert spy.pipelines == 1
+        assert writes == [1]
         # a command alone is sent as it is, and the next turn starts a new batch
         assert await pipe.execute("GET", key) == "50"
-        assert spy.pipelines == 1
+        assert writes == [2]
         await asyncio.gather(pipe.execute("DEL", key), pipe.execute("GET", key))
-        assert spy.pipelines == 2
+        assert writes == [3]
+
+    _run(test, redis_url)
+
+
+def test_replies_go_through_the_clients_callbacks(redis_url: str) -> None:
+    """As redis-py's pipeline does: SET answers True, HGETALL a dict."""
+    key = f"ap:{uuid.uuid4().hex}"
+
+    async def test(client: Redis) -> None:
+        pipe = AutoPipeline(client)
+        done: list[Any] = list(
+            await asyncio.gather(
+                pipe.execute("SET", f"{key}:s", "1"),
+                pipe.execute("HSET", f"{key}:h", "a", "1"),
+                pipe.execute("HGETALL", f"{key}:h"),
+            )
+        )
+        assert done == [True, 1, {"a": "1"}]
+        await client.delete(f"{key}:s", f"{key}:h")
+
+    _run(test, redis_url)
+
+
+def test_a_dropped_connection_is_opened_again_and_the_commands_sent(redis_url: str) -> None:
+    """As redis-py's pipeline: a connection the server closed is opened again, once."""
+    key = f"ap:{uuid.uuid4().hex}"
+
+    async def test(client: Redis) -> None:
+        pipe = AutoPipeline(client)
+        assert await pipe.execute("SET", key, "1") is True
+        await client.client_kill_filter(_type="normal", skipme=False)
+        replies = list(await asyncio.gather(pipe.execute("INCR", key), pipe.execute("INCR", key)))
+        assert replies == [2, 3]
+        await client.delete(key)
 
     _run(test, redis_url)
 
