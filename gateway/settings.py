@@ -137,6 +137,13 @@ class Settings(BaseSettings):
         gt=0,
         description="An endpoint failing without a single success for this long is disabled.",
     )
+    webhook_warn_after_s: float = Field(
+        3_600.0,
+        gt=0,
+        description="An endpoint failing without a single success for this long is announced "
+        "once with an `endpoint.failing` event (with when it will be disabled); its next "
+        "success sends `endpoint.recovered`.",
+    )
     webhook_concurrency: int = Field(
         256, ge=1, le=10_000, description="Deliveries one worker has in flight at once."
     )

@@ -35,12 +35,20 @@ EventType = Literal[
     "fbo.deadline_at_risk",
     "fbo.deadline_missed",
     "endpoint.disabled",
+    "endpoint.failing",
+    "endpoint.recovered",
     "connector.paused",
     "connector.item_rejected",
 ]
 EVENT_TYPES: tuple[str, ...] = get_args(EventType)
 OPERATIONAL: frozenset[str] = frozenset(
-    {"endpoint.disabled", "connector.paused", "connector.item_rejected"}
+    {
+        "endpoint.disabled",
+        "endpoint.failing",
+        "endpoint.recovered",
+        "connector.paused",
+        "connector.item_rejected",
+    }
 )
 # What an endpoint gets when its filter names no types: every business event, no operations.
 DEFAULT_TYPES: tuple[str, ...] = tuple(t for t in EVENT_TYPES if t not in OPERATIONAL)
@@ -61,8 +69,8 @@ class Filter(BaseModel):
     types: list[EventType] | None = Field(
         None,
         description="Event types; default: every type except operational ones "
-        "(`endpoint.disabled`, `connector.paused`, `connector.item_rejected`), which an "
-        "endpoint gets only by naming them.",
+        "(`endpoint.disabled`, `endpoint.failing`, `endpoint.recovered`, `connector.paused`, "
+        "`connector.item_rejected`), which an endpoint gets only by naming them.",
     )
     platforms: list[str] | None = Field(None, description="Platforms (names or aliases).")
     statuses: list[str] | None = Field(None, description="Canonical codes of the new status.")
@@ -351,11 +359,12 @@ class EndpointStore:
 
     async def forget(self, tenant: str, endpoint_id: str) -> None:
         """Remove what is left of a deleted endpoint once its lanes are gone: its failure
-        streak, its pace and its delivery log (an attempt finishing meanwhile finds its lane
-        gone and records nothing)."""
+        streak (and its announcement), its pace and its delivery log (an attempt finishing
+        meanwhile finds its lane gone and records nothing)."""
         k = self.keys(tenant)
         async with self._r.pipeline(transaction=True) as pipe:
             pipe.hdel(k.webhook_failing, endpoint_id)
+            pipe.hdel(k.webhook_warned, endpoint_id)
             pipe.hdel(k.webhook_holds, endpoint_id)
             pipe.delete(k.webhook_log(endpoint_id))
             await pipe.execute()

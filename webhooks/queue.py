@@ -32,6 +32,7 @@ import orjson
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 
+from gateway.clock import iso_ms
 from gateway.storage.autopipeline import AutoPipeline
 from gateway.storage.keys import SEP, TenantKeys, lane
 from webhooks.pace import UNLIMITED, Pace
@@ -155,10 +156,13 @@ class DeliveryQueue:
         self._prefix = prefix
         self.history_ms = int(history_days * 86_400_000)
         self._fanout = client.register_script(script("ready.lua", "fanout.lua"))
-        self._settle = client.register_script(script("log.lua", "settle.lua"))
+        self._settle = client.register_script(script("log.lua", "recovered.lua", "settle.lua"))
         self._shelve = client.register_script(script("ready.lua", "log.lua", "shelve.lua"))
         self._claim = client.register_script(script("ready.lua", "claim.lua"))
-        self._finish = client.register_script(script("ready.lua", "log.lua", "finish.lua"))
+        self._finish = client.register_script(
+            script("ready.lua", "log.lua", "recovered.lua", "finish.lua")
+        )
+        self._warn = client.register_script(script("warn.lua"))
         self._drop = client.register_script(script("ready.lua", "drop.lua"))
         self._migrate = client.register_script(script("migrate.lua"))
         self._reindex = client.register_script(script("ready.lua", "reindex.lua"))
@@ -207,12 +211,19 @@ class DeliveryQueue:
         return [int(i) - 1 for i in picked]
 
     async def settle(
-        self, tenant: str, delivered: Sequence[Settled], acknowledge: Sequence[str]
+        self,
+        tenant: str,
+        delivered: Sequence[Settled],
+        acknowledge: Sequence[str],
+        *,
+        reached: bool = True,
     ) -> None:
-        """Log deliveries sent straight from the feed that reached their receivers and
-        acknowledge `acknowledge`, in one step (`lua/settle.lua`)."""
+        """Log deliveries sent straight from the feed and acknowledge `acknowledge`, in one step
+        (`lua/settle.lua`). Deliveries that `reached` their receivers end their endpoints'
+        failure streaks (and an announced one with `endpoint.recovered`); a 410 Gone did not."""
         if delivered or acknowledge:
-            await self._run(self._settle, *self._settle_call(tenant, delivered, acknowledge))
+            call = self._settle_call(tenant, delivered, acknowledge, reached=reached)
+            await self._run(self._settle, *call)
 
     async def settled(self, tenant: str, delivered: Settled, acknowledge: str | None) -> None:
         """`settle` one delivery, written with every other one settled in this loop turn (one
@@ -254,15 +265,21 @@ class DeliveryQueue:
         task.add_done_callback(self._writing.discard)
 
     def _settle_call(
-        self, tenant: str, delivered: Sequence[Settled], acknowledge: Sequence[str]
+        self,
+        tenant: str,
+        delivered: Sequence[Settled],
+        acknowledge: Sequence[str],
+        *,
+        reached: bool = True,
     ) -> tuple[list[str], list[Any]]:
         k = self.keys(tenant)
-        keys = [k.changes, k.webhook_failing]
+        keys = [k.changes, k.webhook_failing, k.webhook_warned, k.webhooks]
         now_ms = int(time.time() * 1000)
         args: list[Any] = [
             GROUP,
             self.keep_from(now_ms),
             int(self.history_ms / 1000),
+            iso_ms(now_ms) if reached else "",
             len(acknowledge),
             *acknowledge,
         ]
@@ -321,6 +338,24 @@ class DeliveryQueue:
             *acknowledge,
         ]
         await self._run(self._shelve, keys, args)
+
+    async def warn_failing(
+        self, tenant: str, endpoint: str, since_ms: int, now_ms: int, data: Json
+    ) -> bool:
+        """Announce `endpoint`'s failure streak that began at `since_ms` with an
+        `endpoint.failing` event, once, if it is still going on (`lua/warn.lua`); whether it
+        was announced now."""
+        k = self.keys(tenant)
+        keys = [k.webhook_failing, k.webhook_warned, k.changes]
+        args = [
+            endpoint,
+            since_ms,
+            iso_ms(since_ms),
+            self.keep_from(now_ms),
+            iso_ms(now_ms),
+            orjson.dumps(data).decode(),
+        ]
+        return bool(await self._run(self._warn, keys, args))
 
     async def migrate(self, tenants: Sequence[str]) -> int:
         """Move the lanes of an earlier version's single due set into the per-endpoint ones;
@@ -460,6 +495,8 @@ class DeliveryQueue:
             k.changes,
             k.webhook_ready,
             k.webhook_holds,
+            k.webhook_warned,
+            k.webhooks,
         ]
         state = {"msg": head.msg, "attempts": head.attempts + 1, "first_ms": head.first_ms}
         args: list[str | int] = [
@@ -477,6 +514,7 @@ class DeliveryQueue:
             k.webhook_lane_prefix,
             *pace.args(),
             hold_until_ms if hold_until_ms is not None else "",
+            iso_ms(now_ms),
         ]
         reply = cast(list[Any], await self._run(self._finish, keys, args))
         if reply[0] == "stale":

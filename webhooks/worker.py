@@ -206,6 +206,7 @@ class Worker:
         self._lanes_stale = True  # lanes may have become due since then
         self._stop = asyncio.Event()
         self._taking_over: dict[str, str] = {}  # tenant -> XAUTOCLAIM cursor
+        self._warned: dict[Key, int] = {}  # endpoint -> the failure streak it announced
         self._reread: dict[str, str] = {}  # tenant -> own pending entries read up to this id
         self.direct = Book()
         self._delivered: dict[str, list[Settled]] = {}  # sent straight from the feed, to log
@@ -758,6 +759,8 @@ class Worker:
             self._failing.discard((tenant, endpoint.id))
         else:
             self._failing.add((tenant, endpoint.id))
+            if finished.still and verdict != "delivered" and endpoint.enabled:
+                await self._warn(tenant, endpoint, failing_since, now_ms, attempt)
         if (
             finished.still
             and verdict != "delivered"
@@ -776,6 +779,35 @@ class Worker:
             self._cache.pop(tenant, None)
             return None  # what it handed on was dropped with the endpoint's lanes
         return finished.next
+
+    async def _warn(
+        self, tenant: str, endpoint: Endpoint, failing_since: int, now_ms: int, attempt: Attempt
+    ) -> None:
+        """Once an endpoint has failed for `webhook_warn_after_s`, tell the tenant: an
+        `endpoint.failing` event, once per failure streak, saying when it will be disabled."""
+        key = (tenant, endpoint.id)
+        settings = self._settings
+        if (
+            self._warned.get(key) == failing_since
+            or now_ms - failing_since < settings.webhook_warn_after_s * 1000
+        ):
+            return
+        data = {
+            "endpoint_id": endpoint.id,
+            "url": endpoint.url,
+            "failing_since": iso_ms(failing_since),
+            "disable_at": iso_ms(failing_since + int(settings.webhook_disable_after_s * 1000)),
+            "status_code": attempt.status,
+            "error": attempt.error,
+        }
+        if await self.queue.warn_failing(tenant, endpoint.id, failing_since, now_ms, data):
+            log.warning(
+                "webhook endpoint %s of tenant %s has failed since %s (endpoint.failing sent)",
+                endpoint.id,
+                tenant,
+                data["failing_since"],
+            )
+        self._warned[key] = failing_since
 
     # ------------------------------------------------------------------ straight from the feed
 
@@ -871,7 +903,7 @@ class Worker:
         dropped) and drop what this worker holds for it, as the lane path does."""
         self._metrics.delivery_results["gone"].inc()
         _, done = self.direct.ids(chain)
-        await self.queue.settle(tenant, [attempt], done)
+        await self.queue.settle(tenant, [attempt], done, reached=False)
         self._taken(chain, done)
         await disable_endpoint(self._r, self.endpoints, self.queue, tenant, endpoint, GONE)
         self._cache.pop(tenant, None)

@@ -257,7 +257,8 @@ async def enable_webhook(
     keys = services.orders.keys(tenant)
     async with services.redis.pipeline(transaction=False) as pipe:
         pipe.hdel(keys.webhook_failing, changed.id)
-        pipe.hdel(keys.webhook_holds, changed.id)  # a fresh start: no pause asked before
+        pipe.hdel(keys.webhook_warned, changed.id)  # a fresh start: a new streak is announced
+        pipe.hdel(keys.webhook_holds, changed.id)  # and no pause asked before holds
         await pipe.execute()
     return _json(changed.public())
 

@@ -100,6 +100,12 @@ class TenantKeys:
         return f"{self.base}:wh:failing"
 
     @property
+    def webhook_warned(self) -> str:
+        """Hash: endpoint id → the start of its failure streak (as the API writes times) that
+        an `endpoint.failing` event announced; removed by the next success."""
+        return f"{self.base}:wh:warned"
+
+    @property
     def webhook_held(self) -> str:
         """Hash: `endpoint<US>worker` → `count expiry_ms`: what each worker holds to send
         straight from the change feed (`webhooks.direct`), as it last reported it."""

@@ -541,13 +541,16 @@ def test_patch_sets_keeps_and_clears_the_rate_limit(client: TestClient, tenant: 
     assert _listed(client, tenant)[hook["id"]]["rate_limit"] is None
 
 
-def _set_hold(settings: Settings, tenant: Tenant, hook: Json, value: str) -> None:
-    """Write the endpoint's entry in the tenant's holds hash, as a worker would."""
+def _set_hold(
+    settings: Settings, tenant: Tenant, hook: Json, value: str, which: str = "webhook_holds"
+) -> None:
+    """Write the endpoint's entry in the tenant's holds hash (or the hash named `which`, a
+    `TenantKeys` attribute), as a worker would."""
 
     async def write() -> None:
         redis = client_for(settings.redis_url or "")
         try:
-            key = TenantKeys(settings.redis_prefix, tenant.tenant).webhook_holds
+            key = getattr(TenantKeys(settings.redis_prefix, tenant.tenant), which)
             await redis.hset(key, hook["id"], value)
         finally:
             await redis.aclose()
@@ -555,13 +558,16 @@ def _set_hold(settings: Settings, tenant: Tenant, hook: Json, value: str) -> Non
     asyncio.run(write())
 
 
-def _hold(settings: Settings, tenant: Tenant, hook: Json) -> str | None:
-    """The endpoint's entry in the tenant's holds hash (None: no entry)."""
+def _hold(
+    settings: Settings, tenant: Tenant, hook: Json, which: str = "webhook_holds"
+) -> str | None:
+    """The endpoint's entry in the tenant's holds hash, or the hash named `which` (None: no
+    entry)."""
 
     async def read() -> str | None:
         redis = client_for(settings.redis_url or "")
         try:
-            key = TenantKeys(settings.redis_prefix, tenant.tenant).webhook_holds
+            key = getattr(TenantKeys(settings.redis_prefix, tenant.tenant), which)
             found: str | bytes | None = await redis.hget(key, hook["id"])
         finally:
             await redis.aclose()
@@ -629,6 +635,23 @@ def test_delete_removes_the_hold(client: TestClient, tenant: Tenant, settings: S
     assert _hold(settings, tenant, hook) is None
     assert _hold(settings, tenant, kept) == str(ms)
     assert _held_until(client, tenant, kept) == iso(ms / 1000)
+
+
+@pytest.mark.parametrize("action", ["enable", "delete"])
+def test_enable_and_delete_end_the_failure_streak_and_its_announcement(
+    client: TestClient, tenant: Tenant, settings: Settings, action: str
+) -> None:
+    """So that a new streak is announced again, and no recovery is announced for this one."""
+    hook = create(client, tenant)
+    for which, value in (("webhook_failing", "1"), ("webhook_warned", "2026-11-24T10:00:00.000Z")):
+        _set_hold(settings, tenant, hook, value, which)
+    if action == "enable":
+        done = client.post(f"/v1/webhooks/{hook['id']}/enable", headers=tenant.headers)
+    else:
+        done = client.delete(f"/v1/webhooks/{hook['id']}", headers=tenant.headers)
+    assert done.status_code in (200, 204), done.text
+    assert _hold(settings, tenant, hook, "webhook_failing") is None
+    assert _hold(settings, tenant, hook, "webhook_warned") is None
 
 
 # ---------------------------------------------------------------- signature schemes

@@ -9,7 +9,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -311,6 +311,56 @@ def test_an_endpoint_failing_for_the_whole_window_is_disabled_and_announced(
     assert notice["data"]["endpoint_id"] == hook["id"]
     assert enabled.status_code == 200, enabled.text
     assert enabled.json()["enabled"] is True
+
+
+def test_a_failing_endpoint_is_announced_once_and_so_is_its_recovery(
+    settings: Settings, runtime: Runtime, tenant: Tenant
+) -> None:
+    """Failing for `webhook_warn_after_s` (0.3 s here, an hour by default): one
+    `endpoint.failing` with the date it will be disabled, however many attempts fail after it;
+    the first success then sends `endpoint.recovered`."""
+    quick = settings.model_copy(
+        update={
+            "worker_in_process": True,
+            "webhook_retry_base_s": 0.05,
+            "webhook_retry_cap_s": 0.1,
+            "webhook_warn_after_s": 0.3,
+            "webhook_disable_after_s": 3_600.0,
+            "webhook_timeout_s": 2.0,
+        }
+    )
+    healed = threading.Event()
+
+    def flaky(_n: int, _got: Received) -> tuple[int, dict[str, str]]:
+        return (204, {}) if healed.is_set() else (500, {})
+
+    types = ["endpoint.failing", "endpoint.recovered"]
+    with (
+        TestClient(create_app(quick, runtime)) as client,
+        receiving(flaky) as failing,
+        receiving() as ops,
+    ):
+        hook = register(client, tenant, failing.url)
+        watcher = register(client, tenant, ops.url, filter={"types": types})
+        client.post("/v1/events", json=event("streak", "O", at(0)), headers=tenant.headers)
+        ops.wait_for(lambda r: len(r) >= 1, 10)
+        after = len(failing.received)
+        failing.wait_for(lambda r: len(r) >= after + 3, 10)  # still failing, announced once
+        healed.set()
+        got = ops.wait_for(lambda r: len(r) >= 2, 10)
+        time.sleep(0.3)
+        log = client.get(f"/v1/webhooks/{hook['id']}/deliveries", headers=tenant.headers).json()
+    assert len(ops.received) == 2
+    warned, recovered = (verified(watcher["secret"], g) for g in got)
+    assert [warned["type"], recovered["type"]] == types
+    since = datetime.fromisoformat(warned["data"]["failing_since"])
+    assert datetime.fromisoformat(warned["data"]["disable_at"]) - since == timedelta(hours=1)
+    assert warned["data"]["endpoint_id"] == recovered["data"]["endpoint_id"] == hook["id"]
+    assert warned["data"]["url"] == recovered["data"]["url"] == failing.url
+    assert warned["data"]["status_code"] == 500
+    assert recovered["data"]["failing_since"] == warned["data"]["failing_since"]
+    assert recovered["data"]["recovered_at"] >= warned["data"]["failing_since"]
+    assert log["deliveries"][0]["result"] == "delivered"  # newest first: the change got through
 
 
 def test_a_rate_limited_endpoint_gets_its_deliveries_spaced_out(

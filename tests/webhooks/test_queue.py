@@ -7,11 +7,13 @@ import asyncio
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Literal
+from typing import Any, Literal, cast
 
+import orjson
 import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from gateway.clock import iso_ms
 from gateway.settings import Settings
 from gateway.storage import client_for
 from webhooks.pace import UNLIMITED, Pace
@@ -29,6 +31,7 @@ from webhooks.queue import (
 )
 
 NOW = 1_800_000_000_000  # ms
+Json = dict[str, Any]
 Test = Callable[[DeliveryQueue, str], Awaitable[None]]
 
 
@@ -501,3 +504,86 @@ def test_pending_adds_what_workers_report_holding_until_their_reports_expire(
 )
 def test_held_counts_add_up_the_live_reports(reports: dict[str, str], held: dict[str, int]) -> None:
     assert held_counts(reports, now_ms=100) == held
+
+
+async def operational(queue: DeliveryQueue, tenant: str) -> list[tuple[str, Json]]:
+    """(type, data) of the feed's operational events, in order."""
+    entries = cast(
+        list[tuple[str, dict[str, str]]], await queue._r.xrange(queue.keys(tenant).changes)
+    )
+    return [
+        (fields["type"], orjson.loads(fields["data"]))
+        for _, fields in entries
+        if fields["type"].startswith("endpoint.")
+    ]
+
+
+def test_a_failure_streak_is_announced_once_while_it_lasts(settings: Settings) -> None:
+    async def test(queue: DeliveryQueue, tenant: str) -> None:
+        k = queue.keys(tenant)
+        now = int(time.time() * 1000)  # the feed keeps what is younger than the history
+        data = {"endpoint_id": "ep_a", "status_code": 500}
+        # no streak (or another one) going on: nothing to announce
+        assert not await queue.warn_failing(tenant, "ep_a", NOW, now, data)
+        await queue._r.hset(k.webhook_failing, "ep_a", NOW)
+        assert await queue.warn_failing(tenant, "ep_a", NOW, now, data)
+        assert not await queue.warn_failing(tenant, "ep_a", NOW, now, data)
+        assert await queue._r.hget(k.webhook_warned, "ep_a") == iso_ms(NOW)
+        # a later streak is announced again
+        await queue._r.hset(k.webhook_failing, "ep_a", NOW + 1_000)
+        assert await queue.warn_failing(tenant, "ep_a", NOW + 1_000, now, data)
+        events = await operational(queue, tenant)
+        assert events == [("endpoint.failing", data), ("endpoint.failing", data)]
+
+    run(settings, test)
+
+
+@pytest.mark.parametrize("path", ["settle", "finish"])
+def test_the_first_success_after_an_announced_streak_is_announced(
+    settings: Settings, path: str
+) -> None:
+    """Straight from the feed (`settle`) or from a lane (`finish`)."""
+
+    async def test(queue: DeliveryQueue, tenant: str) -> None:
+        k = queue.keys(tenant)
+        now = int(time.time() * 1000)
+        await queue._r.hset(k.webhooks, "ep_a", orjson.dumps({"url": "https://shop.example/h"}))
+        await queue._r.hset(k.webhook_failing, mapping={"ep_a": NOW, "ep_b": NOW})
+        await queue.warn_failing(tenant, "ep_a", NOW, now, {"endpoint_id": "ep_a"})
+        ids = await feed_with_group(queue, tenant, 2)
+        for i in range(2):  # the second success has nothing left to announce
+            if path == "settle":
+                await queue.settle(tenant, [Settled("ep_a", {}, None)], ids[i : i + 1])
+            else:
+                await queue.enqueue(tenant, [("ep_a", LANE, "1-0")], now)
+                [claimed] = await claim(queue, tenant, now)
+                await finish(queue, tenant, claimed, now)
+        events = await operational(queue, tenant)
+        assert [t for t, _ in events] == ["endpoint.failing", "endpoint.recovered"]
+        recovered = events[1][1]
+        assert recovered.pop("recovered_at").endswith("Z")
+        assert recovered == {
+            "endpoint_id": "ep_a",
+            "url": "https://shop.example/h",
+            "failing_since": iso_ms(NOW),
+        }
+        assert not await queue._r.hexists(k.webhook_warned, "ep_a")
+        assert await queue._r.hkeys(k.webhook_failing) == ["ep_b"]  # not announced, not ended
+
+    run(settings, test)
+
+
+def test_a_410_neither_ends_the_streak_nor_announces_a_recovery(settings: Settings) -> None:
+    async def test(queue: DeliveryQueue, tenant: str) -> None:
+        k = queue.keys(tenant)
+        await queue._r.hset(k.webhook_failing, "ep_a", NOW)
+        now = int(time.time() * 1000)
+        await queue.warn_failing(tenant, "ep_a", NOW, now, {"endpoint_id": "ep_a"})
+        ids = await feed_with_group(queue, tenant, 1)
+        await queue.settle(tenant, [Settled("ep_a", {"result": "gone"}, None)], ids, reached=False)
+        assert [t for t, _ in await operational(queue, tenant)] == ["endpoint.failing"]
+        assert await queue._r.hget(k.webhook_failing, "ep_a") == str(NOW)
+        assert await queue._r.xlen(k.webhook_log("ep_a")) == 1  # the attempt is logged
+        assert ids[0] not in await pending_ids(queue, tenant)  # acknowledged
+
+    run(settings, test)

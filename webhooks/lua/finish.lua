@@ -7,7 +7,8 @@
 --       keep, 9 endpoint id, 10 order log lifetime (s), 11 lease end (ms) when the caller goes on
 --       with the endpoint's next message itself, else '', 12 lane key prefix, 13 and 14 the
 --       endpoint's pace (interval, tolerance: ms), 15 when the receiver asked the whole endpoint
---       to wait: no attempt before this (ms), else ''
+--       to wait: no attempt before this (ms), else '', 16 now as the API writes times
+-- KEYS (continued): 10 warned hash, 11 endpoints hash
 -- The caller goes on only when the endpoint's pace lets another attempt start now.
 -- Returns {'stale'} when the lane's head is no longer this message (dropped meanwhile), else
 -- {'ok', ms of the endpoint's first failure since its last success or ''}, or with ARGV 11 and a
@@ -45,6 +46,7 @@ else
   end
   if outcome == 'delivered' then
     redis.call('HDEL', KEYS[4], ARGV[9])
+    recovered(KEYS[10], KEYS[11], KEYS[7], ARGV[9], ARGV[8], ARGV[16])
   else
     redis.call('HSETNX', KEYS[4], ARGV[9], ARGV[5])
   end
