@@ -17,6 +17,8 @@ const EVENT_TYPES = [
   "fbo.deadline_at_risk",
   "fbo.deadline_missed",
   "endpoint.disabled",
+  "endpoint.failing",
+  "endpoint.recovered",
   "connector.paused",
   "connector.item_rejected",
 ];
@@ -731,6 +733,8 @@ function eventTypeLabel(type) {
     "fbo.deadline_at_risk": "type_fbo_at_risk",
     "fbo.deadline_missed": "type_fbo_missed",
     "endpoint.disabled": "type_endpoint_disabled",
+    "endpoint.failing": "type_endpoint_failing",
+    "endpoint.recovered": "type_endpoint_recovered",
     "connector.paused": "type_connector_paused",
     "connector.item_rejected": "type_item_rejected",
     "webhook.test": "type_test",
