@@ -182,6 +182,23 @@ class Conflict(GatewayError):
     title = "Conflict"
 
 
+class IdempotencyKeyInUse(GatewayError):
+    """A retry with an `Idempotency-Key` while the first request with it still runs."""
+
+    status = 409
+    slug = "idempotency-key-in-use"
+    title = "Idempotency key in use"
+    headers: ClassVar[dict[str, str]] = {"Retry-After": "1"}
+
+
+class IdempotencyKeyReused(GatewayError):
+    """An `Idempotency-Key` sent again with another request."""
+
+    status = 422
+    slug = "idempotency-key-reused"
+    title = "Idempotency key reused"
+
+
 class InvalidTenantName(GatewayError):
     """A tenant name that cannot be a tenant id."""
 

@@ -15,9 +15,11 @@ from dataclasses import dataclass, field
 from redis.asyncio import Redis
 
 from gateway.connectors.service import Connectors
+from gateway.idempotency import Idempotency
 from gateway.observability import Metrics
 from gateway.recording import Recorder
 from gateway.runtime import Runtime
+from gateway.sealing import box_for
 from gateway.settings import Settings
 from gateway.storage import open_redis
 from gateway.storage.fbo import ShipmentStore
@@ -44,6 +46,7 @@ class Services:
     shipments: ShipmentStore
     connectors: Connectors
     shares: ShareStore
+    idempotency: Idempotency
     _verified: dict[tuple[str, str], tuple[str, float]] = field(default_factory=dict)
 
     async def verify(self, value: str, kind: str) -> str | None:
@@ -88,6 +91,9 @@ async def open_services(
             shipments=ShipmentStore(client, settings.redis_prefix, settings.history_days),
             connectors=Connectors(client, settings, recorder, metrics),
             shares=ShareStore(client, settings.redis_prefix),
+            idempotency=Idempotency(
+                client, settings.redis_prefix, box_for(settings, "kept answers")
+            ),
         )
         try:
             yield services

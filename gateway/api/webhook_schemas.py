@@ -198,6 +198,23 @@ class DeliveriesOut(BaseModel):
     next_cursor: str | None
 
 
+MAX_OVERLAP_S = 604_800  # 7 days: how long a rotated-out secret may keep signing at most
+
+
+class RotateIn(_In):
+    """How long the secret and key being replaced keep signing beside the new ones."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"overlap_s": 3600}]})
+
+    overlap_s: float | None = Field(
+        None,
+        ge=0,
+        le=MAX_OVERLAP_S,
+        description="Seconds, 0 to 604800 (7 days); 0 switches at once. Default "
+        "`GATEWAY_WEBHOOK_ROTATION_OVERLAP_S` (86400).",
+    )
+
+
 class ReplayIn(_In):
     """Send again what the endpoint got (or would have got): one order's changes, every event in
     a time range (of one platform), or an order's changes in a range. New attempts, the same

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 import orjson
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BeforeValidator, StringConstraints
 
 from gateway.api.auth import ServicesDep, TenantDep
@@ -22,6 +22,7 @@ from gateway.api.webhook_schemas import (
     DeliveriesOut,
     ReplayIn,
     ReplayOut,
+    RotateIn,
     SecretOut,
     TestOut,
     WebhookCreatedOut,
@@ -33,6 +34,7 @@ from gateway.api.webhook_schemas import (
 from gateway.clock import iso, now_iso
 from gateway.errors import Conflict, InvalidCursor, InvalidInput, InvalidWebhookUrl, NotFound
 from gateway.i18n import choose_language
+from gateway.idempotency import IdempotencyKey
 from gateway.problems import responses
 from gateway.runtime import Runtime
 from gateway.services import Services
@@ -107,27 +109,36 @@ def _json(doc: Any, status: int = 200) -> Response:
     "/v1/webhooks",
     status_code=201,
     response_model=WebhookCreatedOut,
-    responses=responses(400, 401, 413, 415, 422, 503),
+    responses=responses(400, 401, 409, 413, 415, 422, 503),
 )
 async def create_webhook(
-    body: WebhookIn, tenant: TenantDep, services: ServicesDep, runtime: RuntimeDep
+    body: WebhookIn,
+    tenant: TenantDep,
+    services: ServicesDep,
+    runtime: RuntimeDep,
+    request: Request,
+    idempotency_key: IdempotencyKey = None,
 ) -> Response:
     """Register an endpoint. The answer carries its `secret` (`whsec_…`), shown only here, and
     its `public_key` (`whpk_…`, also in `public_keys` later)."""
-    url = await _checked_url(services, body.url)
-    endpoint = await services.endpoints.create(
-        tenant,
-        url=url,
-        lang=_lang(body.lang),
-        filter=_filter(runtime, body.filter),
-        description=body.description,
-        rate_limit=body.rate_limit,
-        signature_schemes=body.signature_schemes,
-    )
-    doc = endpoint.public()
-    return _json(
-        {**doc, "secret": endpoint.secrets[0].secret, "public_key": _current_key(doc)}, 201
-    )
+
+    async def answer() -> Response:
+        url = await _checked_url(services, body.url)
+        endpoint = await services.endpoints.create(
+            tenant,
+            url=url,
+            lang=_lang(body.lang),
+            filter=_filter(runtime, body.filter),
+            description=body.description,
+            rate_limit=body.rate_limit,
+            signature_schemes=body.signature_schemes,
+        )
+        doc = endpoint.public()
+        return _json(
+            {**doc, "secret": endpoint.secrets[0].secret, "public_key": _current_key(doc)}, 201
+        )
+
+    return await services.idempotency.run(tenant, idempotency_key, request, answer)
 
 
 def _current_key(doc: Any) -> str:
@@ -221,97 +232,130 @@ async def delete_webhook(
 @router.post(
     "/v1/webhooks/{endpoint_id}/rotate-secret",
     response_model=SecretOut,
-    responses=responses(401, 404, 409, 503),
+    responses=responses(400, 401, 404, 409, 413, 415, 422, 503),
 )
 async def rotate_secret(
-    endpoint_id: EndpointId, tenant: TenantDep, services: ServicesDep
+    endpoint_id: EndpointId,
+    tenant: TenantDep,
+    services: ServicesDep,
+    request: Request,
+    body: RotateIn | None = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> Response:
     """A new secret, shown once, and a new signing key (its public key answered). The previous
-    ones keep signing beside them for `GATEWAY_WEBHOOK_ROTATION_OVERLAP_S` (24 h): each
-    delivery carries both signatures of each scheme it uses."""
-    at = datetime.now(UTC)
-    overlap_s = services.settings.webhook_rotation_overlap_s
-    changed = await _update(services, tenant, endpoint_id, lambda e: rotated(e, overlap_s, at))
-    secret = changed.secrets[0].secret  # rotation puts the new one first
-    previous = [s.expires_at for s in changed.secrets if s.expires_at]
-    return _json(
-        {
-            "secret": secret,
-            "public_key": _current_key(changed.public()),
-            "previous_valid_until": max(previous) if previous else None,
-        }
-    )
+    ones keep signing beside them for `overlap_s` (the body is optional; default
+    `GATEWAY_WEBHOOK_ROTATION_OVERLAP_S`, 24 h): each delivery carries both signatures of each
+    scheme it uses meanwhile. `overlap_s: 0` switches at once (a leaked secret)."""
+
+    async def answer() -> Response:
+        at = datetime.now(UTC)
+        overlap_s = services.settings.webhook_rotation_overlap_s
+        if body is not None and body.overlap_s is not None:
+            overlap_s = body.overlap_s
+        changed = await _update(services, tenant, endpoint_id, lambda e: rotated(e, overlap_s, at))
+        secret = changed.secrets[0].secret  # rotation puts the new one first
+        previous = [s.expires_at for s in changed.secrets if s.expires_at]
+        return _json(
+            {
+                "secret": secret,
+                "public_key": _current_key(changed.public()),
+                "previous_valid_until": max(previous) if previous else None,
+            }
+        )
+
+    return await services.idempotency.run(tenant, idempotency_key, request, answer)
 
 
 @router.post(
     "/v1/webhooks/{endpoint_id}/enable",
     response_model=WebhookOut,
-    responses=responses(401, 404, 409, 503),
+    responses=responses(401, 404, 409, 422, 503),
 )
 async def enable_webhook(
-    endpoint_id: EndpointId, tenant: TenantDep, services: ServicesDep
+    endpoint_id: EndpointId,
+    tenant: TenantDep,
+    services: ServicesDep,
+    request: Request,
+    idempotency_key: IdempotencyKey = None,
 ) -> Response:
     """Turn a disabled endpoint back on; events from now on reach it (replay sends the ones it
     missed)."""
-    changed = await _update(services, tenant, endpoint_id, enabled)
-    keys = services.orders.keys(tenant)
-    async with services.redis.pipeline(transaction=False) as pipe:
-        pipe.hdel(keys.webhook_failing, changed.id)
-        pipe.hdel(keys.webhook_warned, changed.id)  # a fresh start: a new streak is announced
-        pipe.hdel(keys.webhook_holds, changed.id)  # and no pause asked before holds
-        await pipe.execute()
-    return _json(changed.public())
+
+    async def answer() -> Response:
+        changed = await _update(services, tenant, endpoint_id, enabled)
+        keys = services.orders.keys(tenant)
+        async with services.redis.pipeline(transaction=False) as pipe:
+            pipe.hdel(keys.webhook_failing, changed.id)
+            pipe.hdel(keys.webhook_warned, changed.id)  # a fresh start: a new streak is announced
+            pipe.hdel(keys.webhook_holds, changed.id)  # and no pause asked before holds
+            await pipe.execute()
+        return _json(changed.public())
+
+    return await services.idempotency.run(tenant, idempotency_key, request, answer)
 
 
 @router.post(
-    "/v1/webhooks/{endpoint_id}/test", response_model=TestOut, responses=responses(401, 404, 503)
+    "/v1/webhooks/{endpoint_id}/test",
+    response_model=TestOut,
+    responses=responses(401, 404, 409, 422, 503),
 )
 async def test_webhook(
-    endpoint_id: EndpointId, tenant: TenantDep, services: ServicesDep
+    endpoint_id: EndpointId,
+    tenant: TenantDep,
+    services: ServicesDep,
+    request: Request,
+    idempotency_key: IdempotencyKey = None,  # noqa: PT028 (a route, not a test)
 ) -> Response:
     """Send a signed `webhook.test` event now and answer what the receiver said (also logged)."""
-    endpoint = await _endpoint(services, tenant, endpoint_id)
-    now = datetime.now(UTC)
-    msg = message_id(f"test_{int(time.time() * 1000)}")
-    body = orjson.dumps(
-        {
-            "type": "webhook.test",
-            "timestamp": now_iso(),
-            "data": {"endpoint_id": endpoint.id, "message": "A test delivery from the gateway."},
-        }
-    )
-    headers = signed_headers(
-        msg, int(now.timestamp()), body, endpoint.signing_secrets(now), endpoint.lang
-    )
-    attempt = await services.sender.send(endpoint.url, headers, body)
-    delivered = attempt.status is not None and 200 <= attempt.status < 300
-    entry = {
-        "endpoint_id": endpoint.id,
-        "msg_id": msg,
-        "type": "webhook.test",
-        "platform": None,
-        "order_id": None,
-        "sequence": None,
-        "attempt": 1,
-        "at": now_iso(),
-        "result": "delivered" if delivered else "failed",
-        "status_code": attempt.status,
-        "duration_ms": attempt.duration_ms,
-        "response": attempt.response,
-        "error": attempt.error,
-        "next_attempt_at": None,
-    }
-    await services.deliveries.log_only(tenant, endpoint.id, entry)
-    return _json(
-        {
+
+    async def answer() -> Response:
+        endpoint = await _endpoint(services, tenant, endpoint_id)
+        now = datetime.now(UTC)
+        msg = message_id(f"test_{int(time.time() * 1000)}")
+        body = orjson.dumps(
+            {
+                "type": "webhook.test",
+                "timestamp": now_iso(),
+                "data": {
+                    "endpoint_id": endpoint.id,
+                    "message": "A test delivery from the gateway.",
+                },
+            }
+        )
+        headers = signed_headers(
+            msg, int(now.timestamp()), body, endpoint.signing_secrets(now), endpoint.lang
+        )
+        attempt = await services.sender.send(endpoint.url, headers, body)
+        delivered = attempt.status is not None and 200 <= attempt.status < 300
+        entry = {
+            "endpoint_id": endpoint.id,
             "msg_id": msg,
-            "delivered": delivered,
+            "type": "webhook.test",
+            "platform": None,
+            "order_id": None,
+            "sequence": None,
+            "attempt": 1,
+            "at": now_iso(),
+            "result": "delivered" if delivered else "failed",
             "status_code": attempt.status,
             "duration_ms": attempt.duration_ms,
             "response": attempt.response,
             "error": attempt.error,
+            "next_attempt_at": None,
         }
-    )
+        await services.deliveries.log_only(tenant, endpoint.id, entry)
+        return _json(
+            {
+                "msg_id": msg,
+                "delivered": delivered,
+                "status_code": attempt.status,
+                "duration_ms": attempt.duration_ms,
+                "response": attempt.response,
+                "error": attempt.error,
+            }
+        )
+
+    return await services.idempotency.run(tenant, idempotency_key, request, answer)
 
 
 Result = Literal["delivered", "retrying", "failed", "gone"]
@@ -413,42 +457,52 @@ async def replay(
     tenant: TenantDep,
     services: ServicesDep,
     runtime: RuntimeDep,
+    request: Request,
+    idempotency_key: IdempotencyKey = None,
 ) -> Response:
     """Queue again, for this endpoint, the events its filter selects: one order's changes
     (`order_id`, with its `platform` when the id exists on more than one), every event between
     `since` and `until` (of one `platform` if given), or an order's changes in that range. New
     attempts, the same `webhook-id`s; per-order order holds as for new events. A disabled
     endpoint is enabled first (409 until then)."""
-    endpoint = await _endpoint(services, tenant, endpoint_id)
-    if not endpoint.enabled:
-        raise Conflict(
-            f"the endpoint is disabled; enable it (POST /v1/webhooks/{endpoint.id}/enable) "
-            "before replaying to it",
-            where="id",
-        )
-    keys = services.orders.keys(tenant)
-    span = replay_window(body.since, body.until, datetime.now(UTC))
-    if body.order_id is not None:
-        platform = await order_platform(
-            services.redis, keys, runtime.tables, body.order_id, body.platform
-        )
-        selection = Selection((platform, body.order_id), None, span)
-    elif body.since is not None:
-        name = body.platform and runtime.tables.platform(body.platform, where="#/platform").platform
-        selection = Selection(None, name or None, span)
-    else:
-        raise InvalidInput(
-            "send `order_id` (with its `platform` if needed), or `since` (and `until`)", where="#"
-        )
-    entries = await replay_entries(services.redis, keys, selection)
-    deliveries = []
-    for feed_id, fields in entries:
-        order = order_of(fields)
-        if endpoint.filter.matches(
-            fields.get("type", ""), order[0] if order else None, current_of(fields)
-        ):
-            deliveries.append((endpoint.id, order_lane(*order) if order else OPS_LANE, feed_id))
-    now_ms = int(time.time() * 1000)
-    for start in range(0, len(deliveries), 500):
-        await services.deliveries.enqueue(tenant, deliveries[start : start + 500], now_ms)
-    return _json({"queued": len(deliveries)})
+
+    async def answer() -> Response:
+        endpoint = await _endpoint(services, tenant, endpoint_id)
+        if not endpoint.enabled:
+            raise Conflict(
+                f"the endpoint is disabled; enable it (POST /v1/webhooks/{endpoint.id}/enable) "
+                "before replaying to it",
+                where="id",
+            )
+        keys = services.orders.keys(tenant)
+        span = replay_window(body.since, body.until, datetime.now(UTC))
+        if body.order_id is not None:
+            platform = await order_platform(
+                services.redis, keys, runtime.tables, body.order_id, body.platform
+            )
+            selection = Selection((platform, body.order_id), None, span)
+        elif body.since is not None:
+            name = (
+                body.platform
+                and runtime.tables.platform(body.platform, where="#/platform").platform
+            )
+            selection = Selection(None, name or None, span)
+        else:
+            raise InvalidInput(
+                "send `order_id` (with its `platform` if needed), or `since` (and `until`)",
+                where="#",
+            )
+        entries = await replay_entries(services.redis, keys, selection)
+        deliveries = []
+        for feed_id, fields in entries:
+            order = order_of(fields)
+            if endpoint.filter.matches(
+                fields.get("type", ""), order[0] if order else None, current_of(fields)
+            ):
+                deliveries.append((endpoint.id, order_lane(*order) if order else OPS_LANE, feed_id))
+        now_ms = int(time.time() * 1000)
+        for start in range(0, len(deliveries), 500):
+            await services.deliveries.enqueue(tenant, deliveries[start : start + 500], now_ms)
+        return _json({"queued": len(deliveries)})
+
+    return await services.idempotency.run(tenant, idempotency_key, request, answer)

@@ -99,6 +99,12 @@ class TenantKeys:
         """Hash: endpoint id → ms of its first failure since its last success."""
         return f"{self.base}:wh:failing"
 
+    def idempotency(self, digest: str) -> str:
+        """String: JSON {fingerprint, status, headers, body} of the answer to the request sent
+        with the `Idempotency-Key` whose SHA-256 is `digest` (or {fingerprint, running} while it
+        runs); sealed with GATEWAY_SECRET_KEY when one is set."""
+        return f"{self.base}:idem:{digest}"
+
     @property
     def webhook_warned(self) -> str:
         """Hash: endpoint id → the start of its failure streak (as the API writes times) that

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 import orjson
@@ -708,6 +708,55 @@ def test_choosing_v1a_gives_an_endpoint_stored_before_it_existed_a_key(
     [made] = patched["public_keys"]
     assert made["key"].startswith("whpk_")
     assert made["key"] != hook["public_key"]
+
+
+@pytest.mark.parametrize(("overlap_s", "hours"), [(None, 24), (3600, 1), (604_800, 168)])
+def test_a_rotation_keeps_the_old_secret_signing_for_the_overlap_asked(
+    client: TestClient, tenant: Tenant, overlap_s: int | None, hours: int
+) -> None:
+    hook = create(client, tenant)
+    body = {} if overlap_s is None else {"overlap_s": overlap_s}
+    before = datetime.now(UTC)
+    rotated = client.post(
+        f"/v1/webhooks/{hook['id']}/rotate-secret", json=body, headers=tenant.headers
+    )
+    assert rotated.status_code == 200, rotated.text
+    until = datetime.fromisoformat(rotated.json()["previous_valid_until"])
+    assert timedelta(hours=hours) <= until - before < timedelta(hours=hours, seconds=5)
+
+
+def test_a_rotation_with_no_overlap_stops_the_old_secret_at_once(
+    client: TestClient, tenant: Tenant
+) -> None:
+    """A leaked secret: from now on only the new one signs; a rotation without a body keeps
+    the old one signing."""
+    hook = create(client, tenant)
+    kept = client.post(f"/v1/webhooks/{hook['id']}/rotate-secret", headers=tenant.headers)
+    assert kept.status_code == 200, kept.text
+    assert _get(client, tenant, hook)["secret_rotations_pending"] == 1
+    rotated = client.post(
+        f"/v1/webhooks/{hook['id']}/rotate-secret", json={"overlap_s": 0}, headers=tenant.headers
+    )
+    assert rotated.status_code == 200, rotated.text
+    assert _get(client, tenant, hook)["secret_rotations_pending"] == 1  # the first one's
+
+
+@pytest.mark.parametrize(
+    ("body", "pointer"),
+    [
+        ({"overlap_s": -1}, "#/overlap_s"),
+        ({"overlap_s": 604_801}, "#/overlap_s"),
+        ({"overlap_s": "a day"}, "#/overlap_s"),
+        ({"grace": 10}, "#/grace"),
+    ],
+)
+def test_a_rotation_overlap_out_of_bounds_is_refused_and_nothing_rotates(
+    client: TestClient, tenant: Tenant, body: Json, pointer: str
+) -> None:
+    hook = create(client, tenant)
+    bad = client.post(f"/v1/webhooks/{hook['id']}/rotate-secret", json=body, headers=tenant.headers)
+    assert pointers(assert_problem(bad, 422)) == [pointer]
+    assert _get(client, tenant, hook)["secret_rotations_pending"] == 0  # nothing rotated
 
 
 def test_a_rotation_answers_the_new_public_key_and_lists_both(
