@@ -800,7 +800,14 @@ class Worker:
             "status_code": attempt.status,
             "error": attempt.error,
         }
-        if await self.queue.warn_failing(tenant, endpoint.id, failing_since, now_ms, data):
+        try:
+            announced = await self.queue.warn_failing(
+                tenant, endpoint.id, failing_since, now_ms, data
+            )
+        except RedisError:  # the attempt is recorded; the next failed one announces it
+            log.warning("could not announce failing webhook endpoint %s", endpoint.id)
+            return
+        if announced:
             log.warning(
                 "webhook endpoint %s of tenant %s has failed since %s (endpoint.failing sent)",
                 endpoint.id,

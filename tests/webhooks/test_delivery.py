@@ -30,13 +30,23 @@ from webhooks.worker import ENDPOINTS_FOR_S
 Json = dict[str, Any]
 
 
+def fast(settings: Settings, **overrides: Any) -> Settings:
+    """The test settings with the in-process worker, as `gateway serve` runs it, retrying fast
+    (and `overrides`)."""
+    return settings.model_copy(
+        update={
+            "worker_in_process": True,
+            "webhook_retry_base_s": 0.05,
+            "webhook_timeout_s": 2.0,
+            **overrides,
+        }
+    )
+
+
 @pytest.fixture
 def live(settings: Settings, runtime: Runtime) -> Iterator[TestClient]:
-    """The gateway with its in-process worker, as `gateway serve` runs it (fast retries)."""
-    fast = settings.model_copy(
-        update={"worker_in_process": True, "webhook_retry_base_s": 0.05, "webhook_timeout_s": 2.0}
-    )
-    with TestClient(create_app(fast, runtime)) as client:
+    """The gateway with its in-process worker (fast retries)."""
+    with TestClient(create_app(fast(settings), runtime)) as client:
         yield client
 
 
@@ -276,15 +286,7 @@ def test_an_endpoint_failing_for_the_whole_window_is_disabled_and_announced(
     """No success for `webhook_disable_after_s` (1 s here, 3 days by default): the next failure
     disables the endpoint, says why, tells the operational subscribers, and stops the attempts;
     `POST /enable` turns it back on."""
-    quick = settings.model_copy(
-        update={
-            "worker_in_process": True,
-            "webhook_retry_base_s": 0.05,
-            "webhook_retry_cap_s": 0.2,
-            "webhook_disable_after_s": 1.0,
-            "webhook_timeout_s": 2.0,
-        }
-    )
+    quick = fast(settings, webhook_retry_cap_s=0.2, webhook_disable_after_s=1.0)
     with (
         TestClient(create_app(quick, runtime)) as client,
         receiving(lambda _n, _r: (500, {})) as failing,
@@ -319,15 +321,11 @@ def test_a_failing_endpoint_is_announced_once_and_so_is_its_recovery(
     """Failing for `webhook_warn_after_s` (0.3 s here, an hour by default): one
     `endpoint.failing` with the date it will be disabled, however many attempts fail after it;
     the first success then sends `endpoint.recovered`."""
-    quick = settings.model_copy(
-        update={
-            "worker_in_process": True,
-            "webhook_retry_base_s": 0.05,
-            "webhook_retry_cap_s": 0.1,
-            "webhook_warn_after_s": 0.3,
-            "webhook_disable_after_s": 3_600.0,
-            "webhook_timeout_s": 2.0,
-        }
+    quick = fast(
+        settings,
+        webhook_retry_cap_s=0.1,
+        webhook_warn_after_s=0.3,
+        webhook_disable_after_s=3_600.0,
     )
     healed = threading.Event()
 
