@@ -588,6 +588,16 @@ class DeliveryQueue:
         ]
         await self._pipe.run_scripts(self._held, calls)
 
+    async def failing_since(self, tenant: str, endpoints: Sequence[str]) -> list[int | None]:
+        """For each endpoint, the ms of its first failure since its last success (None: its
+        latest attempt succeeded, or it has had none)."""
+        if not endpoints:
+            return []
+        found = cast(
+            list[str | None], await self._r.hmget(self.keys(tenant).webhook_failing, endpoints)
+        )
+        return [int(f) if f is not None else None for f in found]
+
     async def held_until(
         self, tenant: str, endpoints: Sequence[str], now_ms: int
     ) -> list[int | None]:

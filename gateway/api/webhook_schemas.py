@@ -162,6 +162,17 @@ class WebhookOut(BaseModel):
         description="When set, no new attempt starts before this time: the receiver asked to "
         "wait (`Retry-After` on a 429 or 503), or `rate_limit` allows none sooner.",
     )
+    failing_since: str | None = Field(
+        None,
+        description="When set, every attempt since this time failed (none succeeded since): "
+        "the failure streak that `endpoint.failing` announces after "
+        "`GATEWAY_WEBHOOK_WARN_AFTER_S`.",
+    )
+    disable_at: str | None = Field(
+        None,
+        description="When a failing endpoint will be disabled if nothing gets through by then "
+        "(`failing_since` plus `GATEWAY_WEBHOOK_DISABLE_AFTER_S`).",
+    )
     last_attempt: DeliveryOut | None = Field(
         None, description="The endpoint's latest delivery attempt, if it has had one."
     )

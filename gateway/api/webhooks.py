@@ -173,14 +173,20 @@ async def _with_state(services: Services, tenant: str, found: list[Endpoint]) ->
     oldest = _retained(services)
     last = await delivery_log.latest(services.redis, [keys.webhook_log(i) for i in ids], oldest)
     held = await services.deliveries.held_until(tenant, ids, int(time.time() * 1000))
+    failing = await services.deliveries.failing_since(tenant, ids)
+    disable_ms = int(services.settings.webhook_disable_after_s * 1000)
     return [
         {
             **e.public(),
             "pending": pending[e.id],
             "held_until": iso(until / 1000) if until is not None else None,
+            "failing_since": iso(since / 1000) if since is not None else None,
+            "disable_at": (
+                iso((since + disable_ms) / 1000) if since is not None and e.enabled else None
+            ),
             "last_attempt": attempt,
         }
-        for e, attempt, until in zip(found, last, held, strict=True)
+        for e, attempt, until, since in zip(found, last, held, failing, strict=True)
     ]
 
 

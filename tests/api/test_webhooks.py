@@ -637,6 +637,28 @@ def test_delete_removes_the_hold(client: TestClient, tenant: Tenant, settings: S
     assert _held_until(client, tenant, kept) == iso(ms / 1000)
 
 
+def test_a_failing_endpoint_shows_since_when_and_when_it_will_be_disabled(
+    client: TestClient, tenant: Tenant, settings: Settings
+) -> None:
+    hook = create(client, tenant)
+    fine = create(client, tenant)
+    ms = int(time.time() * 1000) - 60_000
+    _set_hold(settings, tenant, hook, str(ms), "webhook_failing")
+    shown = _get(client, tenant, hook)
+    assert _listed(client, tenant)[hook["id"]]["failing_since"] == shown["failing_since"]
+    assert shown["failing_since"] == iso(ms / 1000)
+    disable_at = datetime.fromisoformat(shown["disable_at"])
+    since = datetime.fromisoformat(shown["failing_since"])
+    assert disable_at - since == timedelta(seconds=settings.webhook_disable_after_s)
+    assert (
+        _get(client, tenant, fine)["failing_since"],
+        _get(client, tenant, fine)["disable_at"],
+    ) == (
+        None,
+        None,
+    )
+
+
 @pytest.mark.parametrize("action", ["enable", "delete"])
 def test_enable_and_delete_end_the_failure_streak_and_its_announcement(
     client: TestClient, tenant: Tenant, settings: Settings, action: str

@@ -344,10 +344,12 @@ def test_a_failing_endpoint_is_announced_once_and_so_is_its_recovery(
         ops.wait_for(lambda r: len(r) >= 1, 10)
         after = len(failing.received)
         failing.wait_for(lambda r: len(r) >= after + 3, 10)  # still failing, announced once
+        during = client.get(f"/v1/webhooks/{hook['id']}", headers=tenant.headers).json()
         healed.set()
         got = ops.wait_for(lambda r: len(r) >= 2, 10)
         time.sleep(0.3)
         log = client.get(f"/v1/webhooks/{hook['id']}/deliveries", headers=tenant.headers).json()
+        after_all = client.get(f"/v1/webhooks/{hook['id']}", headers=tenant.headers).json()
     assert len(ops.received) == 2
     warned, recovered = (verified(watcher["secret"], g) for g in got)
     assert [warned["type"], recovered["type"]] == types
@@ -359,6 +361,9 @@ def test_a_failing_endpoint_is_announced_once_and_so_is_its_recovery(
     assert recovered["data"]["failing_since"] == warned["data"]["failing_since"]
     assert recovered["data"]["recovered_at"] >= warned["data"]["failing_since"]
     assert log["deliveries"][0]["result"] == "delivered"  # newest first: the change got through
+    assert during["failing_since"] == warned["data"]["failing_since"]
+    assert during["disable_at"] == warned["data"]["disable_at"]
+    assert (after_all["failing_since"], after_all["disable_at"]) == (None, None)
 
 
 def test_a_rate_limited_endpoint_gets_its_deliveries_spaced_out(
