@@ -149,6 +149,9 @@ class Endpoint(BaseModel):
     signature_schemes: list[Scheme] = Field(default_factory=lambda: list(DEFAULT_SCHEMES))
     # Endpoints stored before `v1a` existed have none until they choose it or rotate.
     signing_keys: list[Secret] = Field(default_factory=list)
+    # Its own headers, sent with every delivery (`webhooks.custom_headers`); their values may be
+    # credentials, so they are sealed like the secrets and never shown.
+    headers: dict[str, str] = Field(default_factory=dict)
 
     def signing_secrets(self, at: datetime) -> list[str]:
         """What signs now, per scheme: the current secret (and key) and any rotated out less
@@ -174,8 +177,9 @@ class Endpoint(BaseModel):
 
     def public(self) -> Json:
         """The endpoint as the API shows it: everything but the secrets."""
-        doc = self.model_dump(exclude={"secrets", "signing_keys"}, mode="json")
+        doc = self.model_dump(exclude={"secrets", "signing_keys", "headers"}, mode="json")
         doc["filter"] = self.filter.model_dump(mode="json")
+        doc["header_names"] = list(self.headers)
         now = datetime.now(UTC)
         doc["secret_rotations_pending"] = sum(
             1 for s in self.secrets if s.expires_at and s.signs_at(now)
@@ -224,12 +228,16 @@ class EndpointStore:
             update={
                 "secrets": [self._sealed(s) for s in endpoint.secrets],
                 "signing_keys": [self._sealed(k) for k in endpoint.signing_keys],
+                "headers": {n: self._sealed_text(v) for n, v in endpoint.headers.items()},
             }
         )
         return sealed.model_dump_json()
 
     def _sealed(self, held: Secret) -> Secret:
-        return held.model_copy(update={"secret": SEALED + self._box.seal_text(held.secret)})
+        return held.model_copy(update={"secret": self._sealed_text(held.secret)})
+
+    def _sealed_text(self, text: str) -> str:
+        return SEALED + self._box.seal_text(text)
 
     def _load(self, doc: str) -> Endpoint:
         """The endpoint a stored document holds, its secrets opened (SecretKeyMissing when they
@@ -241,20 +249,25 @@ class EndpointStore:
             update={
                 "secrets": [self._opened_secret(s) for s in endpoint.secrets],
                 "signing_keys": [self._opened_secret(k) for k in endpoint.signing_keys],
+                "headers": {n: self._opened_text(v) for n, v in endpoint.headers.items()},
             }
         )
 
     def _opened_secret(self, held: Secret) -> Secret:
-        stored = held.secret
-        if not stored.startswith(SEALED):
+        if not held.secret.startswith(SEALED):
             return held
+        return held.model_copy(update={"secret": self._opened_text(held.secret)})
+
+    def _opened_text(self, stored: str) -> str:
+        if not stored.startswith(SEALED):
+            return stored
         opened = self._opened.get(stored)
         if opened is None:
             opened = self._box.open_text(stored.removeprefix(SEALED))
             if len(self._opened) >= OPENED_KEPT:
                 self._opened.clear()
             self._opened[stored] = opened
-        return held.model_copy(update={"secret": opened})
+        return opened
 
     async def all(self, tenant: str) -> list[Endpoint]:
         docs = cast(dict[str, str], await self._r.hgetall(self.keys(tenant).webhooks))
@@ -312,6 +325,7 @@ class EndpointStore:
         description: str | None,
         rate_limit: int | None = None,
         signature_schemes: Sequence[Scheme] = DEFAULT_SCHEMES,
+        headers: Mapping[str, str] | None = None,
     ) -> Endpoint:
         stamp = now_iso()
         endpoint = Endpoint(
@@ -326,13 +340,15 @@ class EndpointStore:
             secrets=[Secret(secret=new_secret(), created_at=stamp)],
             signature_schemes=list(signature_schemes),
             signing_keys=[Secret(secret=new_signing_key(), created_at=stamp)],
+            headers=dict(headers or {}),
         )
         await self.put(tenant, endpoint)
         return endpoint
 
     async def seal(self, tenant: str) -> int:
-        """Store sealed under the current key the secrets of the tenant's endpoints stored in the
-        clear (before a key was set) or under a previous key; how many endpoints were rewritten.
+        """Store sealed under the current key the secrets (and header values) of the tenant's
+        endpoints stored in the clear (before a key was set) or under a previous key; how many
+        endpoints were rewritten.
         Every sealed secret is opened on the way, so one that no key opens is a SecretKeyMissing
         here. An endpoint changed meanwhile was written by that change, sealed as well."""
         if not self._box.ready:
@@ -343,7 +359,8 @@ class EndpointStore:
         for endpoint_id, doc in docs.items():
             endpoint = self._load(doc)
             held = Endpoint.model_validate_json(doc)
-            if all(self._current(s.secret) for s in (*held.secrets, *held.signing_keys)):
+            stored = [s.secret for s in (*held.secrets, *held.signing_keys)]
+            if all(self._current(v) for v in (*stored, *held.headers.values())):
                 continue
             swapped = await self._swap(keys=[key], args=[endpoint_id, doc, self._dump(endpoint)])
             rewritten += swapped == 1

@@ -680,6 +680,8 @@ class Worker:
             endpoint.signing_secrets(now),
             endpoint.lang,
         )
+        if endpoint.headers:  # its own first: the signed ones are the gateway's to set
+            headers = {**endpoint.headers, **headers}
         attempt = await self.sender.send(endpoint.url, headers, body)
         self._metrics.delivery_seconds.observe(attempt.duration_ms / 1000)
         return attempt

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from gateway.api.tracking_schemas import OrderId
+from webhooks.custom_headers import checked_headers
 from webhooks.endpoints import DEFAULT_SCHEMES, Filter
 from webhooks.pace import MAX_RATE
 from webhooks.signing import SCHEMES, Scheme
@@ -58,6 +59,20 @@ Schemes = Annotated[
 ]
 
 
+Headers = Annotated[
+    dict[str, str],
+    Field(
+        description="The endpoint's own request headers, sent with every delivery (say a static "
+        "`Authorization` for an API gateway in front of the receiver): at most 10; not "
+        "`webhook-*`, `content-*`, `host`, `user-agent` or the connection's own; values one "
+        "line of visible ASCII. Stored sealed like the secret; only their names are shown "
+        "(`header_names`).",
+        examples=[{"Authorization": "Bearer shop-token"}],
+    ),
+    AfterValidator(checked_headers),
+]
+
+
 class _In(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -84,11 +99,12 @@ class WebhookIn(_In):
     description: Description | None = None
     rate_limit: RateLimit | None = None
     signature_schemes: Schemes = Field(default_factory=lambda: list(DEFAULT_SCHEMES))
+    headers: Headers = Field(default_factory=dict)
 
 
 class WebhookPatch(_In):
     """Fields to change; absent fields stay as they are (`description` and `rate_limit` are
-    removed with null)."""
+    removed with null; `headers` replaces them all, and null or `{}` removes them)."""
 
     url: Url | None = None
     lang: Lang | None = None
@@ -96,6 +112,7 @@ class WebhookPatch(_In):
     description: Description | None = None
     rate_limit: RateLimit | None = None
     signature_schemes: Schemes | None = None
+    headers: Headers | None = None
 
 
 class PublicKeyOut(BaseModel):
@@ -140,6 +157,10 @@ class WebhookOut(BaseModel):
     disabled_at: str | None
     created_at: str
     updated_at: str
+    header_names: list[str] = Field(
+        default_factory=list,
+        description="The names of the endpoint's own headers (their values are never shown).",
+    )
     secret_rotations_pending: int = Field(
         description="Rotated-out secrets that still sign beside the current one."
     )

@@ -132,6 +132,7 @@ async def create_webhook(
             description=body.description,
             rate_limit=body.rate_limit,
             signature_schemes=body.signature_schemes,
+            headers=body.headers,
         )
         doc = endpoint.public()
         return _json(
@@ -202,8 +203,9 @@ async def patch_webhook(
     services: ServicesDep,
     runtime: RuntimeDep,
 ) -> Response:
-    """Change the URL, language, filter, description, rate limit or signature schemes; the
-    secret and key stay (choosing `v1a` on an endpoint made before it existed makes its key)."""
+    """Change the URL, language, filter, description, rate limit, signature schemes or own
+    headers; the secret and key stay (choosing `v1a` on an endpoint made before it existed
+    makes its key)."""
     endpoint = await _endpoint(services, tenant, endpoint_id)
     update: dict[str, Any] = {"updated_at": now_iso()}
     if body.url is not None:
@@ -217,6 +219,8 @@ async def patch_webhook(
     for nullable in ("description", "rate_limit"):
         if nullable in body.model_fields_set:
             update[nullable] = getattr(body, nullable)
+    if "headers" in body.model_fields_set:
+        update["headers"] = body.headers or {}
     changed = await _update(
         services, tenant, endpoint.id, lambda e: e.model_copy(update=update).with_signing_key()
     )
@@ -328,9 +332,12 @@ async def test_webhook(
                 },
             }
         )
-        headers = signed_headers(
-            msg, int(now.timestamp()), body, endpoint.signing_secrets(now), endpoint.lang
-        )
+        headers = {
+            **endpoint.headers,  # its own first: the signed ones are the gateway's to set
+            **signed_headers(
+                msg, int(now.timestamp()), body, endpoint.signing_secrets(now), endpoint.lang
+            ),
+        }
         attempt = await services.sender.send(endpoint.url, headers, body)
         delivered = attempt.status is not None and 200 <= attempt.status < 300
         entry = {

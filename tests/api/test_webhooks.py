@@ -676,6 +676,47 @@ def test_enable_and_delete_end_the_failure_streak_and_its_announcement(
     assert _hold(settings, tenant, hook, "webhook_warned") is None
 
 
+def test_an_endpoints_own_headers_are_kept_but_only_their_names_shown(
+    client: TestClient, tenant: Tenant
+) -> None:
+    hook = create(client, tenant, headers={"Authorization": "Bearer t0ken", "X-Route": "eu"})
+    assert hook["header_names"] == ["Authorization", "X-Route"]
+    assert "t0ken" not in orjson.dumps(hook).decode()
+    assert _get(client, tenant, hook)["header_names"] == ["Authorization", "X-Route"]
+    assert _listed(client, tenant)[hook["id"]]["header_names"] == ["Authorization", "X-Route"]
+    replaced = _patch(client, tenant, hook, {"headers": {"X-Other": "1"}})
+    assert replaced["header_names"] == ["X-Other"]
+    assert _patch(client, tenant, hook, {"description": "kept"})["header_names"] == ["X-Other"]
+    assert _patch(client, tenant, hook, {"headers": None})["header_names"] == []
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Webhook-Signature": "v1,forged"},
+        {"Content-Type": "text/plain"},
+        {"X-A": "two\r\nlines"},
+        {"Bad Name": "v"},
+        {f"X-H{i}": "v" for i in range(11)},
+        ["Authorization"],
+    ],
+)
+def test_own_headers_that_may_not_be_sent_are_refused_and_nothing_changes(
+    client: TestClient, tenant: Tenant, headers: Any
+) -> None:
+    hook = create(client, tenant, headers={"X-Kept": "1"})
+    refused = client.post(
+        "/v1/webhooks", json={"url": HOOK, "headers": headers}, headers=tenant.headers
+    )
+    assert pointers(assert_problem(refused, 422))[0].startswith("#/headers")
+    patched = client.patch(
+        f"/v1/webhooks/{hook['id']}", json={"headers": headers}, headers=tenant.headers
+    )
+    assert pointers(assert_problem(patched, 422))[0].startswith("#/headers")
+    assert list(_listed(client, tenant)) == [hook["id"]]
+    assert _get(client, tenant, hook)["header_names"] == ["X-Kept"]
+
+
 # ---------------------------------------------------------------- signature schemes
 
 

@@ -110,6 +110,25 @@ def test_a_change_arrives_signed_localized_and_in_the_spec_shape(
     assert [d["result"] for d in log["deliveries"]] == ["delivered", "delivered"]
 
 
+def test_an_endpoints_own_headers_go_with_every_delivery_and_the_test_send(
+    live: TestClient, tenant: Tenant
+) -> None:
+    own = {"Authorization": "Bearer shop-token", "X-Route": "eu-1"}
+    with receiving() as receiver:
+        hook = register(live, tenant, receiver.url, headers=own)
+        live.post("/v1/events", json=event("own", "O", at(0)), headers=tenant.headers)
+        receiver.wait_for(lambda r: len(r) >= 1)
+        tested = live.post(f"/v1/webhooks/{hook['id']}/test", headers=tenant.headers)
+        got = receiver.wait_for(lambda r: len(r) >= 2)
+    assert tested.json()["delivered"] is True
+    for each in got:
+        sent = {k.lower(): v for k, v in each.headers.items()}
+        assert sent["authorization"] == "Bearer shop-token"
+        assert sent["x-route"] == "eu-1"
+        verified(hook["secret"], each)  # signed as ever
+    assert [g.json["type"] for g in got] == ["order.status_changed", "webhook.test"]
+
+
 def test_retries_keep_the_webhook_id_and_hold_back_only_that_order(
     live: TestClient, tenant: Tenant
 ) -> None:

@@ -283,9 +283,16 @@ def test_with_a_key_secrets_and_signing_keys_are_stored_sealed_and_read_opened(
 ) -> None:
     async def test(store: EndpointStore, tenant: str, other: redis.Redis) -> None:
         ep = await store.create(
-            tenant, url="https://shop.example/h", lang="en", filter=Filter(), description=None
+            tenant,
+            url="https://shop.example/h",
+            lang="en",
+            filter=Filter(),
+            description=None,
+            headers={"Authorization": "Bearer shop-credential"},
         )
         raw = stored(other, store, tenant, ep.id)
+        assert "shop-credential" not in raw  # the endpoint's own headers are sealed too
+        assert orjson.loads(raw)["headers"]["Authorization"].startswith(SEALED)
         assert ep.secrets[0].secret.startswith("whsec_")
         assert ep.secrets[0].secret not in raw
         assert ep.signing_keys[0].secret not in raw
@@ -321,16 +328,19 @@ def test_endpoints_stored_in_the_clear_are_read_and_sealed_on_request(
                 lang="en",
                 filter=Filter(),
                 description=None,
+                headers={"X-Api-Key": f"credential-{i}"},
             )
             for i in range(2)
         ]
         assert old[0].secrets[0].secret in stored(other, store, tenant, old[0].id)
+        assert "credential-0" in stored(other, store, tenant, old[0].id)
         assert await store.all(tenant) == sorted(old, key=lambda e: (e.created_at, e.id))
         assert await store.seal(tenant) == 2
         for ep in old:
             raw = stored(other, store, tenant, ep.id)
             assert ep.secrets[0].secret not in raw
             assert ep.signing_keys[0].secret not in raw
+            assert ep.headers["X-Api-Key"] not in raw
             assert await store.get(tenant, ep.id) == ep
         assert await store.seal(tenant) == 0  # nothing left in the clear
 
