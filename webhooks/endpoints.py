@@ -18,6 +18,7 @@ from typing import Any, Literal, cast, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 
 from gateway.canonical import Code, Stage
 from gateway.clock import now_iso
@@ -28,7 +29,13 @@ from gateway.storage.keys import TenantKeys
 from gateway.tables import Tables
 from webhooks.pace import Pace
 from webhooks.queue import script
-from webhooks.signing import Scheme, new_secret, new_signing_key, public_key
+from webhooks.signing import (
+    Scheme,
+    headers as signed_headers,
+    new_secret,
+    new_signing_key,
+    public_key,
+)
 
 EventType = Literal[
     "order.status_changed",
@@ -170,6 +177,14 @@ class Endpoint(BaseModel):
             for k in self.signing_keys
             if k.signs_at(at)
         ]
+
+    def delivery_headers(self, msg_id: str, body: bytes, at: datetime) -> dict[str, str]:
+        """Every header of a request to this endpoint signed at `at`: its own first, then the
+        signed ones, which are the gateway's to set."""
+        signed = signed_headers(
+            msg_id, int(at.timestamp()), body, self.signing_secrets(at), self.lang
+        )
+        return {**self.headers, **signed} if self.headers else signed
 
     @property
     def pace(self) -> Pace:
@@ -378,13 +393,18 @@ class EndpointStore:
         """Remove what is left of a deleted endpoint once its lanes are gone: its failure
         streak (and its announcement), its pace and its delivery log (an attempt finishing
         meanwhile finds its lane gone and records nothing)."""
-        k = self.keys(tenant)
         async with self._r.pipeline(transaction=True) as pipe:
-            pipe.hdel(k.webhook_failing, endpoint_id)
-            pipe.hdel(k.webhook_warned, endpoint_id)
-            pipe.hdel(k.webhook_holds, endpoint_id)
-            pipe.delete(k.webhook_log(endpoint_id))
+            self.fresh_start(pipe, tenant, endpoint_id)
+            pipe.delete(self.keys(tenant).webhook_log(endpoint_id))
             await pipe.execute()
+
+    def fresh_start(self, pipe: Pipeline, tenant: str, endpoint_id: str) -> None:
+        """Queue on `pipe` the end of the endpoint's failure streak (and of its announcement)
+        and of any pause a receiver asked for: on enabling it, and once it is deleted."""
+        k = self.keys(tenant)
+        pipe.hdel(k.webhook_failing, endpoint_id)
+        pipe.hdel(k.webhook_warned, endpoint_id)
+        pipe.hdel(k.webhook_holds, endpoint_id)
 
 
 def _rotated(

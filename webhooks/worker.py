@@ -69,7 +69,6 @@ from webhooks.queue import (
 )
 from webhooks.schedule import RetryPolicy, classify, next_delay
 from webhooks.sender import Attempt, Sender
-from webhooks.signing import headers as signed_headers
 from webhooks.slots import Limits, share
 
 log = logging.getLogger("gateway.webhooks")
@@ -672,16 +671,7 @@ class Worker:
     async def _send(self, endpoint: Endpoint, msg: str, fields: Fields) -> Attempt:
         """One signed attempt at a feed entry, in the endpoint's language."""
         body = self.bodies.body(fields, endpoint.lang)
-        now = datetime.now(UTC)
-        headers = signed_headers(
-            message_id(msg),
-            int(now.timestamp()),
-            body,
-            endpoint.signing_secrets(now),
-            endpoint.lang,
-        )
-        if endpoint.headers:  # its own first: the signed ones are the gateway's to set
-            headers = {**endpoint.headers, **headers}
+        headers = endpoint.delivery_headers(message_id(msg), body, datetime.now(UTC))
         attempt = await self.sender.send(endpoint.url, headers, body)
         self._metrics.delivery_seconds.observe(attempt.duration_ms / 1000)
         return attempt

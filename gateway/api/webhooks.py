@@ -49,7 +49,6 @@ from webhooks.replay import (
     order_platform,
     window as replay_window,
 )
-from webhooks.signing import headers as signed_headers
 
 router = APIRouter(tags=["webhooks"])
 EndpointId = Annotated[str, Path(min_length=1, max_length=64, description="`ep_…`")]
@@ -293,11 +292,8 @@ async def enable_webhook(
 
     async def answer() -> Response:
         changed = await _update(services, tenant, endpoint_id, enabled)
-        keys = services.orders.keys(tenant)
         async with services.redis.pipeline(transaction=False) as pipe:
-            pipe.hdel(keys.webhook_failing, changed.id)
-            pipe.hdel(keys.webhook_warned, changed.id)  # a fresh start: a new streak is announced
-            pipe.hdel(keys.webhook_holds, changed.id)  # and no pause asked before holds
+            services.endpoints.fresh_start(pipe, tenant, changed.id)
             await pipe.execute()
         return _json(changed.public())
 
@@ -332,12 +328,7 @@ async def test_webhook(
                 },
             }
         )
-        headers = {
-            **endpoint.headers,  # its own first: the signed ones are the gateway's to set
-            **signed_headers(
-                msg, int(now.timestamp()), body, endpoint.signing_secrets(now), endpoint.lang
-            ),
-        }
+        headers = endpoint.delivery_headers(msg, body, now)
         attempt = await services.sender.send(endpoint.url, headers, body)
         delivered = attempt.status is not None and 200 <= attempt.status < 300
         entry = {

@@ -7,6 +7,7 @@ import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import orjson
 import pytest
@@ -33,6 +34,15 @@ from webhooks.signing import Scheme, new_secret, public_key
 Test = Callable[[EndpointStore, str, Endpoint, redis.Redis], Awaitable[None]]
 
 
+async def made(
+    store: EndpointStore, tenant: str, url: str = "https://shop.example/h", **fields: Any
+) -> Endpoint:
+    """A new endpoint of `tenant` with the defaults the API gives (and `fields`)."""
+    return await store.create(
+        tenant, url=url, lang="en", filter=Filter(), description=None, **fields
+    )
+
+
 def run(settings: Settings, test: Test) -> None:
     """`test` with a store, a fresh tenant holding one endpoint, and a plain (blocking) client
     that plays the other writer in the middle of a change."""
@@ -43,13 +53,7 @@ def run(settings: Settings, test: Test) -> None:
         try:
             store = EndpointStore(client, settings.redis_prefix)
             tenant = f"e{uuid.uuid4().hex[:10]}"
-            endpoint = await store.create(
-                tenant,
-                url="https://shop.example/hook",
-                lang="en",
-                filter=Filter(),
-                description=None,
-            )
+            endpoint = await made(store, tenant, "https://shop.example/hook")
             await test(store, tenant, endpoint, other)
         finally:
             other.close()
@@ -282,14 +286,7 @@ def test_with_a_key_secrets_and_signing_keys_are_stored_sealed_and_read_opened(
     settings: Settings,
 ) -> None:
     async def test(store: EndpointStore, tenant: str, other: redis.Redis) -> None:
-        ep = await store.create(
-            tenant,
-            url="https://shop.example/h",
-            lang="en",
-            filter=Filter(),
-            description=None,
-            headers={"Authorization": "Bearer shop-credential"},
-        )
+        ep = await made(store, tenant, headers={"Authorization": "Bearer shop-credential"})
         raw = stored(other, store, tenant, ep.id)
         assert "shop-credential" not in raw  # the endpoint's own headers are sealed too
         assert orjson.loads(raw)["headers"]["Authorization"].startswith(SEALED)
@@ -322,13 +319,8 @@ def test_endpoints_stored_in_the_clear_are_read_and_sealed_on_request(
     async def test(store: EndpointStore, tenant: str, other: redis.Redis) -> None:
         clear = EndpointStore(store.client, settings.redis_prefix)  # before a key was set
         old = [
-            await clear.create(
-                tenant,
-                url=f"https://shop.example/{i}",
-                lang="en",
-                filter=Filter(),
-                description=None,
-                headers={"X-Api-Key": f"credential-{i}"},
+            await made(
+                clear, tenant, f"https://shop.example/{i}", headers={"X-Api-Key": f"credential-{i}"}
             )
             for i in range(2)
         ]
@@ -352,9 +344,7 @@ def test_sealed_secrets_without_their_key_are_a_clear_error_not_a_wrong_signatur
     settings: Settings, key: str | None
 ) -> None:
     async def test(store: EndpointStore, tenant: str, other: redis.Redis) -> None:
-        ep = await store.create(
-            tenant, url="https://shop.example/h", lang="en", filter=Filter(), description=None
-        )
+        ep = await made(store, tenant)
         wrong = EndpointStore(store.client, settings.redis_prefix, SecretBox(key))
         with pytest.raises(SecretKeyMissing, match="GATEWAY_SECRET_KEY"):
             await wrong.get(tenant, ep.id)
@@ -372,9 +362,7 @@ def test_after_a_key_change_secrets_open_with_the_previous_key_until_sealed_agai
     sealed still opens; `seal` seals it under the new one, after which the old key can go."""
 
     async def test(old: EndpointStore, tenant: str, other: redis.Redis) -> None:
-        ep = await old.create(
-            tenant, url="https://shop.example/h", lang="en", filter=Filter(), description=None
-        )
+        ep = await made(old, tenant)
         new_key = "the new passphrase"
         rotating = EndpointStore(
             old.client, settings.redis_prefix, SecretBox(new_key, previous=[KEY])
