@@ -20,7 +20,6 @@ from __future__ import annotations
 import logging
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, cast
 
@@ -45,6 +44,7 @@ from gateway.tracking import (
     tracked_time,
 )
 from gateway.translate import Custom, NativeRef, Translation, Where, to_canonical
+from gateway.values import value
 
 Json = dict[str, Any]
 MAX_ROUNDS = 64  # conflicts on one order are retried this often before giving up (503)
@@ -56,7 +56,7 @@ REFUSED = "refused"  # the `result` label counting events whose time was refused
 log = logging.getLogger("gateway.recording")
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Recorded:
     """What recording one event did, and the order's state afterwards."""
 

@@ -12,12 +12,13 @@ Duplicates (same event id, or same native code and event time) are caught by sto
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any, Literal
 
 from gateway.canonical import Action, CanonicalStatus, Code, Fulfillment, Payment, Stage
+from gateway.values import value
 
 Json = dict[str, Any]
 Kind = Literal["changed", "unchanged", "late", "violation"]
@@ -112,7 +113,7 @@ def canonical_from_doc(doc: Mapping[str, Any]) -> CanonicalStatus:
     )
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Observation:
     """One status of one order as a source reported it, already translated."""
 
@@ -149,7 +150,7 @@ def dedupe_keys(obs: Observation) -> list[str]:
     return keys
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Current:
     """The observation that defines an order's current state."""
 
@@ -160,7 +161,7 @@ class Current:
     canonical: Json
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class OrderState:
     """What storage keeps per order besides the timeline."""
 
@@ -231,7 +232,7 @@ class OrderState:
         )
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Outcome:
     """What one observation did: the new state, its timeline entry, and the change (if any)."""
 

@@ -22,6 +22,7 @@ from gateway.tables.schema import (
     PlatformFile,
     Variant,
 )
+from gateway.values import value
 
 PartRow = TypeVar("PartRow", PaymentStatus, FulfillmentStatus)
 
@@ -38,7 +39,7 @@ class CloudCartStatus:
 StatusInput = str | CloudCartStatus
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Where:
     """Where each input came from, so an error can point at it (parameter name or JSON pointer)."""
 
@@ -67,7 +68,7 @@ class Where:
         )
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class NativeRef:
     """A native code as the source sent it, with the msgids of its label and description."""
 
@@ -80,7 +81,7 @@ class NativeRef:
     texts: tuple[tuple[str, str, str], ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Translation:
     """The result of translating one native status."""
 

@@ -45,6 +45,7 @@ from typing import cast
 import httptools
 import yarl
 
+from gateway.values import value
 from webhooks.guard import Resolve, lookup, public_addresses
 
 KEEPALIVE_S = 15.0
@@ -70,7 +71,7 @@ class UnresolvableHost(HttpError):
     """The URL's host has no IP address."""
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Response:
     status: int
     body: bytes  # its first `keep_bytes`

@@ -35,6 +35,7 @@ from redis.commands.core import AsyncScript
 from gateway.clock import iso_ms
 from gateway.storage.autopipeline import AutoPipeline
 from gateway.storage.keys import SEP, TenantKeys, lane
+from gateway.values import value
 from webhooks.pace import UNLIMITED, Pace
 
 GROUP = "delivery"
@@ -49,8 +50,8 @@ def held_counts(reports: Mapping[str, str], now_ms: int) -> dict[str, int]:
     """Messages held per endpoint over the workers' reports (`endpoint<US>worker` ->
     `count expiry_ms`) not past their expiry."""
     held: dict[str, int] = {}
-    for field, value in reports.items():
-        count, _, expiry = value.partition(" ")
+    for field, report in reports.items():
+        count, _, expiry = report.partition(" ")
         if expiry.isdigit() and int(expiry) > now_ms:
             endpoint = field.partition(SEP)[0]
             held[endpoint] = held.get(endpoint, 0) + int(count)
@@ -62,7 +63,7 @@ def script(*names: str) -> str:
     return "\n".join((files("webhooks") / "lua" / n).read_text(encoding="utf-8") for n in names)
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Head:
     """The message at a lane's head and how it has fared so far."""
 
@@ -71,7 +72,7 @@ class Head:
     first_ms: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Claimed:
     """A lane leased to this worker, with its head and the head's change-feed fields ({} when
     the entry was trimmed from the feed)."""
@@ -85,7 +86,7 @@ class Claimed:
         return split_lane(self.member)[0]
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Routed:
     """A delivery to queue on its lane, or to send straight from the feed when it may (`direct`:
     see `DeliveryQueue.route`); `entry` is 1 + the index of its feed entry among those routed."""
@@ -97,7 +98,7 @@ class Routed:
     direct: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Settled:
     """A delivery sent straight from the feed that reached its receiver, as logged."""
 
@@ -106,7 +107,7 @@ class Settled:
     order: tuple[str, str] | None
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Finished:
     """What recording an attempt did: `still` is False when the lane's head had already gone
     (dropped meanwhile); `next` is the endpoint's message the caller goes on with, if any."""

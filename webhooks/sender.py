@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from gateway.values import value
 from webhooks.client import HttpClient, HttpError
 from webhooks.schedule import parse_retry_after
 
@@ -19,7 +19,7 @@ RESPONSE_EXCERPT = 1024  # bytes of the receiver's answer kept in the delivery l
 RESPONSE_READ = 65_536  # bytes read before the connection is given up rather than reused
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Attempt:
     """The receiver's answer (or why there was none)."""
 

@@ -7,13 +7,14 @@ payload is refused (4xx problem) before anything is stored.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import datetime
 
 from gateway.translate import StatusInput
+from gateway.values import value
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class NativeEvent:
     """One status observation of one order, as a platform reported it."""
 

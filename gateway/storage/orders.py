@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from importlib.resources import files
 from typing import Any, Literal, cast
 
@@ -16,6 +15,7 @@ from redis.asyncio import Redis
 from gateway.storage.autopipeline import AutoPipeline, Call
 from gateway.storage.keys import SEP, TenantKeys
 from gateway.tracking import OrderState, Outcome
+from gateway.values import value
 
 COMMIT = (files("gateway.storage") / "lua" / "commit.lua").read_text(encoding="utf-8")
 
@@ -23,7 +23,7 @@ Json = dict[str, Any]
 COMMITS_PER_RUN = 100  # commits one run of the script stores (it blocks Redis meanwhile)
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Commit:
     """One outcome to store, with what storage needs besides it."""
 
@@ -35,7 +35,7 @@ class Commit:
     change: Mapping[str, str] | None  # stream fields when the current state changed
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Committed:
     result: Literal["ok", "dup", "conflict"]
     state: OrderState | None  # for "dup" and "conflict": the order as stored
@@ -102,8 +102,8 @@ class OrderStore:
         ]
         for name, details in c.unmapped:
             args += [name, orjson.dumps(details).decode()]
-        for name, value in (c.change or {}).items():
-            args += [name, value]
+        for name, text in (c.change or {}).items():
+            args += [name, text]
         return keys, args
 
     def _run(self, tenant: str, commits: Sequence[Commit], keep_from: str) -> Call:
