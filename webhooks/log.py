@@ -1,7 +1,15 @@
-"""Reading the delivery log: newest first, filtered, paged by log entry id."""
+"""Reading the delivery log: newest first, filtered, paged by log entry id.
+
+An attempt is stored once, in its endpoint's log (`doc`: the entry's JSON). An order's log holds
+references to those entries (`endpoint`, `at`: the endpoint's id and the entry's id), read back
+here in one round trip per batch; an order's log written before it held copies (`doc`), which
+read as they are. A reference whose entry is gone (its endpoint was deleted, and its log with it)
+is skipped.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any, cast
 
 import orjson
@@ -23,26 +31,32 @@ async def page(
     order_id: str | None = None,
     endpoint_id: str | None = None,
     oldest: str = "-",
+    log_of: Callable[[str], str] | None = None,
 ) -> tuple[list[Json], str | None]:
     """Entries of the log stream `key` older than `cursor` and not older than `oldest` (the
     retention: streams are trimmed only roughly), matching the filters, and the cursor of the
-    next page (None when the log has nothing older)."""
+    next page (None when the log has nothing older). `log_of` names an endpoint's log, for a log
+    of references (an order's)."""
     found: list[Json] = []
     if cursor == "0-0":  # nothing is older than the first possible id
         return found, None
     high = f"({cursor}" if cursor else "+"
     scanned = 0
+    filtered = any(f is not None for f in (result, platform, order_id, endpoint_id))
     while len(found) < limit and scanned < SCAN_LIMIT:
+        # Unfiltered, a row is an answer (but for a reference whose entry is gone).
+        count = SCAN_BATCH if filtered else min(SCAN_BATCH, limit - len(found))
         rows = cast(
             list[tuple[str, dict[str, str]]],
-            await client.xrevrange(key, max=high, min=oldest, count=SCAN_BATCH),
+            await client.xrevrange(key, max=high, min=oldest, count=count),
         )
         if not rows:
             return found, None
         scanned += len(rows)
-        for entry_id, fields in rows:
+        for (entry_id, _), doc in zip(rows, await _docs(client, rows, log_of), strict=True):
             high = f"({entry_id}"
-            doc: Json = orjson.loads(fields["doc"])
+            if doc is None:
+                continue
             if result and doc.get("result") != result:
                 continue
             if platform is not None and doc.get("platform") != platform:
@@ -54,9 +68,36 @@ async def page(
             found.append({"id": entry_id, **doc})
             if len(found) == limit:
                 return found, entry_id
-        if len(rows) < SCAN_BATCH:
+        if len(rows) < count:
             return found, None
     return found, high[1:]
+
+
+async def _docs(
+    client: Redis,
+    rows: Sequence[tuple[str, dict[str, str]]],
+    log_of: Callable[[str], str] | None,
+) -> list[Json | None]:
+    """The attempt each row records: its own `doc`, or the endpoint log's entry it refers to
+    (None when that is gone), fetched in one round trip."""
+    refs = [fields for _, fields in rows if "doc" not in fields]
+    found: dict[tuple[str, str], Json] = {}
+    if refs and log_of is not None:
+        async with client.pipeline(transaction=False) as pipe:
+            for ref in refs:
+                pipe.xrange(log_of(ref["endpoint"]), ref["at"], ref["at"])
+            replies = cast(list[list[tuple[str, dict[str, str]]]], await pipe.execute())
+        found = {
+            (ref["endpoint"], ref["at"]): orjson.loads(entries[0][1]["doc"])
+            for ref, entries in zip(refs, replies, strict=True)
+            if entries
+        }
+    return [
+        orjson.loads(fields["doc"])
+        if "doc" in fields
+        else found.get((fields.get("endpoint", ""), fields.get("at", "")))
+        for _, fields in rows
+    ]
 
 
 async def latest(client: Redis, keys: list[str], oldest: str = "-") -> list[Json | None]:

@@ -428,15 +428,17 @@ async def order_deliveries(
     cursor: Annotated[Text64 | None, Blank, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> Response:
-    """Every delivery attempt of the order's changes, to any of the tenant's endpoints."""
+    """Every delivery attempt of the order's changes, to any of the tenant's endpoints (a
+    deleted endpoint's attempts go with its log)."""
     name = runtime.tables.platform(platform, where="platform").platform
-    key = services.orders.keys(tenant).order_deliveries(name, order_id)
+    keys = services.orders.keys(tenant)
     found, next_cursor = await delivery_log.page(
         services.redis,
-        key,
+        keys.order_deliveries(name, order_id),
         cursor=_cursor(cursor),
         limit=limit,
         oldest=_retained(services),
+        log_of=keys.webhook_log,
     )
     return _json({"deliveries": found, "next_cursor": next_cursor})
 

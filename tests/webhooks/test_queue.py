@@ -63,6 +63,17 @@ async def members(queue: DeliveryQueue, tenant: str, now_ms: int) -> list[str]:
     return [c.member for c in await claim(queue, tenant, now_ms)]
 
 
+async def order_log(queue: DeliveryQueue, tenant: str, order: tuple[str, str]) -> list[str]:
+    """The endpoints of the order's log entries, oldest first, once it is checked that each is
+    a reference to an entry of its endpoint's log (the order's log holds no copies)."""
+    k = queue.keys(tenant)
+    rows = cast(list[tuple[str, dict[str, str]]], await queue._r.xrange(k.order_deliveries(*order)))
+    for _, ref in rows:
+        assert set(ref) == {"endpoint", "at"}
+        assert await queue._r.xrange(k.webhook_log(ref["endpoint"]), ref["at"], ref["at"])
+    return [ref["endpoint"] for _, ref in rows]
+
+
 async def finish(
     queue: DeliveryQueue,
     tenant: str,
@@ -74,6 +85,7 @@ async def finish(
     keep_until_ms: int | None = None,
     pace: Pace = UNLIMITED,
     hold_until_ms: int | None = None,
+    order: tuple[str, str] | None = None,
 ) -> Finished:
     return await queue.finish(
         tenant,
@@ -83,7 +95,7 @@ async def finish(
         now_ms=now_ms,
         next_ms=next_ms,
         entry={},
-        order=None,
+        order=order,
         keep_until_ms=keep_until_ms,
         pace=pace,
         hold_until_ms=hold_until_ms,
@@ -171,6 +183,23 @@ def test_a_lane_a_worker_does_not_go_on_with_is_due_again_at_once(settings: Sett
         [claimed] = await claim(queue, tenant, NOW)
         assert (await finish(queue, tenant, claimed)).next is None
         assert await claim(queue, tenant, NOW) == [Claimed(MEMBER, Head("2-0"), {})]
+
+    run(settings, test)
+
+
+def test_a_finished_attempt_is_logged_once_and_its_order_refers_to_it(
+    settings: Settings,
+) -> None:
+    async def test(queue: DeliveryQueue, tenant: str) -> None:
+        now = int(time.time() * 1000)  # the log keeps what is younger than the history
+        await queue.enqueue(tenant, [("ep_a", LANE, "1-0"), ("ep_a", LANE, "2-0")], now)
+        [claimed] = await claim(queue, tenant, now)
+        order = ("cscart", "7")
+        await finish(queue, tenant, claimed, now, outcome="retry", next_ms=now, order=order)
+        [claimed] = await claim(queue, tenant, now)
+        await finish(queue, tenant, claimed, now, order=order)
+        assert await queue._r.xlen(queue.keys(tenant).webhook_log("ep_a")) == 2
+        assert await order_log(queue, tenant, ("cscart", "7")) == ["ep_a", "ep_a"]
 
     run(settings, test)
 
@@ -352,7 +381,7 @@ def test_settling_logs_the_deliveries_clears_failing_and_acknowledges(settings: 
         )
         assert await pending_ids(queue, tenant) == [ids[1]]
         assert await queue._r.xlen(k.webhook_log("ep_a")) == 2
-        assert await queue._r.xlen(k.order_deliveries("cscart", "7")) == 2
+        assert await order_log(queue, tenant, ("cscart", "7")) == ["ep_a", "ep_a"]
         assert await queue._r.ttl(k.order_deliveries("cscart", "7")) > 0
         assert not await queue._r.hexists(k.webhook_failing, "ep_a")
 
@@ -417,7 +446,7 @@ def test_one_settling_clears_every_endpoint_it_delivered_to_and_no_other(
         )
         assert await queue._r.hkeys(k.webhook_failing) == ["ep_c"]
         assert await queue._r.xlen(k.webhook_log("ep_a")) == 2
-        assert await queue._r.xlen(k.order_deliveries("cscart", "7")) == 2
+        assert await order_log(queue, tenant, ("cscart", "7")) == ["ep_a", "ep_b"]
         assert await pending_ids(queue, tenant) == []
 
     run(settings, test)
@@ -455,6 +484,7 @@ def test_a_shelved_chain_goes_in_front_of_its_lane_due_at_the_retry(settings: Se
         [claimed] = await claim(queue, tenant, now + 60_000)
         assert claimed.head == Head(ids[0], 1, now)
         assert await queue._r.xlen(k.webhook_log("ep_a")) == 1
+        assert await order_log(queue, tenant, ("cscart", "7")) == ["ep_a"]
 
     run(settings, test)
 

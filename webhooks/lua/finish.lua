@@ -17,7 +17,7 @@
 if redis.call('LINDEX', KEYS[2], 0) ~= ARGV[2] then
   return {'stale'}
 end
-log_attempt(KEYS[5], KEYS[6], ARGV[8], ARGV[7], ARGV[10])
+log_attempt(KEYS[5], KEYS[6], ARGV[8], ARGV[7], ARGV[10], ARGV[9])
 local outcome, member, lease = ARGV[3], ARGV[1], ARGV[11]
 local now, interval, tolerance = tonumber(ARGV[5]), tonumber(ARGV[13]), tonumber(ARGV[14])
 local free = free_at(KEYS[9], ARGV[9])

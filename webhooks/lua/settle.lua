@@ -12,7 +12,7 @@ local at = 6 + n
 local deliveries = (#KEYS - 4) / 2
 local endpoints, seen = {}, {}
 for i = 1, deliveries do
-  log_attempt(KEYS[3 + 2 * i], KEYS[4 + 2 * i], ARGV[2], ARGV[at + 1], ARGV[3])
+  log_attempt(KEYS[3 + 2 * i], KEYS[4 + 2 * i], ARGV[2], ARGV[at + 1], ARGV[3], ARGV[at])
   if not seen[ARGV[at]] then
     seen[ARGV[at]] = true
     endpoints[#endpoints + 1] = ARGV[at]

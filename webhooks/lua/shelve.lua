@@ -20,7 +20,7 @@ if ARGV[9] ~= '' then
   free = hold(KEYS[6], ARGV[2], free, tonumber(ARGV[9]))
 end
 reindex(KEYS[4], KEYS[3], ARGV[2], free)
-log_attempt(KEYS[7], KEYS[8], ARGV[7], ARGV[6], ARGV[8])
+log_attempt(KEYS[7], KEYS[8], ARGV[7], ARGV[6], ARGV[8], ARGV[2])
 local m = tonumber(ARGV[12 + n])
 if m > 0 then
   redis.call('XACK', KEYS[9], ARGV[10], unpack(ARGV, 13 + n, 12 + n + m))
