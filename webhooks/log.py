@@ -1,10 +1,11 @@
 """Reading the delivery log: newest first, filtered, paged by log entry id.
 
-An attempt is stored once, in its endpoint's log (`doc`: the entry's JSON). An order's log holds
-references to those entries (`endpoint`, `at`: the endpoint's id and the entry's id), read back
-here in one round trip per batch; an order's log written before it held copies (`doc`), which
-read as they are. A reference whose entry is gone (its endpoint was deleted, and its log with it)
-is skipped.
+An attempt is stored once, in its endpoint's log (a stream; `doc`: the entry's JSON). An order's
+log is a sorted set of references to those entries (`<entry id> <endpoint id>`, scored 1, 2, …),
+read back here in one round trip per page; its ids are `<ms>-<score>`. An order's log written
+before that is a stream of copies (`doc`), read as it is until the order's next attempt moves it
+into the sorted set (`lua/log.lua`), where a copy is a member `<id> <JSON>`. A reference whose
+entry is gone (its endpoint was deleted, and its log with it) is skipped.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from typing import Any, cast
 
 import orjson
 from redis.asyncio import Redis
+
+from gateway.storage.keys import TenantKeys
 
 SCAN_BATCH = 200
 SCAN_LIMIT = 20_000  # entries looked at for one page before it is answered short, with a cursor
@@ -71,6 +74,52 @@ async def page(
         if len(rows) < count:
             return found, None
     return found, high[1:]
+
+
+async def order_page(
+    client: Redis,
+    keys: TenantKeys,
+    order: tuple[str, str],
+    *,
+    cursor: str | None,
+    limit: int,
+    oldest: str = "-",
+) -> tuple[list[Json], str | None]:
+    """The attempts of the order's changes to any endpoint, newest first, not older than
+    `oldest` (a stream id), after `cursor`, and the cursor of the next page (None at the end)."""
+    key = keys.order_deliveries(*order)
+    if not await client.exists(key):  # nothing logged since its log was a stream
+        stream = keys.order_deliveries_stream(*order)
+        return await page(
+            client, stream, cursor=cursor, limit=limit, oldest=oldest, log_of=keys.webhook_log
+        )
+    oldest_ms = int(oldest.partition("-")[0]) if oldest != "-" else 0
+    high = f"({cursor.partition('-')[2]}" if cursor else "+inf"
+    found: list[Json] = []
+    while len(found) < limit:
+        count = limit - len(found)
+        rows = cast(
+            list[tuple[str, float]],
+            await client.zrange(
+                key, high, "-inf", byscore=True, desc=True, offset=0, num=count, withscores=True
+            ),
+        )
+        # A member is `<entry id> <endpoint id>`, or `<id> <JSON>` for a copy moved from a stream.
+        parts = [member.partition(" ") for member, _ in rows]
+        entries = [
+            (at, {"doc": rest} if rest[:1] == "{" else {"endpoint": rest, "at": at})
+            for at, _, rest in parts
+        ]
+        docs = await _docs(client, entries, keys.webhook_log)
+        for (_, score), (at, _), doc in zip(rows, entries, docs, strict=True):
+            high = f"({int(score)}"
+            ms = int(at.partition("-")[0])
+            if doc is None or ms < oldest_ms:
+                continue
+            found.append({"id": f"{ms}-{int(score)}", **doc})
+        if len(rows) < count:
+            return found, None
+    return found, found[-1]["id"]
 
 
 async def _docs(

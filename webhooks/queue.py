@@ -286,7 +286,7 @@ class DeliveryQueue:
         ]
         for d in delivered:
             log = k.webhook_log(d.endpoint)
-            keys += [log, k.order_deliveries(*d.order) if d.order else log]
+            keys += [log, *k.order_logs(d.order, log)]
             args += [d.endpoint, orjson.dumps(d.entry).decode()]
         return keys, args
 
@@ -310,6 +310,7 @@ class DeliveryQueue:
         k = self.keys(tenant)
         endpoint, _ = split_lane(member)
         log = k.webhook_log(endpoint)
+        order_log, order_stream = k.order_logs(order, log)
         keys = [
             k.webhook_lane(member),
             k.webhook_heads,
@@ -318,8 +319,9 @@ class DeliveryQueue:
             k.webhook_failing,
             k.webhook_holds,
             log,
-            k.order_deliveries(*order) if order else log,
+            order_log,
             k.changes,
+            order_stream,
         ]
         state = {"msg": head.msg, "attempts": head.attempts, "first_ms": head.first_ms}
         args: list[Any] = [
@@ -486,18 +488,20 @@ class DeliveryQueue:
         k = self.keys(tenant)
         endpoint, _ = split_lane(member)
         log = k.webhook_log(endpoint)
+        order_log, order_stream = k.order_logs(order, log)
         keys = [
             k.webhook_due(endpoint),
             k.webhook_lane(member),
             k.webhook_heads,
             k.webhook_failing,
             log,
-            k.order_deliveries(*order) if order else log,
+            order_log,
             k.changes,
             k.webhook_ready,
             k.webhook_holds,
             k.webhook_warned,
             k.webhooks,
+            order_stream,
         ]
         state = {"msg": head.msg, "attempts": head.attempts + 1, "first_ms": head.first_ms}
         args: list[str | int] = [

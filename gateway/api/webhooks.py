@@ -431,14 +431,13 @@ async def order_deliveries(
     """Every delivery attempt of the order's changes, to any of the tenant's endpoints (a
     deleted endpoint's attempts go with its log)."""
     name = runtime.tables.platform(platform, where="platform").platform
-    keys = services.orders.keys(tenant)
-    found, next_cursor = await delivery_log.page(
+    found, next_cursor = await delivery_log.order_page(
         services.redis,
-        keys.order_deliveries(name, order_id),
+        services.orders.keys(tenant),
+        (name, order_id),
         cursor=_cursor(cursor),
         limit=limit,
         oldest=_retained(services),
-        log_of=keys.webhook_log,
     )
     return _json({"deliveries": found, "next_cursor": next_cursor})
 

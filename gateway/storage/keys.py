@@ -137,8 +137,22 @@ class TenantKeys:
         return f"{self.base}:wh:log:{endpoint}"
 
     def order_deliveries(self, platform: str, order_id: str) -> str:
-        """Stream: every delivery attempt of the order's changes, to any endpoint."""
+        """Sorted set: every delivery attempt of the order's changes, to any endpoint, as a
+        reference to its endpoint's log entry (`<entry id> <endpoint id>`), scored 1, 2, … in
+        order (a stream costs 4 KB even when it holds a few entries)."""
+        return f"{self.base}:wh:orefs:{platform}:{order_id}"
+
+    def order_deliveries_stream(self, platform: str, order_id: str) -> str:
+        """Stream: the order's delivery log as written before `order_deliveries` (moved there by
+        the order's next attempt, else expiring with the history)."""
         return f"{self.base}:wh:olog:{platform}:{order_id}"
+
+    def order_logs(self, order: tuple[str, str] | None, log: str) -> tuple[str, str]:
+        """The order's delivery log and that log as a stream (written before) for an attempt
+        logged in the endpoint's `log`: `log` twice when the attempt has no order."""
+        if order is None:
+            return log, log
+        return self.order_deliveries(*order), self.order_deliveries_stream(*order)
 
     def order_changes(self, platform: str, order_id: str) -> str:
         """List: the change-feed ids of the order's changes (for replay by order)."""

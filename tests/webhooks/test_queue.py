@@ -67,11 +67,11 @@ async def order_log(queue: DeliveryQueue, tenant: str, order: tuple[str, str]) -
     """The endpoints of the order's log entries, oldest first, once it is checked that each is
     a reference to an entry of its endpoint's log (the order's log holds no copies)."""
     k = queue.keys(tenant)
-    rows = cast(list[tuple[str, dict[str, str]]], await queue._r.xrange(k.order_deliveries(*order)))
-    for _, ref in rows:
-        assert set(ref) == {"endpoint", "at"}
-        assert await queue._r.xrange(k.webhook_log(ref["endpoint"]), ref["at"], ref["at"])
-    return [ref["endpoint"] for _, ref in rows]
+    found = cast(list[str], await queue._r.zrange(k.order_deliveries(*order), 0, -1))
+    refs = [m.split(" ") for m in found]
+    for at, endpoint in refs:
+        assert await queue._r.xrange(k.webhook_log(endpoint), at, at)
+    return [endpoint for _, endpoint in refs]
 
 
 async def finish(

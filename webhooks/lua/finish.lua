@@ -8,7 +8,8 @@
 --       with the endpoint's next message itself, else '', 12 lane key prefix, 13 and 14 the
 --       endpoint's pace (interval, tolerance: ms), 15 when the receiver asked the whole endpoint
 --       to wait: no attempt before this (ms), else '', 16 now as the API writes times
--- KEYS (continued): 10 warned hash, 11 endpoints hash
+-- KEYS (continued): 10 warned hash, 11 endpoints hash, 12 the order log as a stream (written
+--       before; may equal 5)
 -- The caller goes on only when the endpoint's pace lets another attempt start now.
 -- Returns {'stale'} when the lane's head is no longer this message (dropped meanwhile), else
 -- {'ok', ms of the endpoint's first failure since its last success or ''}, or with ARGV 11 and a
@@ -17,7 +18,7 @@
 if redis.call('LINDEX', KEYS[2], 0) ~= ARGV[2] then
   return {'stale'}
 end
-log_attempt(KEYS[5], KEYS[6], ARGV[8], ARGV[7], ARGV[10], ARGV[9])
+log_attempt(KEYS[5], KEYS[6], KEYS[12], ARGV[8], ARGV[7], ARGV[10], ARGV[9])
 local outcome, member, lease = ARGV[3], ARGV[1], ARGV[11]
 local now, interval, tolerance = tonumber(ARGV[5]), tonumber(ARGV[13]), tonumber(ARGV[14])
 local free = free_at(KEYS[9], ARGV[9])

@@ -1,18 +1,20 @@
 -- Record deliveries sent straight from the feed that reached their receivers, and acknowledge
 -- the feed entries none of whose deliveries is left unsettled (`webhooks.direct`).
 -- KEYS: 1 changes stream, 2 failing hash, 3 warned hash, 4 endpoints hash, then per delivery:
---       its endpoint's log, its order's log (the endpoint's log again when the event has no order)
+--       its endpoint's log, its order's log and that log as a stream (written before; the
+--       endpoint's log twice when the event has no order)
 -- ARGV: 1 consumer group, 2 oldest log id to keep, 3 order log lifetime (s), 4 now as the API
 --       writes times, or '' when the deliveries did not reach their receivers (a 410 Gone: the
---       endpoints' failure streaks are left alone), 5 n ids to acknowledge, 6..5+n those ids, then per delivery: endpoint id,
---       log entry JSON.
+--       endpoints' failure streaks are left alone), 5 n ids to acknowledge, 6..5+n those ids,
+--       then per delivery: endpoint id, log entry JSON.
 -- Returns how many deliveries were recorded.
 local n = tonumber(ARGV[5])
 local at = 6 + n
-local deliveries = (#KEYS - 4) / 2
+local deliveries = (#KEYS - 4) / 3
 local endpoints, seen = {}, {}
 for i = 1, deliveries do
-  log_attempt(KEYS[3 + 2 * i], KEYS[4 + 2 * i], ARGV[2], ARGV[at + 1], ARGV[3], ARGV[at])
+  local k = 2 + 3 * i
+  log_attempt(KEYS[k], KEYS[k + 1], KEYS[k + 2], ARGV[2], ARGV[at + 1], ARGV[3], ARGV[at])
   if not seen[ARGV[at]] then
     seen[ARGV[at]] = true
     endpoints[#endpoints + 1] = ARGV[at]
