@@ -8,8 +8,9 @@
   (/usr/bin/redis-server), `find_wrk`, `tool_version`, `gateway_command`;
 * processes, each in its own process group: `Proc`, `spawn` (recorded in `STARTED`),
   `stop_process`, `exit_text`, `wait_ready`, `http_ok`, `Server` and `start_on_free_port` (with
-  retries), `start_redis` (+ `redis_ping`, `redis_commandstats`), `start_gateway`
-  (`gateway serve`), `create_tenant`; at the end `leftovers` / `report_leftovers` (pgrep);
+  retries), `start_redis` (+ `redis_ping`, `redis_commandstats`, `redis_used_memory`),
+  `start_gateway` (`gateway serve`), `create_tenant`; at the end `leftovers` /
+  `report_leftovers` (pgrep);
   `cpu_seconds` of a pid, from /proc;
 * wrk: `wrk_output` (runs it), `parse_wrk` into a `WrkResult`, `wrk_latency`.
 """
@@ -316,20 +317,31 @@ def start_on_free_port(
     raise BenchError(f"{failure} on {HOST}; last log:\n{last}")
 
 
-def redis_commandstats(port: int) -> dict[str, tuple[int, int]]:
-    """`INFO commandstats` of the redis-server on `port`: command -> (calls, µs spent in it).
-    A script's EVALSHA counts the µs of the commands it runs, which are counted on their own too.
-    """
+def redis_info(port: int, section: str) -> str:
+    """The text of `INFO <section>` of the redis-server on `port`."""
     with socket.create_connection((HOST, port), timeout=5.0) as sock:
-        sock.sendall(b"INFO commandstats\r\n")
+        sock.sendall(f"INFO {section}\r\n".encode())
         reply = b""
         while b"\r\n" not in reply:
             reply += sock.recv(65536)
         size = int(reply[1 : reply.index(b"\r\n")])
         while len(reply) < reply.index(b"\r\n") + 2 + size + 2:
             reply += sock.recv(65536)
+    return reply.decode()
+
+
+def redis_used_memory(port: int) -> int:
+    """The bytes the redis-server on `port` holds for its data (`used_memory`)."""
+    found = re.search(r"^used_memory:(\d+)", redis_info(port, "memory"), re.MULTILINE)
+    return int(found[1]) if found else 0
+
+
+def redis_commandstats(port: int) -> dict[str, tuple[int, int]]:
+    """`INFO commandstats` of the redis-server on `port`: command -> (calls, µs spent in it).
+    A script's EVALSHA counts the µs of the commands it runs, which are counted on their own too.
+    """
     stats: dict[str, tuple[int, int]] = {}
-    for line in reply.decode().splitlines():
+    for line in redis_info(port, "commandstats").splitlines():
         found = re.match(r"cmdstat_([^:]+):calls=(\d+),usec=(\d+)", line)
         if found:
             stats[found[1]] = (int(found[2]), int(found[3]))

@@ -108,6 +108,7 @@ from benchlib import (
     pin_prefix,
     pinning_possible,
     redis_commandstats,
+    redis_used_memory,
     report_leftovers,
     run_captured,
     spawn,
@@ -695,6 +696,7 @@ class Throughput:
     cpu: str
     cpu_us: float  # CPU of the API, the worker and redis-server per change, in µs
     redis: str  # where redis-server spent its time, per change (`redis_text`)
+    memory_b: float  # redis-server's used_memory grown per change (feed, order, log), in bytes
 
     @property
     def events_per_s(self) -> float:
@@ -804,6 +806,7 @@ def order_check(records: list[Json]) -> tuple[int, int]:
 async def throughput(client: Client, plan: Plan, state: Stack, keys: Keys) -> Throughput:
     bodies = batches(rounds("t", plan.events, plan.orders))
     commands = redis_commandstats(state.redis_port)
+    memory = redis_used_memory(state.redis_port)
     before = cpu_snapshot(state)
     started = time.monotonic()
     changed, other = await client.post_batches(bodies, plan.posters)
@@ -815,6 +818,7 @@ async def throughput(client: Client, plan: Plan, state: Stack, keys: Keys) -> Th
     used = cpu_used(before, cpu_snapshot(state))
     cpu = cpu_text(used, cpu_wall, changed)
     commands_text = redis_text(commands, redis_commandstats(state.redis_port), changed)
+    memory_b = (redis_used_memory(state.redis_port) - memory) / changed
     path = await client.dump("throughput")
     records = load_dump(path)
     last = max((float(r["t"]) for r in records), default=started)
@@ -830,6 +834,7 @@ async def throughput(client: Client, plan: Plan, state: Stack, keys: Keys) -> Th
         cpu=cpu,
         cpu_us=1e6 * sum(sec for name, sec in used.items() if name != "receiver") / changed,
         redis=commands_text,
+        memory_b=memory_b,
     )
 
 
@@ -991,6 +996,7 @@ async def gateway_phases(
         )
         print(f"      CPU: {tp.cpu}", flush=True)
         print(f"      redis-server per event (command, calls, µs): {tp.redis}", flush=True)
+        print(f"      redis-server memory: +{tp.memory_b:,.0f} bytes per event", flush=True)
         print(f"   latency: {plan.rate} events/s for {plan.latency_seconds:g} s ...", flush=True)
         lat = await latency(client, plan)
         print(
@@ -1047,6 +1053,7 @@ def summary(plan: Plan, tp: Throughput, lat: Latency, dr: Drain, base: Bare, own
             None,
         ),
         ("  of which the worker", f"{dr.worker_us:,.0f} µs", "(delivery alone)", None),
+        ("Redis memory per event", f"{tp.memory_b:,.0f} bytes", "feed, order, log: kept", None),
         ("CPU per bare request", f"{base.cpu_us:,.0f} µs", "aiohttp, same bodies", None),
         (
             "  the gateway's client",
