@@ -104,6 +104,13 @@ class Metrics:
             "waiting for a slot; each feed entry stays pending in Redis until settled).",
             registry=self.registry,
         )
+        self.webhook_unopened = Gauge(
+            "gateway_webhook_unopened_tenants",
+            "Tenants whose endpoint secrets this worker cannot open (no GATEWAY_SECRET_KEY, or "
+            "another): their deliveries are left to other workers; anything above 0 is a "
+            "misconfigured worker.",
+            registry=self.registry,
+        )
         self.webhook_waiting_lanes = Gauge(
             "gateway_webhook_waiting_lanes",
             "Delivery lanes (one order of one endpoint) with anything waiting: due, backing off "

@@ -29,7 +29,7 @@ import os
 import random
 import socket
 import time
-from collections.abc import Coroutine, Mapping
+from collections.abc import Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
@@ -82,6 +82,7 @@ BACKLOG_EVERY_S = 5.0  # how often the backlog gauges are sampled
 HELD_EVERY_S = 1.0  # how often a worker reports what it holds (for `pending`)
 HELD_FOR_S = 5.0  # how long such a report counts (a worker that died stops counting then)
 FANOUT_LEASE_MS = 10_000  # a fan-out owner that stops renewing for this long is replaced
+UNOPENED_S = 30.0  # how long a worker leaves a tenant alone whose secrets it cannot open
 READ_COUNT = 500
 ROUTE_CHUNK = 1_000  # deliveries routed in one Redis step
 GONE = "the receiver answered 410 Gone"  # why an endpoint was disabled at once
@@ -207,6 +208,8 @@ class Worker:
         self._taking_over: dict[str, str] = {}  # tenant -> XAUTOCLAIM cursor
         self._warned: dict[Key, int] = {}  # endpoint -> the failure streak it announced
         self._reread: dict[str, str] = {}  # tenant -> own pending entries read up to this id
+        self._unopened: dict[str, float] = {}  # tenant -> left to other workers until (monotonic)
+        self._metrics.webhook_unopened.set_function(lambda: len(self._unopened))
         self.direct = Book()
         self._delivered: dict[str, list[Settled]] = {}  # sent straight from the feed, to log
         self._acks: dict[str, list[str]] = {}  # feed entries settled, to acknowledge
@@ -255,9 +258,9 @@ class Worker:
         wake.clear()
 
     async def _guarded(self, stop: asyncio.Event, step: Any) -> bool:
-        """Run one loop step; a Redis outage, or endpoints whose secrets do not open with this
-        worker's GATEWAY_SECRET_KEY, is logged and waited out (the changes stay pending; nothing
-        is signed with anything else), never fatal."""
+        """Run one loop step; a Redis outage is logged and waited out (the changes stay pending),
+        never fatal. (Endpoints whose secrets do not open with this worker's GATEWAY_SECRET_KEY
+        are left to other workers: `_cannot_open`.)"""
         try:
             return bool(await step())
         except RedisError as exc:
@@ -338,7 +341,7 @@ class Worker:
         """
         if not self._tenants:
             await self._refresh_tenants()
-        tenants = list(self._tenants)
+        tenants = self._openable(self._tenants)
         if not tenants:
             return 0
         leases = await self._pipe.run_scripts(
@@ -388,10 +391,37 @@ class Worker:
             if entries:
                 try:
                     moved += await self._fan_out(tenant, entries)
+                except SecretKeyMissing as exc:
+                    self._reread[tenant] = "0"
+                    await self._cannot_open(tenant, exc)
                 except BaseException:
                     self._reread[tenant] = "0"  # what was read and not routed comes first
                     raise
         return moved
+
+    def _openable(self, tenants: Sequence[str]) -> list[str]:
+        """`tenants` but those this worker leaves to others for now (`_cannot_open`)."""
+        now = time.monotonic()
+        for tenant, until in list(self._unopened.items()):
+            if until <= now:
+                del self._unopened[tenant]  # the key may have been set right, or secrets resealed
+        return [t for t in tenants if t not in self._unopened]
+
+    async def _cannot_open(self, tenant: str, exc: SecretKeyMissing) -> None:
+        """The tenant's endpoint secrets do not open here (no GATEWAY_SECRET_KEY, or another):
+        this worker gives up the tenant's fan-out, so a worker with the key takes it over (and
+        what this one read and left pending) at once, and leaves the tenant to the others for
+        UNOPENED_S, its lanes too; nothing is signed with anything else. Counted in
+        `gateway_webhook_unopened_tenants`."""
+        self._unopened[tenant] = time.monotonic() + UNOPENED_S
+        log.error(
+            "webhook worker: tenant %s is left to other workers for %g s: %s",
+            tenant,
+            UNOPENED_S,
+            exc.detail,
+        )
+        with contextlib.suppress(RedisError):
+            await self._lock(keys=[self.keys(tenant).fanout_lock], args=[self.name, 0, "release"])
 
     async def repair_ready(self) -> int:
         """Put right any ready-set entry that disagrees with its endpoint's lanes (see
@@ -546,7 +576,7 @@ class Worker:
         # round trip to start the next held chain.
         if self._lanes_stale or time.monotonic() - self._lanes_at >= POLL_S:
             self._lanes_stale, self._lanes_at = False, time.monotonic()
-            found = await self.queue.with_due(self._tenants, now_ms)
+            found = await self.queue.with_due(self._openable(self._tenants), now_ms)
         self._turn += 1
         if found:
             first = self._turn % len(found)
@@ -574,7 +604,11 @@ class Worker:
             asked = {e: rooms[(tenant, e)] for e in endpoints if rooms.get((tenant, e), 0) > 0}
             if not asked:
                 continue
-            paces = await self._paces(tenant, asked)
+            try:
+                paces = await self._paces(tenant, asked)
+            except SecretKeyMissing as exc:  # found out before any of its lanes is leased
+                await self._cannot_open(tenant, exc)
+                continue
             for claimed in await self.queue.claim(tenant, asked, now_ms, self._lease_ms, paces):
                 key = (tenant, claimed.endpoint)
                 self._start(key, self._deliver_guarded(tenant, claimed), lane=True)
@@ -609,6 +643,8 @@ class Worker:
     async def _deliver_guarded(self, tenant: str, claimed: Claimed) -> None:
         try:
             await self.deliver(tenant, claimed)
+        except SecretKeyMissing as exc:  # the lease runs out and another worker sends it
+            await self._cannot_open(tenant, exc)
         except RedisError as exc:  # the lease runs out and the lane is tried again
             log.warning(
                 "webhook delivery of %s postponed: Redis unavailable (%s)", claimed.member, exc

@@ -430,6 +430,33 @@ def test_a_retry_after_on_429_holds_the_whole_endpoint_until_then(
     assert 'gateway_webhook_holds_total{status="429"} 1.0' in metrics
 
 
+def test_a_worker_without_the_key_leaves_the_tenant_to_a_worker_with_it(
+    settings: Settings, runtime: Runtime, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Two workers over one Redis, only one with GATEWAY_SECRET_KEY. The keyless one starts
+    first and owns the tenant's fan-out: finding the secrets closed to it, it gives the tenant
+    up at once, so the keyed one delivers well before the fan-out lease (10 s) would have run
+    out. The keyless one says why and counts the tenant in gateway_webhook_unopened_tenants."""
+    own = settings.model_copy(update={"redis_prefix": f"sealed{uuid.uuid4().hex[:8]}"})
+    keyed = own.model_copy(update={"secret_key": SecretStr("passphrase for this test")})
+    tenant = make_tenant(own)
+    with receiving() as receiver:
+        with TestClient(create_app(keyed, runtime)) as api:  # no worker
+            hook = register(api, tenant, receiver.url)
+        with TestClient(create_app(fast(own), runtime)) as keyless:
+            keyless.post("/v1/events", json=event("shut1", "O", at(0)), headers=tenant.headers)
+            deadline = time.monotonic() + 10
+            while not any("GATEWAY_SECRET_KEY" in r.getMessage() for r in caplog.records):
+                assert time.monotonic() < deadline, "the keyless worker never met the tenant"
+                time.sleep(0.05)
+            with TestClient(create_app(fast(keyed), runtime)):
+                [got] = receiver.wait_for(lambda r: len(r) >= 1, timeout=8.0)
+            metrics = keyless.get("/metrics").text
+    assert verified(hook["secret"], got)["data"]["order_id"] == "shut1"
+    assert "gateway_webhook_unopened_tenants 1.0" in metrics
+    assert any("left to other workers" in r.getMessage() for r in caplog.records)
+
+
 def test_with_a_secret_key_nothing_is_stored_in_the_clear_and_without_it_nothing_is_sent(
     settings: Settings, runtime: Runtime, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -1,5 +1,5 @@
-"""The worker's own bookkeeping: the backlog gauges it samples (delivery itself is tested end to
-end in test_delivery and test_reliability)."""
+"""The worker's own bookkeeping: the backlog gauges it samples, the tenants it leaves to others
+(delivery itself is tested end to end in test_delivery and test_reliability)."""
 
 from __future__ import annotations
 
@@ -7,13 +7,17 @@ import asyncio
 import time
 import uuid
 
+from fastapi.testclient import TestClient
 from prometheus_client import generate_latest
+from pydantic import SecretStr
 
+from gateway.app import create_app
 from gateway.observability import Metrics
 from gateway.runtime import Runtime
 from gateway.settings import Settings
 from gateway.storage import client_for
 from gateway.storage.keys import TenantKeys, tenants
+from tests.factories import make_tenant
 from webhooks.queue import Backlog, order_lane
 from webhooks.worker import Worker
 
@@ -78,3 +82,39 @@ def test_the_held_gauge_counts_what_the_worker_holds_to_send_straight_from_the_f
     held, after = asyncio.run(scenario())
     assert "gateway_webhook_held_deliveries 2.0" in held
     assert "gateway_webhook_held_deliveries 1.0" in after
+
+
+def test_a_worker_that_cannot_open_a_tenants_secrets_leases_none_of_its_lanes(
+    settings: Settings, runtime: Runtime
+) -> None:
+    """An endpoint stored sealed (GATEWAY_SECRET_KEY set) with a lane due; a worker without the
+    key claims nothing of it (the lane stays due for a worker with the key), counts the tenant,
+    and does not stop over it."""
+    own = settings.model_copy(update={"redis_prefix": f"sealed{uuid.uuid4().hex[:8]}"})
+    keyed = own.model_copy(update={"secret_key": SecretStr("passphrase for this test")})
+    tenant = make_tenant(own)
+    with TestClient(create_app(keyed, runtime)) as api:  # no worker
+        created = api.post(
+            "/v1/webhooks", json={"url": "http://127.0.0.1:9/hook"}, headers=tenant.headers
+        )
+    endpoint = created.json()["id"]
+
+    async def scenario() -> tuple[int, list[tuple[str, list[str]]], str]:
+        client = client_for(own.redis_url or "")
+        metrics = Metrics()
+        try:
+            worker = Worker(client, own, runtime.renderer, metrics)
+            await worker.fan_out_once()  # the tenant is known
+            now_ms = int(time.time() * 1000)
+            lane = order_lane("cscart", "1")
+            await worker.queue.enqueue(tenant.tenant, [(endpoint, lane, "1-0")], now_ms)
+            started = await worker.claim_once()
+            due = await worker.queue.with_due([tenant.tenant], now_ms)
+            return started, due, generate_latest(metrics.registry).decode()
+        finally:
+            await client.aclose()
+
+    started, due, exposed = asyncio.run(scenario())
+    assert started == 0
+    assert due == [(tenant.tenant, [endpoint])]
+    assert "gateway_webhook_unopened_tenants 1.0" in exposed
