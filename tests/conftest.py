@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import tomllib
 import uuid
 from collections.abc import Iterator
@@ -22,6 +24,18 @@ from tests.factories import Tenant, make_tenant
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
+
+
+def run_module(*args: str) -> subprocess.CompletedProcess[str]:
+    """`python -m <args>` in the project's root (a tool the suite runs), its output captured."""
+    return subprocess.run(
+        [sys.executable, "-m", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
 
 
 @pytest.fixture(scope="session")

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import run_module
 
 
 @pytest.mark.parametrize(
@@ -20,12 +17,5 @@ from tests.conftest import ROOT
     ids=" ".join,
 )
 def test_tool_is_clean(command: list[str]) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", *command],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    result = run_module(*command)
     assert result.returncode == 0, result.stdout + result.stderr

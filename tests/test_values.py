@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from dataclasses import field
 from pathlib import Path
 
@@ -15,7 +13,7 @@ from gateway.storage.orders import Commit, Committed
 from gateway.tracking import Current, Observation, OrderState, Outcome
 from gateway.translate import NativeRef, Translation, Where
 from gateway.values import value
-from tests.conftest import ROOT
+from tests.conftest import run_module
 from webhooks.client import Response
 from webhooks.queue import Claimed, Finished, Head, Routed, Settled
 from webhooks.sender import Attempt
@@ -88,13 +86,6 @@ def test_mypy_refuses_assigning_a_field(tmp_path: Path) -> None:
         "p = P(1)\np.x = 2\n",
         encoding="utf-8",
     )
-    result = subprocess.run(
-        [sys.executable, "-m", "mypy", "--strict", "--no-incremental", str(module)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    result = run_module("mypy", "--strict", "--no-incremental", str(module))
     assert result.returncode == 1, result.stdout + result.stderr
     assert 'Property "x" defined in "P" is read-only' in result.stdout
