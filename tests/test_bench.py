@@ -78,3 +78,23 @@ def test_delivery_batches_hold_every_event_once_in_order() -> None:
     decoded = [orjson.loads(body)["events"] for body in bodies]
     assert [len(batch) for batch in decoded] == [500, 500, 234]
     assert [event for batch in decoded for event in batch] == events
+
+
+def test_delivery_judges_several_runs_by_their_medians() -> None:
+    delivery = bench_module("delivery")
+    runs = [
+        delivery.Figures(9_000.0, r, p99) for r, p99 in ((0.48, 20.0), (0.55, 30.0), (0.52, 25.0))
+    ]
+    text = "\n".join(delivery.over_runs(runs, 500))
+    assert "Over 3 runs" in text
+    assert "median 0.52 (0.48 0.52 0.55)" in text
+    assert "median 9,000 events/s" in text
+    assert "latency at 500/s" in text
+    assert "worst p99 30.0 ms" in text
+    assert text.count("PASS") == 3
+
+
+@pytest.mark.parametrize("runs", ["0", "21"])
+def test_delivery_refuses_runs_out_of_range(runs: str) -> None:
+    with pytest.raises(SystemExit):
+        bench_module("delivery").parse_args(["--runs", runs])
