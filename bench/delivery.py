@@ -1101,7 +1101,7 @@ def summary(plan: Plan, tp: Throughput, lat: Latency, dr: Drain, base: Bare, own
             None,
         ),
         ("  of which the worker", f"{dr.worker_us:,.0f} µs", "(delivery alone)", None),
-        ("Redis memory per event", f"{tp.memory_b:,.0f} bytes", "feed, order, log: kept", None),
+        ("Redis memory per event", f"{tp.memory_b:,.0f} bytes", "feed, order, log", None),
         ("CPU per bare request", f"{base.cpu_us:,.0f} µs", "aiohttp, same bodies", None),
         (
             "  the gateway's client",
