@@ -4,8 +4,10 @@ An attempt is stored once, in its endpoint's log (a stream; `doc`: the entry's J
 log is a sorted set of references to those entries (`<entry id> <endpoint id>`, scored 1, 2, …),
 read back here in one round trip per page; its ids are `<ms>-<score>`. An order's log written
 before that is a stream of copies (`doc`), read as it is until the order's next attempt moves it
-into the sorted set (`lua/log.lua`), where a copy is a member `<id> <JSON>`. A reference whose
-entry is gone (its endpoint was deleted, and its log with it) is skipped.
+into the sorted set (`lua/log.lua`), where a copy is a member `<id> <JSON>`; what a worker of the
+version before writes to the stream after that (a rolling upgrade) is moved by the next read
+(`lua/move.lua`). A reference whose entry is gone (its endpoint was deleted, and its log with it)
+is skipped.
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ import orjson
 from redis.asyncio import Redis
 
 from gateway.storage.keys import TenantKeys
+from webhooks.queue import script
 
+MOVE = script("log.lua", "move.lua")  # an order's log: what a stream still holds, into its set
 SCAN_BATCH = 200
 SCAN_LIMIT = 20_000  # entries looked at for one page before it is answered short, with a cursor
 Json = dict[str, Any]
@@ -87,12 +91,17 @@ async def order_page(
 ) -> tuple[list[Json], str | None]:
     """The attempts of the order's changes to any endpoint, newest first, not older than
     `oldest` (a stream id), after `cursor`, and the cursor of the next page (None at the end)."""
-    key = keys.order_deliveries(*order)
-    if not await client.exists(key):  # nothing logged since its log was a stream
-        stream = keys.order_deliveries_stream(*order)
+    key, stream = keys.order_deliveries(*order), keys.order_deliveries_stream(*order)
+    async with client.pipeline(transaction=False) as pipe:
+        pipe.exists(key)
+        pipe.exists(stream)
+        in_set, in_stream = await pipe.execute()
+    if not in_set:  # nothing logged since its log was a stream
         return await page(
             client, stream, cursor=cursor, limit=limit, oldest=oldest, log_of=keys.webhook_log
         )
+    if in_stream:
+        await client.register_script(MOVE)(keys=[key, stream])
     oldest_ms = int(oldest.partition("-")[0]) if oldest != "-" else 0
     high = f"({cursor.partition('-')[2]}" if cursor else "+inf"
     found: list[Json] = []

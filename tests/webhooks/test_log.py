@@ -109,6 +109,27 @@ def test_the_next_attempt_moves_a_stream_log_into_the_sorted_set(settings: Setti
     run(settings, test)
 
 
+def test_what_an_older_worker_wrote_to_the_stream_after_the_move_is_moved_by_a_read(
+    settings: Settings,
+) -> None:
+    """A rolling upgrade: the order's log is already a sorted set when a worker of the version
+    before logs an attempt as a stream copy; reading the order's log moves it in after the rest
+    (the stream goes), so the order's view misses nothing."""
+
+    async def test(queue: DeliveryQueue, client: Redis, keys: TenantKeys) -> None:
+        await log(queue, keys, ("ep_a", 1))
+        await copies(client, keys, attempt("ep_old", 2))
+        found, _ = await read(client, keys, 10)
+        assert [(e["endpoint_id"], e["attempt"]) for e in found] == [("ep_old", 2), ("ep_a", 1)]
+        assert [e["id"].partition("-")[2] for e in found] == ["2", "1"]
+        assert not await client.exists(keys.order_deliveries_stream(*ORDER))
+        await log(queue, keys, ("ep_a", 3))  # numbered on after what was moved
+        found, _ = await read(client, keys, 10)
+        assert [e["attempt"] for e in found] == [3, 2, 1]
+
+    run(settings, test)
+
+
 def test_a_reference_whose_entry_is_gone_is_skipped(settings: Settings) -> None:
     """A deleted endpoint's log goes with it: the order's log shows the others."""
 

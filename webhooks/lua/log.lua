@@ -6,10 +6,9 @@ local function ms_of(id)
 end
 
 -- Move an order's log as written before (a stream: 4 KB even when small) into its sorted set,
--- oldest first: a copied entry as `<its id> <JSON>`, a reference as `<entry id> <endpoint id>`.
--- Returns how many entries it held.
-local function move_order_log(stream, order_log)
-  local n = 0
+-- oldest first, scored on from `n`: a copied entry as `<its id> <JSON>`, a reference as
+-- `<entry id> <endpoint id>`. Returns the last score given (`n` when the stream held nothing).
+local function move_order_log(stream, order_log, n)
   for _, e in ipairs(redis.call('XRANGE', stream, '-', '+')) do
     local fields = {}
     for i = 1, #e[2], 2 do
@@ -42,7 +41,7 @@ local function log_attempt(log, order_log, stream, keep, entry, ttl, endpoint)
   if last then
     n = tonumber(last) + 1
   else
-    n = move_order_log(stream, order_log) + 1
+    n = move_order_log(stream, order_log, 0) + 1
   end
   redis.call('ZADD', order_log, n, id .. ' ' .. endpoint)
   if n % 16 == 0 then
