@@ -38,32 +38,26 @@ async def page(
     order_id: str | None = None,
     endpoint_id: str | None = None,
     oldest: str = "-",
-    log_of: Callable[[str], str] | None = None,
 ) -> tuple[list[Json], str | None]:
     """Entries of the log stream `key` older than `cursor` and not older than `oldest` (the
     retention: streams are trimmed only roughly), matching the filters, and the cursor of the
-    next page (None when the log has nothing older). `log_of` names an endpoint's log, for a log
-    of references (an order's)."""
+    next page (None when the log has nothing older)."""
     found: list[Json] = []
     if cursor == "0-0":  # nothing is older than the first possible id
         return found, None
     high = f"({cursor}" if cursor else "+"
     scanned = 0
-    filtered = any(f is not None for f in (result, platform, order_id, endpoint_id))
     while len(found) < limit and scanned < SCAN_LIMIT:
-        # Unfiltered, a row is an answer (but for a reference whose entry is gone).
-        count = SCAN_BATCH if filtered else min(SCAN_BATCH, limit - len(found))
         rows = cast(
             list[tuple[str, dict[str, str]]],
-            await client.xrevrange(key, max=high, min=oldest, count=count),
+            await client.xrevrange(key, max=high, min=oldest, count=SCAN_BATCH),
         )
         if not rows:
             return found, None
         scanned += len(rows)
-        for (entry_id, _), doc in zip(rows, await _docs(client, rows, log_of), strict=True):
+        for entry_id, fields in rows:
             high = f"({entry_id}"
-            if doc is None:
-                continue
+            doc: Json = orjson.loads(fields["doc"])
             if result and doc.get("result") != result:
                 continue
             if platform is not None and doc.get("platform") != platform:
@@ -75,7 +69,7 @@ async def page(
             found.append({"id": entry_id, **doc})
             if len(found) == limit:
                 return found, entry_id
-        if len(rows) < count:
+        if len(rows) < SCAN_BATCH:
             return found, None
     return found, high[1:]
 
@@ -97,9 +91,7 @@ async def order_page(
         pipe.exists(stream)
         in_set, in_stream = await pipe.execute()
     if not in_set:  # nothing logged since its log was a stream
-        return await page(
-            client, stream, cursor=cursor, limit=limit, oldest=oldest, log_of=keys.webhook_log
-        )
+        return await page(client, stream, cursor=cursor, limit=limit, oldest=oldest)
     if in_stream:
         await client.register_script(MOVE)(keys=[key, stream])
     oldest_ms = int(oldest.partition("-")[0]) if oldest != "-" else 0
@@ -134,13 +126,13 @@ async def order_page(
 async def _docs(
     client: Redis,
     rows: Sequence[tuple[str, dict[str, str]]],
-    log_of: Callable[[str], str] | None,
+    log_of: Callable[[str], str],
 ) -> list[Json | None]:
     """The attempt each row records: its own `doc`, or the endpoint log's entry it refers to
     (None when that is gone), fetched in one round trip."""
     refs = [fields for _, fields in rows if "doc" not in fields]
     found: dict[tuple[str, str], Json] = {}
-    if refs and log_of is not None:
+    if refs:
         async with client.pipeline(transaction=False) as pipe:
             for ref in refs:
                 pipe.xrange(log_of(ref["endpoint"]), ref["at"], ref["at"])

@@ -5,21 +5,13 @@ local function ms_of(id)
   return tonumber(string.match(id, '^(%d+)'))
 end
 
--- Move an order's log as written before (a stream: 4 KB even when small) into its sorted set,
--- oldest first, scored on from `n`: a copied entry as `<its id> <JSON>`, a reference as
--- `<entry id> <endpoint id>`. Returns the last score given (`n` when the stream held nothing).
+-- Move an order's log as written before (a stream of copies, `doc`: 4 KB even when small) into
+-- its sorted set, oldest first, scored on from `n`, each copy as `<its id> <JSON>`. Returns the
+-- last score given (`n` when the stream held nothing).
 local function move_order_log(stream, order_log, n)
   for _, e in ipairs(redis.call('XRANGE', stream, '-', '+')) do
-    local fields = {}
-    for i = 1, #e[2], 2 do
-      fields[e[2][i]] = e[2][i + 1]
-    end
     n = n + 1
-    if fields['doc'] then
-      redis.call('ZADD', order_log, n, e[1] .. ' ' .. fields['doc'])
-    else
-      redis.call('ZADD', order_log, n, fields['at'] .. ' ' .. fields['endpoint'])
-    end
+    redis.call('ZADD', order_log, n, e[1] .. ' ' .. e[2][2])  -- its one field: doc
   end
   redis.call('DEL', stream)
   return n
