@@ -241,7 +241,15 @@ def to_canonical(
             where=part if status.payment or status.fulfillment else w.status,
         )
     code = table.normalize(status)
-    row = table.statuses.get(code) or (custom.statuses.get(code) if custom else None)
+    row = table.statuses.get(code)
+    if row is not None:
+        key = (table.platform, code, variant)
+        known = tables.translations.get(key)
+        if known is None:
+            chosen = _variant(table, row, variant, w.variant)
+            known = tables.translations[key] = _translation(tables, table, code, row, chosen)
+        return known
+    row = custom.statuses.get(code) if custom else None
     if row is None:
         if not status.strip():
             raise InvalidStatus("the status code is empty", where=w.status)
@@ -250,7 +258,12 @@ def to_canonical(
                 table.platform, _unknown_ref(status), (), unknown_status(tables.canonical)
             )
         raise UnknownStatusCode(table.platform, status, list(table.statuses), where=w.status)
-    chosen = _variant(table, row, variant, w.variant)
+    return _translation(tables, table, code, row, _variant(table, row, variant, w.variant))
+
+
+def _translation(
+    tables: Tables, table: PlatformFile, code: str, row: NativeStatus, chosen: Variant | None
+) -> Translation:
     labels: NativeLabels = chosen or row
     return Translation(
         table.platform,
@@ -282,6 +295,12 @@ def _part(
     return row, _ref(table.platform, code, row, f"{table.platform}.{part}")
 
 
+def _own(rows: Mapping[str, PartRow], code: str | None, row: PartRow | None) -> bool:
+    """Whether a part of a three-part status is absent or one of the table's own `rows` (not a
+    tenant's code, nor an unknown one)."""
+    return code is None or (row is not None and rows.get(code) is row)
+
+
 def _three_part(
     tables: Tables,
     table: PlatformFile,
@@ -292,9 +311,18 @@ def _three_part(
     custom: Custom | None = None,
 ) -> Translation:
     platform = table.platform
+    order_code = table.normalize(status.order)
+    key = (
+        platform,
+        order_code,
+        None if status.payment is None else table.normalize(status.payment),
+        None if status.fulfillment is None else table.normalize(status.fulfillment),
+    )
+    known = tables.translations.get(key)
+    if known is not None:
+        return known
     own = custom or Custom()
     order_where = where.order if status.payment or status.fulfillment else where.status
-    order_code = table.normalize(status.order)
     order = table.statuses.get(order_code) or own.statuses.get(order_code)
     if order is None and not (lenient and status.order.strip()):
         if not status.order.strip():
@@ -334,7 +362,15 @@ def _three_part(
     canonical = cloudcart.combine(
         tables.canonical, row_status(tables.canonical, order), payment, fulfillment
     )
-    return Translation(platform, _ref(platform, order_code, order), parts, canonical)
+    translation = Translation(platform, _ref(platform, order_code, order), parts, canonical)
+    _, _, payment_code, fulfillment_code = key
+    if (
+        table.statuses.get(order_code) is order
+        and _own(table.payment_statuses, payment_code, payment)
+        and _own(table.fulfillment_statuses, fulfillment_code, fulfillment)
+    ):  # the tables' own rows alone: the same for every tenant
+        tables.translations[key] = translation
+    return translation
 
 
 def to_native(

@@ -8,9 +8,10 @@ from typing import Any
 import pytest
 
 from gateway.canonical import Action, Code, Fulfillment, Payment
+from gateway.custom import TenantMapping
 from gateway.errors import InvalidStatus, UnknownPlatform, UnknownStatusCode, UnknownVariant
 from gateway.tables import Tables
-from gateway.translate import CloudCartStatus, Where, to_canonical, to_native
+from gateway.translate import CloudCartStatus, Custom, Where, to_canonical, to_native
 from tests.conftest import DATA, ROOT
 
 with (DATA / "spec_expectations.toml").open("rb") as _f:
@@ -291,3 +292,55 @@ def test_unknown_variant_is_refused(tables: Tables) -> None:
     assert info.value.extensions["valid"] == ["fbo"]
     with pytest.raises(UnknownVariant):
         to_canonical(tables, "cscart", "P", variant="fbo")
+
+
+# ---------------------------------------------------------------- translations kept by the tables
+
+
+def _tenant_code(canonical: str, label: str) -> TenantMapping:
+    """A code of a tenant's own, labelled `label` in every language."""
+    labels = dict.fromkeys(("ru", "en", "fr", "el"), label)
+    return TenantMapping(canonical=Code(canonical), label=label, description=label, labels=labels)
+
+
+@pytest.mark.parametrize(
+    ("platform", "status", "again"),
+    [
+        ("cscart", "P", "p"),
+        ("kak2c", "ORDER_INFO_PACKED", "packed"),
+        ("cloudcart", CloudCartStatus("paid", "authorized"), CloudCartStatus("PAID", "Authorized")),
+    ],
+    ids=["one code", "prefix dropped", "three parts"],
+)
+def test_a_table_rows_translation_is_made_once(
+    tables: Tables, platform: str, status: str | CloudCartStatus, again: str | CloudCartStatus
+) -> None:
+    first = to_canonical(tables, platform, status)
+    assert to_canonical(tables, platform, again) is first  # the same code, however it is written
+
+
+def test_a_kept_translation_still_refuses_an_unknown_variant(tables: Tables) -> None:
+    to_canonical(tables, "kak2c", "ORDER_INFO_PACKED")
+    with pytest.raises(UnknownVariant):
+        to_canonical(tables, "kak2c", "ORDER_INFO_PACKED", variant="nope")
+    fbo = to_canonical(tables, "kak2c", "ORDER_INFO_PACKED", variant="fbo")
+    assert fbo is not to_canonical(tables, "kak2c", "ORDER_INFO_PACKED")
+    assert fbo is to_canonical(tables, "kak2c", "ORDER_INFO_PACKED", variant="fbo")
+
+
+def test_a_tenants_own_code_is_never_kept_for_others(tables: Tables) -> None:
+    mine = Custom(statuses={"ZZ": _tenant_code("packing", "Mine")})
+    theirs = Custom(statuses={"ZZ": _tenant_code("shipped", "Theirs")})
+    assert to_canonical(tables, "cscart", "ZZ", custom=mine).native.label == "Mine"
+    assert to_canonical(tables, "cscart", "ZZ", custom=theirs).native.label == "Theirs"
+    assert to_canonical(tables, "cscart", "ZZ", custom=theirs).canonical.code is Code.SHIPPED
+    with pytest.raises(UnknownStatusCode):
+        to_canonical(tables, "cscart", "ZZ")
+
+
+def test_a_lenient_answer_with_an_unknown_part_is_never_kept(tables: Tables) -> None:
+    status = CloudCartStatus("paid", "no-such-payment")
+    lenient = to_canonical(tables, "cloudcart", status, lenient=True)
+    assert [ref.known for _, ref in lenient.parts] == [False]
+    with pytest.raises(UnknownStatusCode):
+        to_canonical(tables, "cloudcart", status)

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from gateway.errors import UnknownPlatform
 from gateway.tables.schema import CanonicalFile, PlatformFile
+
+if TYPE_CHECKING:
+    from gateway.translate import Translation
 
 __all__ = ["Tables"]
 
@@ -18,8 +22,15 @@ class Tables:
     platforms: dict[str, PlatformFile]
     version: str
     names: dict[str, str] = field(init=False)
+    # Translations of the tables' own rows, by (platform, code, variant) or, for three-part
+    # statuses, (platform, order, payment, fulfillment) codes: a pure function of the tables,
+    # kept once made (`gateway.translate.to_canonical`). Bounded: only the rows' codes are keys.
+    translations: dict[tuple[str | None, ...], Translation] = field(
+        init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "translations", {})
         names = {name: name for name in self.platforms}
         for name, table in self.platforms.items():
             for alias in table.aliases:
