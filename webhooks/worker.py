@@ -49,7 +49,7 @@ from gateway.render import Renderer
 from gateway.settings import Settings
 from gateway.storage.autopipeline import AutoPipeline
 from gateway.storage.fbo import ShipmentStore
-from gateway.storage.keys import TenantKeys, tenants
+from gateway.storage.keys import TenantKeys, feed_news, tenants
 from webhooks.direct import Book, Chain, Failure, Key
 from webhooks.endpoints import Endpoint, EndpointStore
 from webhooks.operations import disable_endpoint
@@ -73,7 +73,12 @@ from webhooks.slots import Limits, share
 
 log = logging.getLogger("gateway.webhooks")
 
-POLL_S = 0.02  # idle wait between polls of the feeds and the due lanes
+POLL_S = 0.02  # idle wait of the loops (nothing to send, no news): they look at their clocks
+# Without news, every tenant's feed is read (and the fan-out leases renewed) once a SWEEP_S, and
+# Redis is asked for every tenant's due lanes once a DUE_EVERY_S: the idle cost of a tenant is a
+# few commands a second, however often the loops wake.
+SWEEP_S = 1.0
+DUE_EVERY_S = 0.25
 TENANTS_EVERY_S = 1.0  # how often the tenant list (and their consumer groups) is refreshed
 ENDPOINTS_FOR_S = 1.0  # how long a worker trusts its copy of a tenant's endpoints
 FBO_EVERY_S = 1.0  # how often FBO deadlines are looked at
@@ -82,6 +87,7 @@ BACKLOG_EVERY_S = 5.0  # how often the backlog gauges are sampled
 HELD_EVERY_S = 1.0  # how often a worker reports what it holds (for `pending`)
 HELD_FOR_S = 5.0  # how long such a report counts (a worker that died stops counting then)
 FANOUT_LEASE_MS = 10_000  # a fan-out owner that stops renewing for this long is replaced
+NEWS_WAIT_S = 1.0  # longest wait for one message of the feed-news channel
 UNOPENED_S = 30.0  # how long a worker leaves a tenant alone whose secrets it cannot open
 READ_COUNT = 500
 ROUTE_CHUNK = 1_000  # deliveries routed in one Redis step
@@ -201,7 +207,12 @@ class Worker:
         self._busy: dict[tuple[str, str], int] = {}
         self._inflight: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()  # the delivery loop: a slot is free, or work waits
-        self._settle_due = asyncio.Event()  # the fan-out loop: a failed chain waits to move
+        # the fan-out loop: a feed has news, or a failed chain waits to move
+        self._fanout_wake = asyncio.Event()
+        self._news: set[str] = set()  # tenants whose feeds got changes since they were last read
+        self._more: set[str] = set()  # tenants whose last read was full: more may wait
+        self._swept = 0.0  # when every tenant's feed was last read (monotonic)
+        self._new_tenants = False  # news named a tenant this worker does not know yet
         self._lanes_at = 0.0  # when the due lanes were last asked for (monotonic)
         self._lanes_stale = True  # lanes may have become due since then
         self._stop = asyncio.Event()
@@ -224,11 +235,15 @@ class Worker:
     async def run(self, stop: asyncio.Event) -> None:
         """Deliver until `stop` is set; in-flight attempts get a moment to finish."""
         self._stop = stop
+        news = asyncio.create_task(self._news_loop())
         try:
             await asyncio.gather(
                 self._fanout_loop(stop), self._delivery_loop(stop), self._connector_loop(stop)
             )
         finally:
+            news.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await news
             if self._inflight:
                 await asyncio.wait(self._inflight, timeout=2.0)
             for task in self._inflight:
@@ -278,9 +293,10 @@ class Worker:
         repaired = time.monotonic()
         while not stop.is_set():
             now = time.monotonic()
-            if now - checked >= TENANTS_EVERY_S:
-                checked = now
+            if now - checked >= TENANTS_EVERY_S or self._new_tenants:
+                checked, self._new_tenants = now, False
                 await self._guarded(stop, self._refresh_tenants)
+                self._news &= set(self._tenants)  # news of no tenant (one deleted since) is dropped
             if now - sampled >= BACKLOG_EVERY_S:
                 sampled = now
                 await self._guarded(stop, self.sample_backlog)
@@ -294,9 +310,58 @@ class Worker:
                 deadlines = now
                 await self._guarded(stop, self.raise_fbo_warnings)
             await self._guarded(stop, self.settle_direct)
-            moved = await self._guarded(stop, self.fan_out_once)
+            moved = await self._guarded(stop, partial(self.fan_out_once, self._to_read()))
             if not moved:
-                await self._pause(stop, POLL_S, self._settle_due)
+                await self._pause(stop, POLL_S, self._fanout_wake)
+
+    def _to_read(self) -> list[str] | None:
+        """The tenants whose feeds this turn of the fan-out reads: all of them (None) once a
+        SWEEP_S, which renews the fan-out leases and finds what no news announced; else those
+        with news, with more to read than the last read took, or with entries pending to take
+        over or to read again."""
+        known = set(self._tenants)
+        if not self._news <= known:
+            self._new_tenants = True  # news of a tenant made since the list was read: kept
+        now = time.monotonic()
+        if now - self._swept >= SWEEP_S:
+            self._swept = now
+            self._news -= known
+            return None
+        due = (self._news & known) | self._more | self._taking_over.keys() | self._reread.keys()
+        self._news -= due
+        return [tenant for tenant in self._tenants if tenant in due]
+
+    async def _news_loop(self) -> None:
+        """Listen for the tenants whose feeds got changes (`gateway.storage.keys.feed_news`, which
+        the commit script publishes) and wake the fan-out for them: a change goes out within
+        milliseconds, not at the next sweep. While Redis is away nothing is lost: the sweep reads
+        every feed, and once listening again the next turn sweeps."""
+        channel = feed_news(self._settings.redis_prefix)
+        while True:
+            pubsub = self._r.pubsub(ignore_subscribe_messages=True)
+            try:
+                # A cluster client learns its nodes on its first command (a channel is heard on
+                # every node, so any will do for listening).
+                await self._r.ping()
+                await pubsub.subscribe(channel)
+                # what was announced while not listening is read now, new tenants' feeds too
+                self._swept, self._new_tenants = 0.0, True
+                self._fanout_wake.set()
+                while True:
+                    message = await pubsub.get_message(timeout=NEWS_WAIT_S)
+                    if message is not None:
+                        self._news.add(str(message["data"]))
+                        self._fanout_wake.set()
+            except Exception as exc:  # never fatal: the sweeps read every feed meanwhile
+                log.warning(
+                    "webhook worker: not listening for feed news (%s: %s); retrying",
+                    exc.__class__.__name__,
+                    exc,
+                )
+                await asyncio.sleep(1.0)
+            finally:
+                with contextlib.suppress(RedisError):
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]  # (redis-py)
 
     async def _connector_loop(self, stop: asyncio.Event) -> None:
         """Polls the platforms' APIs that are due, on a loop of its own: a slow or silent
@@ -328,10 +393,10 @@ class Worker:
                 raise
         self._grouped.add(tenant)
 
-    async def fan_out_once(self) -> int:
-        """Route the new feed entries of every tenant whose fan-out this worker owns (queued on
-        lanes, or held to be sent straight from the feed: `webhooks.direct`); returns how many
-        entries moved.
+    async def fan_out_once(self, tenants: Sequence[str] | None = None) -> int:
+        """Route the new feed entries of `tenants` (all, by default) whose fan-out this worker
+        owns (queued on lanes, or held to be sent straight from the feed: `webhooks.direct`);
+        returns how many entries moved.
 
         One worker at a time fans a tenant's feed out (a lease), so an order's changes are
         routed in feed order. Entries read but not routed (a failed step, a dead owner) are
@@ -341,15 +406,15 @@ class Worker:
         """
         if not self._tenants:
             await self._refresh_tenants()
-        tenants = self._openable(self._tenants)
-        if not tenants:
+        reading = self._openable(self._tenants if tenants is None else tenants)
+        if not reading:
             return 0
         leases = await self._pipe.run_scripts(
             self._lock,
-            [([self.keys(t).fanout_lock], [self.name, FANOUT_LEASE_MS, ""]) for t in tenants],
+            [([self.keys(t).fanout_lock], [self.name, FANOUT_LEASE_MS, ""]) for t in reading],
         )
         owned: list[str] = []
-        for tenant, lease in zip(tenants, leases, strict=True):
+        for tenant, lease in zip(reading, leases, strict=True):
             if lease == 2:  # just became the owner: take over what the last one left
                 self._taking_over[tenant] = "0-0"
             if lease:
@@ -371,20 +436,28 @@ class Worker:
             if isinstance(reply, ResponseError) and "NOGROUP" in str(reply):
                 self._grouped.discard(tenant)  # the feed was deleted, or never had a group
                 await self._ensure_group(tenant)
+                self._more.add(tenant)  # read next turn
                 continue
             if isinstance(reply, Exception):
                 raise reply
             entries = _entries(reply)
+            again = len(entries) >= READ_COUNT  # the feed may hold more than one read takes
             if tenant in self._taking_over:
                 if reply[0] == "0-0":  # the whole group's pending entries are this worker's
                     del self._taking_over[tenant]
+                    again = True  # then what is new
                 else:
                     self._taking_over[tenant] = reply[0]
             elif tenant in self._reread:
                 if len(entries) < READ_COUNT:
                     del self._reread[tenant]  # caught up with its own pending entries
+                    again = True  # then what is new
                 else:
                     self._reread[tenant] = entries[-1][0]
+            if again:
+                self._more.add(tenant)
+            else:
+                self._more.discard(tenant)
             if tenant in self._taking_over or self._reread.get(tenant, ">") != ">":
                 held = self.direct.held_ids(tenant)
                 entries = [e for e in entries if e[0] not in held]
@@ -572,9 +645,9 @@ class Worker:
         now_ms = int(time.time() * 1000)
         found: list[tuple[str, list[str]]] = []
         # Redis is asked for due lanes when some may have become due (lanes were queued, a
-        # lane's delivery ended), else every POLL_S: a slot freed by a direct delivery needs no
-        # round trip to start the next held chain.
-        if self._lanes_stale or time.monotonic() - self._lanes_at >= POLL_S:
+        # lane's delivery ended), else every DUE_EVERY_S: a slot freed by a direct delivery
+        # needs no round trip to start the next held chain.
+        if self._lanes_stale or time.monotonic() - self._lanes_at >= DUE_EVERY_S:
             self._lanes_stale, self._lanes_at = False, time.monotonic()
             found = await self.queue.with_due(self._openable(self._tenants), now_ms)
         self._turn += 1
@@ -865,7 +938,7 @@ class Worker:
                     if endpoint.pace != UNLIMITED:  # a rate limit set since: lanes pace it
                         self.direct.unpark(current)
                         self._paced.add(key)
-                        self._settle_due.set()
+                        self._fanout_wake.set()
                         return
                     if not await self._send_head(tenant, endpoint, current):
                         return
@@ -931,7 +1004,7 @@ class Worker:
         self.direct.fail(chain, Failure(entry, now_ms, next_ms, hold_until))
         self._failing.add((tenant, endpoint))
         self._metrics.delivery_results["retrying"].inc()
-        self._settle_due.set()  # for `settle_direct`
+        self._fanout_wake.set()  # for `settle_direct`
 
     async def _gone(self, tenant: str, endpoint: Endpoint, chain: Chain, attempt: Settled) -> None:
         """The receiver answered 410 Gone: log that attempt, disable the endpoint (its lanes are
@@ -950,7 +1023,7 @@ class Worker:
         for each in [*chains, *self.direct.waiting_of(key)]:
             self._taken(each, [])
             self._metrics.delivery_results["dropped"].inc()
-        self._settle_due.set()  # their acknowledgements
+        self._fanout_wake.set()  # their acknowledgements
 
     async def settle_direct(self) -> int:
         """Store what was sent straight from the feed: log the deliveries and acknowledge the

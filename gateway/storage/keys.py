@@ -248,3 +248,10 @@ def lane(endpoint: str, name: str) -> str:
 def tenants(prefix: str) -> str:
     """Set of every tenant id (the one global key)."""
     return f"{prefix}:tenants"
+
+
+def feed_news(prefix: str) -> str:
+    """The pub/sub channel that names a tenant whose change feed just got order changes, so the
+    webhook workers read it at once instead of at their next sweep (a channel, not a key: it
+    works the same on Redis Cluster)."""
+    return f"{prefix}:feed-news"

@@ -13,7 +13,7 @@ import orjson
 from redis.asyncio import Redis
 
 from gateway.storage.autopipeline import AutoPipeline, Call
-from gateway.storage.keys import SEP, TenantKeys
+from gateway.storage.keys import SEP, TenantKeys, feed_news
 from gateway.tracking import OrderState, Outcome
 from gateway.values import value
 
@@ -110,7 +110,7 @@ class OrderStore:
         """One run of the commit script for `commits`, all of `tenant`."""
         k = self.keys(tenant)
         keys = [k.orders, k.changes, k.unmapped, k.unmapped_seen]
-        args: list[str | int] = [keep_from]
+        args: list[str | int] = [keep_from, feed_news(self._prefix), tenant]
         for c in commits:
             own_keys, own_args = self._args(c)
             keys += own_keys

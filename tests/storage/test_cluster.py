@@ -262,6 +262,7 @@ def test_serve_takes_events_and_delivers_every_one_in_order(cluster: str, tmp_pa
         serve.wait(timeout=30)
     log_text = (tmp_path / "serve.log").read_text(errors="replace")
     assert '"level":"ERROR"' not in log_text, log_text[-2000:]
+    assert "not listening for feed news" not in log_text, log_text[-2000:]  # it works here too
     arrivals: dict[str, list[int]] = {}
     for request in sorted(got, key=lambda r: r.at):
         data = request.json["data"]

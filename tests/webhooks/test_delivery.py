@@ -21,10 +21,11 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from gateway.app import create_app
 from gateway.runtime import Runtime
 from gateway.settings import Settings
-from gateway.storage.keys import TenantKeys
+from gateway.storage.keys import TenantKeys, feed_news
 from tests.factories import Tenant, assert_problem, at, event, make_tenant
 from tests.webhooks.readme_verifier import verify_v1a
 from tests.webhooks.receiver import Received, Responder, most_in_any_second, receiving
+from webhooks import worker as worker_module
 from webhooks.worker import ENDPOINTS_FOR_S
 
 Json = dict[str, Any]
@@ -594,3 +595,35 @@ def test_a_worker_that_stops_while_holding_changes_withdraws_its_report(
         assert client.hgetall(key) == {}
     finally:
         client.close()
+
+
+def test_a_change_goes_out_on_its_feeds_news_not_at_the_next_sweep(
+    live: TestClient, tenant: Tenant, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With no sweep for an hour, each change still arrives at once: the commit announces its
+    tenant on the feed-news channel, and the worker reads that feed then; also after its
+    listening connection was killed (it listens again)."""
+    monkeypatch.setattr(worker_module, "SWEEP_S", 3600.0)
+    channel = feed_news(settings.redis_prefix)
+    admin = redis.Redis.from_url(settings.redis_url or "")
+
+    def listening() -> None:
+        deadline = time.monotonic() + 10.0
+        while admin.pubsub_numsub(channel)[0][1] < 1:
+            assert time.monotonic() < deadline, "the worker does not listen"
+            time.sleep(0.05)
+        time.sleep(0.2)  # and its sweep on starting to listen is over
+
+    try:
+        with receiving() as receiver:
+            register(live, tenant, receiver.url)
+            listening()
+            live.post("/v1/events", json=event("news", "O", at(0)), headers=tenant.headers)
+            receiver.wait_for(lambda r: len(r) >= 1, timeout=10.0)
+            admin.client_kill_filter(_type="pubsub")
+            listening()  # again
+            live.post("/v1/events", json=event("news", "P", at(1)), headers=tenant.headers)
+            got = receiver.wait_for(lambda r: len(r) >= 2, timeout=10.0)
+    finally:
+        admin.close()
+    assert [g.json["data"]["sequence"] for g in got] == [1, 2]

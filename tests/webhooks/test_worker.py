@@ -7,6 +7,8 @@ import asyncio
 import time
 import uuid
 
+import pytest
+import redis
 from fastapi.testclient import TestClient
 from prometheus_client import generate_latest
 from pydantic import SecretStr
@@ -18,8 +20,9 @@ from gateway.settings import Settings
 from gateway.storage import client_for
 from gateway.storage.keys import TenantKeys, tenants
 from tests.factories import make_tenant
+from webhooks import worker as worker_module
 from webhooks.queue import Backlog, order_lane
-from webhooks.worker import Worker
+from webhooks.worker import READ_COUNT, Worker
 
 
 def test_the_backlog_gauges_show_what_waits_and_for_how_long(
@@ -118,3 +121,61 @@ def test_a_worker_that_cannot_open_a_tenants_secrets_leases_none_of_its_lanes(
     assert started == 0
     assert due == [(tenant.tenant, [endpoint])]
     assert "gateway_webhook_unopened_tenants 1.0" in exposed
+
+
+def _feed_reads(client: redis.Redis) -> int:
+    """How many times Redis was asked for a feed's entries (a new owner first takes over what is
+    pending: XAUTOCLAIM; then XREADGROUP)."""
+    stats = client.info("commandstats")
+    return sum(
+        int(stats.get(f"cmdstat_{c}", {}).get("calls", 0)) for c in ("xreadgroup", "xautoclaim")
+    )
+
+
+def test_between_sweeps_a_worker_reads_only_the_feeds_with_news(
+    settings: Settings, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """200 idle tenants: the first turns read them all (the sweep); the next ones read only a
+    feed that news named, or one whose last read was full, and none when there is none (the
+    idle cost of a tenant is its sweep, once a SWEEP_S)."""
+    monkeypatch.setattr(worker_module, "SWEEP_S", 3600.0)  # no second sweep in this test
+    own = settings.model_copy(update={"redis_prefix": f"nw{uuid.uuid4().hex[:8]}"})
+    names = [f"t{i:03d}" for i in range(200)]
+    sync = redis.Redis.from_url(own.redis_url or "")
+
+    async def scenario() -> list[tuple[list[str] | None, int]]:
+        client = client_for(own.redis_url or "")
+        try:
+            await client.sadd(tenants(own.redis_prefix), *names)
+            worker = Worker(client, own, runtime.renderer, Metrics())
+            turns: list[tuple[list[str] | None, int]] = []
+
+            async def turn() -> None:
+                before = _feed_reads(sync)
+                chosen = worker._to_read()
+                await worker.fan_out_once(chosen)
+                turns.append((chosen, _feed_reads(sync) - before))
+
+            await turn()  # the sweep: a new owner takes over what each feed has pending
+            await turn()  # then reads what is new in each
+            await turn()  # nothing new
+            worker._news.add("t007")
+            await turn()
+            keys = TenantKeys(own.redis_prefix, "t042")
+            for _ in range(READ_COUNT + 1):  # more than one read takes (and no endpoint)
+                await client.xadd(keys.changes, {"type": "t"})
+            worker._news.add("t042")
+            await turn()
+            await turn()  # the rest of t042's feed
+            await turn()
+            return turns
+        finally:
+            await client.aclose()
+
+    try:
+        turns = asyncio.run(scenario())
+    finally:
+        sync.close()
+    expected = [None, names, [], ["t007"], ["t042"], ["t042"], []]
+    assert [chosen for chosen, _ in turns] == expected
+    assert [reads for _, reads in turns] == [200, 200, 0, 1, 1, 1, 0]

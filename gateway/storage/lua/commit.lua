@@ -2,7 +2,9 @@
 -- run (all keys share the tenant's hash tag).
 -- KEYS: 1 orders index, 2 changes stream, 3 unmapped counts, 4 unmapped details, then per
 --       commit: its order hash, timeline list, seen set, the order's change ids.
--- ARGV: 1 the oldest stream id to keep (entries older than the history are trimmed), then per
+-- ARGV: 1 the oldest stream id to keep (entries older than the history are trimmed), 2 the
+--       channel that announces new changes, 3 the tenant (published on it once when any commit
+--       of the run added a change to the feed: `webhooks.worker` reads the feed then), then per
 --       commit: its number of arguments, then them: expected rev, new rev, state doc, timeline
 --       entry, index score, index member, number of dedupe keys k, k dedupe keys, changed (0/1),
 --       number of unknown codes m, m pairs (unmapped field, details JSON), then the change's
@@ -48,7 +50,8 @@ local function commit(order, timeline, seen, changes_of_order, a)
 end
 
 local out = {}
-local a = 2
+local added = false
+local a = 4
 for c = 5, #KEYS, 4 do
   local n = tonumber(ARGV[a])
   local first = a + 1
@@ -58,11 +61,15 @@ for c = 5, #KEYS, 4 do
     if value == '1' then
       id = redis.call('XADD', KEYS[2], 'MINID', '~', keep, '*', unpack(ARGV, fields_at, first + n - 1))
       redis.call('RPUSH', KEYS[c + 3], id)
+      added = true
     end
     value = id
   end
   out[#out + 1] = result
   out[#out + 1] = value
   a = first + n
+end
+if added then
+  redis.call('PUBLISH', ARGV[2], ARGV[3])
 end
 return out
