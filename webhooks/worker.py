@@ -215,6 +215,7 @@ class Worker:
         self._new_tenants = False  # news named a tenant this worker does not know yet
         self._lanes_at = 0.0  # when the due lanes were last asked for (monotonic)
         self._lanes_stale = True  # lanes may have become due since then
+        self._lanes_due = False  # the last answer had lanes due
         self._stop = asyncio.Event()
         self._taking_over: dict[str, str] = {}  # tenant -> XAUTOCLAIM cursor
         self._warned: dict[Key, int] = {}  # endpoint -> the failure streak it announced
@@ -645,11 +646,14 @@ class Worker:
         now_ms = int(time.time() * 1000)
         found: list[tuple[str, list[str]]] = []
         # Redis is asked for due lanes when some may have become due (lanes were queued, a
-        # lane's delivery ended), else every DUE_EVERY_S: a slot freed by a direct delivery
-        # needs no round trip to start the next held chain.
-        if self._lanes_stale or time.monotonic() - self._lanes_at >= DUE_EVERY_S:
+        # lane's delivery ended), else every POLL_S while the last answer had lanes due (more
+        # than there were slots for, say) and every DUE_EVERY_S when it had none: a slot freed
+        # by a direct delivery needs no round trip to start the next held chain.
+        every = POLL_S if self._lanes_due else DUE_EVERY_S
+        if self._lanes_stale or time.monotonic() - self._lanes_at >= every:
             self._lanes_stale, self._lanes_at = False, time.monotonic()
             found = await self.queue.with_due(self._openable(self._tenants), now_ms)
+            self._lanes_due = bool(found)
         self._turn += 1
         if found:
             first = self._turn % len(found)

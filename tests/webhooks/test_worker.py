@@ -179,3 +179,39 @@ def test_between_sweeps_a_worker_reads_only_the_feeds_with_news(
     expected = [None, names, [], ["t007"], ["t042"], ["t042"], []]
     assert [chosen for chosen, _ in turns] == expected
     assert [reads for _, reads in turns] == [200, 200, 0, 1, 1, 1, 0]
+
+
+def test_due_lanes_are_asked_for_each_turn_only_while_some_are_due(
+    settings: Settings, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Redis is asked for due lanes when some may have become due, and at each turn while its
+    last answer had lanes due (more than there were slots for); once it has none, only once a
+    DUE_EVERY_S (an hour here) until lanes are queued or one ends."""
+    monkeypatch.setattr(worker_module, "DUE_EVERY_S", 3600.0)
+    monkeypatch.setattr(worker_module, "POLL_S", 0.0)
+    own = settings.model_copy(update={"redis_prefix": f"du{uuid.uuid4().hex[:8]}"})
+    answers: list[list[tuple[str, list[str]]]] = [[("shop", ["ep_gone"])], [], []]
+    asked: list[int] = []
+
+    async def with_due(tenants: list[str], now_ms: int) -> list[tuple[str, list[str]]]:
+        asked.append(now_ms)
+        return answers.pop(0)
+
+    async def scenario() -> list[int]:
+        client = client_for(own.redis_url or "")
+        try:
+            worker = Worker(client, own, runtime.renderer, Metrics())
+            worker._tenants = ["shop"]
+            monkeypatch.setattr(worker.queue, "with_due", with_due)
+            counts = []
+            for turn in range(4):
+                if turn == 3:
+                    worker._lanes_stale = True  # as when a lane's delivery ends
+                await worker.claim_once()
+                counts.append(len(asked))
+            return counts
+        finally:
+            await client.aclose()
+
+    assert asyncio.run(scenario()) == [1, 2, 2, 3]
+    assert answers == []
