@@ -202,6 +202,7 @@ class Worker:
         self._starved = False  # the last claim left an endpoint without a slot
         self._turn = 0
         self._tenants: list[str] = []
+        self._known: frozenset[str] = frozenset()  # the same tenants, to look names up in
         self._grouped: set[str] = set()
         self._cache: dict[str, tuple[float, dict[str, Endpoint]]] = {}
         self._busy: dict[tuple[str, str], int] = {}
@@ -297,7 +298,7 @@ class Worker:
             if now - checked >= TENANTS_EVERY_S or self._new_tenants:
                 checked, self._new_tenants = now, False
                 await self._guarded(stop, self._refresh_tenants)
-                self._news &= set(self._tenants)  # news of no tenant (one deleted since) is dropped
+                self._news &= self._known  # news of no tenant (one deleted since) is dropped
             if now - sampled >= BACKLOG_EVERY_S:
                 sampled = now
                 await self._guarded(stop, self.sample_backlog)
@@ -320,7 +321,7 @@ class Worker:
         SWEEP_S, which renews the fan-out leases and finds what no news announced; else those
         with news, with more to read than the last read took, or with entries pending to take
         over or to read again."""
-        known = set(self._tenants)
+        known = self._known
         if not self._news <= known:
             self._new_tenants = True  # news of a tenant made since the list was read: kept
         now = time.monotonic()
@@ -379,7 +380,7 @@ class Worker:
 
     async def _refresh_tenants(self) -> bool:
         found = cast(set[str], await self._r.smembers(tenants(self._settings.redis_prefix)))
-        self._tenants = sorted(found)
+        self._tenants, self._known = sorted(found), frozenset(found)
         new = [tenant for tenant in self._tenants if tenant not in self._grouped]
         await self.queue.migrate(new)  # lanes queued by an earlier version
         for tenant in new:
