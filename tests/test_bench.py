@@ -87,11 +87,35 @@ def test_delivery_judges_several_runs_by_their_medians() -> None:
     ]
     text = "\n".join(delivery.over_runs(runs, 500))
     assert "Over 3 runs" in text
-    assert "median 0.52 (0.48 0.52 0.55)" in text
+    assert "median 0.520 (0.48 0.52 0.55)" in text
     assert "median 9,000 events/s" in text
     assert "latency at 500/s" in text
     assert "worst p99 30.0 ms" in text
     assert text.count("PASS") == 3
+
+
+def test_delivery_on_one_core_prints_the_ratio_without_a_verdict() -> None:
+    delivery = bench_module("delivery")
+    runs = [delivery.Figures(9_000.0, r, 20.0) for r in (0.38, 0.40, 0.41)]
+    lines = delivery.over_runs(runs, 500, pinned=True)
+    (ratio,) = [line for line in lines if "ratio gateway/bare" in line]
+    assert "median 0.400" in ratio
+    assert ratio.endswith("one core: no target")
+    assert "\n".join(lines).count("PASS") == 2
+
+
+@pytest.mark.parametrize(
+    ("argv", "runs", "pin"),
+    [([], 3, False), (["--quick"], 1, False), (["--runs", "5"], 5, False), (["--pin"], 3, True)],
+)
+def test_delivery_judges_three_unpinned_runs_by_default(
+    argv: list[str], runs: int, pin: bool
+) -> None:
+    delivery = bench_module("delivery")
+    if pin and not delivery.pinning_possible():
+        pytest.skip("taskset or cores 0 and 1 are missing here")
+    plan = delivery.parse_args(argv)
+    assert (plan.runs, plan.pin) == (runs, pin)
 
 
 @pytest.mark.parametrize("runs", ["0", "21"])
