@@ -269,7 +269,7 @@ def parse_args(argv: Sequence[str] | None) -> Plan:
         worker_concurrency=args.worker_concurrency,
         redis_max_connections=args.redis_max_connections,
         install=not args.no_install,
-        pin=args.pin and pinning_possible(),
+        pin=args.pin,
         quick=args.quick,
         keep_temp=args.keep_temp,
         schemes=args.signature_schemes.split(","),
