@@ -133,6 +133,7 @@ ROOT = Path(__file__).resolve().parent.parent
 EVENTS_PER_S_TARGET = 2000.0
 RATIO_TARGET = 0.5
 P99_TARGET_MS = 250.0
+ONE_CORE = "one core: no target"  # what stands for the ratio's verdict with --pin
 
 BATCH = 500
 WARMUP_EVENTS = 1000
@@ -1058,7 +1059,7 @@ def ratio_verdict(ratio: float, pinned: bool) -> tuple[str, bool | None]:
     """The target column and verdict of a ratio: none on one core (`--pin`), where the gateway's
     three processes share the core the bare sender has to itself."""
     if pinned:
-        return "one core: no target", None
+        return ONE_CORE, None
     return f"target >= {RATIO_TARGET}", ratio >= RATIO_TARGET
 
 
@@ -1082,7 +1083,7 @@ def over_runs(runs: Sequence[Figures], rate: int, pinned: bool = False) -> list[
         ),
         (f"latency at {rate}/s", f"worst p99 {p99:.1f} ms", p99 < P99_TARGET_MS),
     ]
-    verdicts = {True: "PASS", False: "FAIL", None: "one core: no target"}
+    verdicts = {True: "PASS", False: "FAIL", None: ONE_CORE}
     return [f"\n== Over {len(runs)} runs"] + [
         f"   {name:<22} {value:>36}   {verdicts[ok]}" for name, value, ok in rows
     ]
